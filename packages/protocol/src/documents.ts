@@ -1,0 +1,54 @@
+import { z } from 'zod';
+import type { WireDocument } from './operations.js';
+
+export const SortSchema = z.record(z.string(), z.union([z.literal(1), z.literal(-1), z.literal('asc'), z.literal('desc')]));
+
+export const QueryRequestSchema = z.object({
+  filter: z.unknown().optional(),
+  sort: SortSchema.optional(),
+  limit: z.number().int().min(1).optional(),
+  cursor: z.string().max(4096).optional(),
+});
+export type QueryRequest = z.infer<typeof QueryRequestSchema>;
+
+export interface QueryResponse {
+  documents: WireDocument[];
+  /** Number of documents in this page. */
+  count: number;
+  /** Pass as `cursor` to get the next page; absent on the last page. */
+  nextCursor?: string;
+  /** Change-log position this page is consistent with: pull from here after loading. */
+  position: number;
+}
+
+export const CompactRequestSchema = z.object({
+  olderThanDays: z.number().min(0).max(36500),
+});
+
+export interface CompactResponse {
+  message: 'Compaction completed';
+  /** Operations removed from the operation log. */
+  deletedCount: number;
+  deletedChanges: number;
+  purgedTombstones: number;
+  /** Pulls with `since` below this now get RESYNC_REQUIRED. */
+  horizon: number;
+}
+
+export interface StatsResponse {
+  totalOperations: number;
+  totalDocuments: number;
+  /** Changes committed after the lowest checkpoint of clients seen in the last 30 days. */
+  unsyncedOperations: number;
+  collections: Record<string, { documents: number; deleted: number }>;
+  position: number;
+  horizon: number;
+  clients: number;
+}
+
+export interface HealthResponse {
+  status: 'ok' | 'error';
+  adapter: string;
+  position?: number;
+  code?: string;
+}

@@ -1,0 +1,77 @@
+/**
+ * The one error registry. Every error Syncline reports has a stable code from
+ * here, an HTTP status, and a default message that says what to do. Wire shape:
+ * `{error, message, code, details?}` (see `SynclineError.toJSON`).
+ * README's error table is checked against this registry by a test.
+ */
+export const ErrorCodes = {
+  BAD_REQUEST: { status: 400, error: 'Bad request', message: 'The request is malformed; check it against the API reference.' },
+  INVALID_JSON: { status: 400, error: 'Invalid JSON', message: 'The request body is not valid JSON; send a JSON document with Content-Type: application/json.' },
+  VALIDATION_FAILED: { status: 400, error: 'Validation failed', message: 'A field has the wrong type or is missing; see details.path.' },
+  INVALID_COLLECTION: { status: 400, error: 'Invalid collection name', message: 'Collection names must match [A-Za-z0-9_-]{1,64}.' },
+  INVALID_DOCUMENT_ID: { status: 400, error: 'Invalid document id', message: 'Document ids must be non-empty strings of at most 256 characters.' },
+  FORBIDDEN_KEY: { status: 400, error: 'Forbidden key', message: 'Keys named __proto__ (or constructor.prototype) are not allowed in JSON bodies.' },
+  UNKNOWN_OPERATOR: { status: 400, error: 'Unknown filter operator', message: 'Filters support $eq $ne $gt $gte $lt $lte $in $nin $exists $and $or.' },
+  INVALID_FILTER: { status: 400, error: 'Invalid filter', message: 'The filter is not well formed; see details.path.' },
+  INVALID_CURSOR: { status: 400, error: 'Invalid cursor', message: 'The cursor is not one this server returned for the same query; restart paging without it.' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, error: 'Unsupported media type', message: 'Send request bodies as application/json.' },
+  PAYLOAD_TOO_LARGE: { status: 413, error: 'Payload too large', message: 'The request body exceeds the configured limit (SYNCLINE_BODY_LIMIT); split it into smaller requests.' },
+  TOO_MANY_OPERATIONS: { status: 413, error: 'Too many operations', message: 'A request may carry at most SYNCLINE_MAX_OPERATIONS operations; split the batch.' },
+  NOT_FOUND: { status: 404, error: 'Not found', message: 'No such endpoint; see the API reference in README.md.' },
+  DOCUMENT_NOT_FOUND: { status: 404, error: 'Document not found', message: 'No live document with this id in this collection.' },
+  DOCUMENT_EXISTS: { status: 409, error: 'Document exists', message: 'A document with this id already exists; use update, patch or upsert, or a new id.' },
+  CONFLICT: { status: 409, error: 'Conflict', message: 'The operation is concurrent with the server version; resolve against serverDocument and retry with a new operation id.' },
+  STALE_OPERATION: { status: 409, error: 'Stale operation', message: 'The operation happened before the server version; refresh from serverDocument.' },
+  VERSION_MISMATCH: { status: 409, error: 'Version mismatch', message: 'baseVersion does not match the server version; refresh from serverDocument and retry with a new operation id.' },
+  RESYNC_REQUIRED: { status: 410, error: 'Resync required', message: 'Changes before this position were compacted; reload documents with a query, then pull from the position it returns.' },
+  STORAGE_UNAVAILABLE: { status: 503, error: 'Storage unavailable', message: 'The database cannot be reached; retry later.' },
+  INVALID_CONFIG: { status: 500, error: 'Invalid configuration', message: 'A configuration value is invalid; see details.' },
+  INTERNAL: { status: 500, error: 'Internal server error', message: 'An unexpected error occurred; it was logged on the server.' },
+} as const satisfies Record<string, { status: number; error: string; message: string }>;
+
+export type ErrorCode = keyof typeof ErrorCodes;
+
+export interface ErrorBody {
+  error: string;
+  message: string;
+  code: ErrorCode;
+  details?: Record<string, unknown>;
+}
+
+export class SynclineError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message?: string, details?: Record<string, unknown>, options?: { cause?: unknown }) {
+    super(message ?? ErrorCodes[code].message, options);
+    this.name = 'SynclineError';
+    this.code = code;
+    this.status = ErrorCodes[code].status;
+    this.details = details;
+  }
+
+  /** Only the registry title, the message and explicit details leave the server: never a stack or cause. */
+  toJSON(): ErrorBody {
+    const body: ErrorBody = { error: ErrorCodes[this.code].error, message: this.message, code: this.code };
+    if (this.details !== undefined) body.details = this.details;
+    return body;
+  }
+}
+
+export function isSynclineError(e: unknown): e is SynclineError {
+  return e instanceof SynclineError;
+}
+
+/** The `{code, message}` pair carried inside per-operation results. */
+export interface ErrorRef {
+  code: ErrorCode;
+  message: string;
+  path?: string;
+}
+
+export function errorRef(code: ErrorCode, message?: string, path?: string): ErrorRef {
+  const ref: ErrorRef = { code, message: message ?? ErrorCodes[code].message };
+  if (path !== undefined) ref.path = path;
+  return ref;
+}

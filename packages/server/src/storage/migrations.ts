@@ -1,0 +1,246 @@
+/**
+ * Versioned migrations of Syncline's own schema (default `syncline`).
+ *
+ * The change log, in short (DESIGN invariant 1):
+ * - Statement-level triggers on `documents` copy each statement's transition
+ *   table into `changes`, keyed by (writing transaction `tx`, ordinal `ord`).
+ *   Writes made directly in SQL go through the same triggers: one write path.
+ * - The first such statement of a transaction inserts a marker into `open_tx`,
+ *   whose DEFERRED constraint trigger runs once at commit: it takes a
+ *   transaction-scoped advisory lock, draws a block of positions for the
+ *   transaction's changes, records it in `commits`, and sends one NOTIFY with the
+ *   last position. The lock is released only after the commit is visible, so
+ *   positions are visible in order: a reader that sees position p sees every
+ *   position below p. Open transactions (e.g. one awaiting its FIN) delay no one;
+ *   only the commit step itself is serialized.
+ * - A change's position is `commits.first_position + changes.ord - 1`.
+ */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: (schema: string) => string;
+}
+
+/** Channel of the one NOTIFY per committed transaction (payload: its last position). */
+export const notifyChannel = (schema: string) => `${schema}_changes`;
+
+export const migrations: Migration[] = [
+  {
+    version: 1,
+    name: 'documents, change log, operation log',
+    sql: (s) => `
+CREATE TABLE ${s}.documents (
+  collection text NOT NULL,
+  id text NOT NULL,
+  data jsonb NOT NULL DEFAULT '{}'::jsonb,
+  version integer NOT NULL DEFAULT 1,
+  vclock jsonb NOT NULL DEFAULT '{}'::jsonb,
+  deleted boolean NOT NULL DEFAULT false,
+  op_id text,
+  client_id text,
+  updated_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (collection, id)
+);
+
+CREATE TABLE ${s}.changes (
+  tx xid8 NOT NULL,
+  ord integer NOT NULL,
+  collection text NOT NULL,
+  doc_id text NOT NULL,
+  type text NOT NULL CHECK (type IN ('insert', 'update', 'delete')),
+  data jsonb,
+  version integer NOT NULL,
+  vclock jsonb NOT NULL,
+  op_id text,
+  client_id text,
+  source text NOT NULL,
+  PRIMARY KEY (tx, ord)
+);
+
+CREATE TABLE ${s}.commits (
+  tx xid8 PRIMARY KEY,
+  first_position bigint NOT NULL,
+  last_position bigint NOT NULL UNIQUE,
+  committed_at timestamptz NOT NULL
+);
+CREATE INDEX commits_committed_at ON ${s}.commits (committed_at);
+
+CREATE TABLE ${s}.open_tx (tx xid8 PRIMARY KEY);
+CREATE SEQUENCE ${s}.position_seq AS bigint MINVALUE 1;
+
+CREATE TABLE ${s}.operations (
+  id text PRIMARY KEY,
+  client_id text NOT NULL,
+  collection text,
+  doc_id text,
+  type text,
+  status text NOT NULL,
+  result jsonb NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX operations_created_at ON ${s}.operations (created_at);
+
+CREATE TABLE ${s}.clients (
+  client_id text PRIMARY KEY,
+  position bigint NOT NULL,
+  last_seen timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE ${s}.meta (key text PRIMARY KEY, value jsonb NOT NULL);
+
+-- Counts this transaction's changes (transaction-local setting) and, on the
+-- first one, inserts the marker whose deferred trigger assigns positions.
+CREATE FUNCTION ${s}.note_changes(n0 integer, cnt integer) RETURNS void LANGUAGE plpgsql AS $fn$
+BEGIN
+  IF cnt > 0 THEN
+    PERFORM set_config('${s}.pending', (n0 + cnt)::text, true);
+    IF n0 = 0 THEN
+      INSERT INTO ${s}.open_tx (tx) VALUES (pg_current_xact_id());
+    END IF;
+  END IF;
+END $fn$;
+
+CREATE FUNCTION ${s}.pending_count() RETURNS integer LANGUAGE sql STABLE AS $fn$
+  SELECT coalesce(nullif(current_setting('${s}.pending', true), ''), '0')::integer
+$fn$;
+
+CREATE FUNCTION ${s}.capture_insert() RETURNS trigger LANGUAGE plpgsql AS $fn$
+DECLARE
+  n0 integer := ${s}.pending_count();
+  api boolean := coalesce(current_setting('${s}.origin', true), '') = 'api';
+  cnt integer;
+BEGIN
+  INSERT INTO ${s}.changes (tx, ord, collection, doc_id, type, data, version, vclock, op_id, client_id, source)
+  SELECT pg_current_xact_id(), n0 + row_number() OVER (), n.collection, n.id,
+         CASE WHEN n.deleted THEN 'delete' ELSE 'insert' END,
+         CASE WHEN n.deleted THEN NULL ELSE n.data END,
+         n.version, n.vclock,
+         CASE WHEN api THEN n.op_id END, CASE WHEN api THEN n.client_id END,
+         CASE WHEN api THEN 'api' ELSE 'database' END
+  FROM new_rows n;
+  GET DIAGNOSTICS cnt = ROW_COUNT;
+  PERFORM ${s}.note_changes(n0, cnt);
+  RETURN NULL;
+END $fn$;
+
+CREATE FUNCTION ${s}.capture_update() RETURNS trigger LANGUAGE plpgsql AS $fn$
+DECLARE
+  n0 integer := ${s}.pending_count();
+  api boolean := coalesce(current_setting('${s}.origin', true), '') = 'api';
+  cnt integer;
+BEGIN
+  -- Full join: an UPDATE that changes a primary key is a delete of the old key
+  -- and an insert of the new one.
+  INSERT INTO ${s}.changes (tx, ord, collection, doc_id, type, data, version, vclock, op_id, client_id, source)
+  SELECT pg_current_xact_id(), n0 + row_number() OVER (),
+         coalesce(n.collection, o.collection), coalesce(n.id, o.id),
+         CASE WHEN n.id IS NULL OR n.deleted THEN 'delete'
+              WHEN o.id IS NULL OR o.deleted THEN 'insert'
+              ELSE 'update' END,
+         CASE WHEN n.id IS NULL OR n.deleted THEN NULL ELSE n.data END,
+         coalesce(n.version, o.version + 1), coalesce(n.vclock, o.vclock),
+         CASE WHEN api THEN n.op_id END, CASE WHEN api THEN n.client_id END,
+         CASE WHEN api THEN 'api' ELSE 'database' END
+  FROM new_rows n
+  FULL JOIN old_rows o ON o.collection = n.collection AND o.id = n.id
+  WHERE CASE
+    WHEN n.id IS NULL THEN NOT o.deleted
+    WHEN o.id IS NULL THEN true
+    ELSE NOT (o.deleted AND n.deleted)
+         AND (n.deleted <> o.deleted OR n.data IS DISTINCT FROM o.data)
+  END;
+  GET DIAGNOSTICS cnt = ROW_COUNT;
+  PERFORM ${s}.note_changes(n0, cnt);
+  RETURN NULL;
+END $fn$;
+
+CREATE FUNCTION ${s}.capture_delete() RETURNS trigger LANGUAGE plpgsql AS $fn$
+DECLARE
+  n0 integer := ${s}.pending_count();
+  cnt integer;
+BEGIN
+  INSERT INTO ${s}.changes (tx, ord, collection, doc_id, type, data, version, vclock, op_id, client_id, source)
+  SELECT pg_current_xact_id(), n0 + row_number() OVER (), o.collection, o.id, 'delete', NULL,
+         o.version + 1, o.vclock, NULL, NULL,
+         CASE WHEN coalesce(current_setting('${s}.origin', true), '') = 'api' THEN 'api' ELSE 'database' END
+  FROM old_rows o
+  WHERE NOT o.deleted;
+  GET DIAGNOSTICS cnt = ROW_COUNT;
+  PERFORM ${s}.note_changes(n0, cnt);
+  RETURN NULL;
+END $fn$;
+
+CREATE TRIGGER capture_insert AFTER INSERT ON ${s}.documents
+  REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION ${s}.capture_insert();
+CREATE TRIGGER capture_update AFTER UPDATE ON ${s}.documents
+  REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION ${s}.capture_update();
+CREATE TRIGGER capture_delete AFTER DELETE ON ${s}.documents
+  REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION ${s}.capture_delete();
+
+-- A direct SQL update that leaves version alone still gets a new version, and a
+-- '$db' tick in its vector clock, so a client holding the old clock is told it
+-- is stale instead of silently overwriting it. The WHEN clause is evaluated
+-- without calling the function, so API writes (which set version) pay ~nothing.
+CREATE FUNCTION ${s}.bump_version() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+  NEW.version := OLD.version + 1;
+  NEW.vclock := jsonb_set(OLD.vclock, '{$db}', to_jsonb(coalesce((OLD.vclock ->> '$db')::bigint, 0) + 1));
+  NEW.updated_at := now();
+  RETURN NEW;
+END $fn$;
+CREATE TRIGGER bump_version BEFORE UPDATE ON ${s}.documents FOR EACH ROW
+  WHEN (NEW.version = OLD.version AND (NEW.data IS DISTINCT FROM OLD.data OR NEW.deleted IS DISTINCT FROM OLD.deleted))
+  EXECUTE FUNCTION ${s}.bump_version();
+
+-- Runs once per writing transaction, at commit (see the header of migrations.ts).
+CREATE FUNCTION ${s}.assign_positions() RETURNS trigger LANGUAGE plpgsql AS $fn$
+DECLARE
+  n integer := ${s}.pending_count();
+  first_pos bigint;
+  last_pos bigint;
+BEGIN
+  PERFORM pg_advisory_xact_lock(hashtext('${s}.positions'));
+  first_pos := nextval('${s}.position_seq');
+  last_pos := first_pos + n - 1;
+  IF n > 1 THEN
+    PERFORM setval('${s}.position_seq', last_pos);
+  END IF;
+  INSERT INTO ${s}.commits (tx, first_position, last_position, committed_at)
+  VALUES (NEW.tx, first_pos, last_pos, clock_timestamp());
+  DELETE FROM ${s}.open_tx WHERE tx = NEW.tx;
+  PERFORM pg_notify('${notifyChannel(s)}', last_pos::text);
+  RETURN NULL;
+END $fn$;
+CREATE CONSTRAINT TRIGGER assign_positions AFTER INSERT ON ${s}.open_tx
+  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ${s}.assign_positions();
+`,
+  },
+];
+
+export const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,40}$/;
+
+/** Applies pending migrations, one transaction each, under a lock so concurrent starts are safe. */
+export async function migrate(
+  client: import('./sql-client.js').SqlClient,
+  schema: string,
+  onApplied?: (m: Migration) => void,
+): Promise<number[]> {
+  if (!SCHEMA_NAME.test(schema)) throw new Error(`invalid schema name: ${schema}`);
+  const applied: number[] = [];
+  await client.transaction(async (tx) => {
+    await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`${schema}.migrate`]);
+    await tx.exec(`CREATE SCHEMA IF NOT EXISTS ${schema};
+      CREATE TABLE IF NOT EXISTS ${schema}.migrations (
+        version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now());`);
+    const { rows } = await tx.query<{ version: number }>(`SELECT version FROM ${schema}.migrations`);
+    const done = new Set(rows.map((r) => r.version));
+    for (const m of migrations) {
+      if (done.has(m.version)) continue;
+      await tx.exec(m.sql(schema));
+      await tx.query(`INSERT INTO ${schema}.migrations (version, name) VALUES ($1, $2)`, [m.version, m.name]);
+      applied.push(m.version);
+      onApplied?.(m);
+    }
+  });
+  return applied;
+}
