@@ -88,6 +88,14 @@ CREATE TABLE ${s}.clients (
 
 CREATE TABLE ${s}.meta (key text PRIMARY KEY, value jsonb NOT NULL);
 
+CREATE FUNCTION ${s}.horizon() RETURNS bigint LANGUAGE sql STABLE AS $fn$
+  SELECT coalesce((SELECT (value)::bigint FROM ${s}.meta WHERE key = 'horizon'), 0)
+$fn$;
+-- Newest committed position (never below the compaction horizon).
+CREATE FUNCTION ${s}.head_position() RETURNS bigint LANGUAGE sql STABLE AS $fn$
+  SELECT greatest(coalesce((SELECT max(last_position) FROM ${s}.commits), 0), ${s}.horizon())
+$fn$;
+
 -- Counts this transaction's changes (transaction-local setting) and, on the
 -- first one, inserts the marker whose deferred trigger assigns positions.
 CREATE FUNCTION ${s}.note_changes(n0 integer, cnt integer) RETURNS void LANGUAGE plpgsql AS $fn$

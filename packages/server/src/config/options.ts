@@ -1,0 +1,95 @@
+/**
+ * Every server option, declared once: its schema, default, environment
+ * variable(s) and description. `loadConfig`, the CLI flags and README's
+ * configuration table all derive from this list.
+ */
+import { z } from 'zod';
+
+export interface OptionSpec<T extends z.ZodType = z.ZodType> {
+  /** Environment variables, first match wins (later names are aliases). */
+  env: string[];
+  schema: T;
+  description: string;
+}
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+export const options = {
+  port: { env: ['PORT'], schema: int(0, 65535).default(3000), description: 'HTTP port.' },
+  host: { env: ['HOST'], schema: z.string().min(1).default('localhost'), description: 'Interface to bind (0.0.0.0 for all).' },
+  adapter: {
+    env: ['ADAPTER'],
+    schema: z.enum(['pglite', 'postgres']).optional(),
+    description: 'Storage: `pglite` (embedded, default without a database URL) or `postgres` (default with one).',
+  },
+  databaseUrl: {
+    env: ['DATABASE_URL', 'POSTGRES_DATABASE_URL', 'POSTGRES_CONNECTION_STRING'],
+    schema: z.string().regex(/^postgres(ql)?:\/\//, 'expected a postgres:// URL').optional(),
+    description: 'PostgreSQL connection URL; selects the PostgreSQL adapter.',
+  },
+  dataDir: {
+    env: ['SYNCLINE_DATA_DIR'],
+    schema: z.string().min(1).default('./.syncline-data'),
+    description: 'Folder of the embedded PGlite database (`memory://` keeps it in memory).',
+  },
+  schema: {
+    env: ['SYNCLINE_SCHEMA'],
+    schema: z.string().regex(/^[a-z_][a-z0-9_]{0,40}$/, 'lower-case SQL identifier').default('syncline'),
+    description: "SQL schema holding Syncline's tables.",
+  },
+  poolSize: { env: ['DATABASE_POOL_SIZE'], schema: int(1, 1000).default(10), description: 'PostgreSQL pool size.' },
+  bodyLimit: {
+    env: ['SYNCLINE_BODY_LIMIT'],
+    schema: int(1024, 1024 * 1024 * 1024).default(1024 * 1024),
+    description: 'Largest request body in bytes (413 above).',
+  },
+  maxOperations: {
+    env: ['SYNCLINE_MAX_OPERATIONS'],
+    schema: int(1, 100_000).default(1000),
+    description: 'Most operations in one push (413 above).',
+  },
+  defaultChangesLimit: {
+    env: ['SYNCLINE_CHANGES_LIMIT'],
+    schema: int(1, 100_000).default(100),
+    description: '`limit` of `POST /changes` when none is given.',
+  },
+  maxChangesLimit: {
+    env: ['SYNCLINE_MAX_CHANGES_LIMIT'],
+    schema: int(1, 100_000).default(1000),
+    description: 'Cap on `limit` of `POST /changes`.',
+  },
+  defaultQueryLimit: {
+    env: ['SYNCLINE_QUERY_LIMIT'],
+    schema: int(1, 100_000).default(100),
+    description: '`limit` of a document query when none is given.',
+  },
+  maxQueryLimit: {
+    env: ['SYNCLINE_MAX_QUERY_LIMIT'],
+    schema: int(1, 100_000).default(1000),
+    description: 'Cap on `limit` of a document query.',
+  },
+  statementTimeoutMs: {
+    env: ['SYNCLINE_STATEMENT_TIMEOUT_MS'],
+    schema: int(100, 3_600_000).default(30_000),
+    description: 'Longest a single SQL statement may run (PostgreSQL adapter).',
+  },
+  logLevel: {
+    env: ['LOG_LEVEL'],
+    schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    description: 'pino log level.',
+  },
+  logRequests: {
+    env: ['SYNCLINE_LOG_REQUESTS'],
+    schema: z.union([z.boolean(), z.stringbool()]).default(false),
+    description: 'Log every HTTP request (off by default: it costs throughput).',
+  },
+  shutdownTimeoutMs: {
+    env: ['SYNCLINE_SHUTDOWN_TIMEOUT_MS'],
+    schema: int(0, 600_000).default(10_000),
+    description: 'On SIGTERM/SIGINT, how long in-flight requests may finish before exit.',
+  },
+} satisfies Record<string, OptionSpec>;
+
+export type OptionName = keyof typeof options;
+export type Config = Readonly<{ [K in OptionName]: z.output<(typeof options)[K]['schema']> }>;
+export type ConfigInput = { [K in OptionName]?: z.input<(typeof options)[K]['schema']> };

@@ -1,0 +1,46 @@
+import { type Operation, OperationSchema, type OperationResult, errorRef } from '@syncline/protocol';
+
+const FORBIDDEN_KEYS = new Set(['__proto__']);
+
+/** First `__proto__` key anywhere in a JSON value, as a path; such keys are refused rather than stored. */
+export function findForbiddenKey(value: unknown, path: string, depth = 0): string | undefined {
+  if (depth > 64) return path;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const hit = findForbiddenKey(value[i], `${path}[${i}]`, depth + 1);
+      if (hit) return hit;
+    }
+  } else if (value !== null && typeof value === 'object') {
+    for (const key of Object.keys(value)) {
+      if (FORBIDDEN_KEYS.has(key)) return `${path}.${key}`;
+      const hit = findForbiddenKey((value as Record<string, unknown>)[key], `${path}.${key}`, depth + 1);
+      if (hit) return hit;
+    }
+  }
+  return undefined;
+}
+
+export type Validated = { ok: true; op: Operation & { docId: string } } | { ok: false; result: OperationResult };
+
+/**
+ * Checks one operation of a batch on its own, so a bad one is rejected alone.
+ * Fills in a generated `docId` for inserts that have none.
+ */
+export function validateOperation(raw: unknown, index: number, newId: () => string): Validated {
+  const at = `operations[${index}]`;
+  const rawId = (raw as { id?: unknown } | null)?.id;
+  const id = typeof rawId === 'string' ? rawId : '';
+  const parsed = OperationSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const path = [at, ...(issue?.path ?? [])].map((p) => (typeof p === 'number' ? `[${p}]` : String(p))).join('.');
+    const code = issue?.path[0] === 'collection' ? 'INVALID_COLLECTION' : issue?.path[0] === 'docId' ? 'INVALID_DOCUMENT_ID' : 'VALIDATION_FAILED';
+    return { ok: false, result: { id, status: 'rejected', error: errorRef(code, `${path}: ${issue?.message ?? 'invalid'}`, path) } };
+  }
+  const op = parsed.data;
+  const bad = findForbiddenKey(op.data, `${at}.data`) ?? findForbiddenKey(op.vectorClock, `${at}.vectorClock`);
+  if (bad) {
+    return { ok: false, result: { id, status: 'rejected', error: errorRef('FORBIDDEN_KEY', `${bad}: __proto__ keys are not allowed`, bad) } };
+  }
+  return { ok: true, op: { ...op, docId: op.docId ?? newId() } };
+}

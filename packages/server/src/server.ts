@@ -1,0 +1,76 @@
+import type { Server as HttpServer, IncomingMessage, ServerResponse } from 'node:http';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { loadConfig } from './config/load-config.js';
+import type { Config, ConfigInput } from './config/options.js';
+import { createStorage } from './storage/create-storage.js';
+import type { Storage } from './storage/storage.js';
+import { registerRoutes } from './transport/http-routes.js';
+
+export interface CreateServerOptions extends ConfigInput {
+  /** Use this storage instead of opening one from the configuration. */
+  storage?: Storage;
+  /** Attach to an existing Node HTTP server instead of creating one; `listen()` is then the caller's job. */
+  server?: HttpServer;
+  /** Environment to read configuration from (default: process.env). */
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface SynclineServer {
+  readonly config: Config;
+  readonly app: FastifyInstance;
+  readonly storage: Storage;
+  /** Starts listening on config.host:config.port; resolves with the address. */
+  listen(): Promise<string>;
+  /** Stops accepting requests, lets in-flight ones finish, closes storage. */
+  close(): Promise<void>;
+}
+
+export async function createServer(options: CreateServerOptions = {}): Promise<SynclineServer> {
+  const { storage: givenStorage, server: httpServer, env, ...input } = options;
+  const config = loadConfig(input, env);
+  const storage = givenStorage ?? (await createStorage(config));
+  try {
+    await storage.migrate();
+  } catch (err) {
+    if (!givenStorage) await storage.close().catch(() => {});
+    throw err;
+  }
+
+  const app = Fastify({
+    logger: {
+      level: config.logLevel,
+      redact: ['req.headers.authorization', 'req.headers.cookie'],
+    },
+    disableRequestLogging: !config.logRequests,
+    bodyLimit: config.bodyLimit,
+    // Refuse prototype-poisoning keys in JSON bodies outright.
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+    ...(httpServer
+      ? {
+          serverFactory: (handler: (req: IncomingMessage, res: ServerResponse) => void) => {
+            httpServer.on('request', handler);
+            return httpServer;
+          },
+        }
+      : {}),
+  });
+  registerRoutes(app, storage, config);
+  await app.ready();
+
+  let closed = false;
+  return {
+    config,
+    app,
+    storage,
+    async listen() {
+      return app.listen({ port: config.port, host: config.host });
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await app.close();
+      if (!givenStorage) await storage.close();
+    },
+  };
+}

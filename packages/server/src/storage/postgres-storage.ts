@@ -1,0 +1,466 @@
+/**
+ * Storage on PostgreSQL's dialect, over either PGlite or a `pg` pool.
+ * Layout and change capture: see migrations.ts.
+ */
+import { randomUUID } from 'node:crypto';
+import {
+  type Change,
+  type ChangesResponse,
+  type CompactResponse,
+  type ConflictEntry,
+  type ErrorCode,
+  FilterError,
+  type OperationResult,
+  type PushResponse,
+  type QueryRequest,
+  type QueryResponse,
+  type StatsResponse,
+  SynclineError,
+  type VectorClock,
+  type WireDocument,
+  parseFilter,
+} from '@syncline/protocol';
+import { type DocState, type PlannedOp, docKey, planOperations, toWire } from '../engine/plan-operations.js';
+import { validateOperation } from '../engine/validate-operation.js';
+import { compileFilter } from './filter-sql.js';
+import { migrate, notifyChannel } from './migrations.js';
+import { buildKeyset, decodeCursor, encodeCursor, parseSort } from './query-sort.js';
+import type { SqlClient, SqlQueryable } from './sql-client.js';
+import type { Storage, StorageLimits } from './storage.js';
+
+const RETRYABLE = new Set(['23505', '40001', '40P01']);
+const MAX_ATTEMPTS = 5;
+class RetryBatch extends Error {}
+
+interface ChangeRow {
+  position: number;
+  collection: string;
+  doc_id: string;
+  type: Change['type'];
+  data: Record<string, unknown> | null;
+  version: number;
+  vclock: VectorClock;
+  op_id: string | null;
+  client_id: string | null;
+  source: Change['source'];
+  committed_at: Date | string;
+}
+
+export class PostgresStorage implements Storage {
+  readonly adapter: 'pglite' | 'postgres';
+  private readonly s: string;
+
+  constructor(
+    private readonly db: SqlClient,
+    schema: string,
+    private readonly limits: StorageLimits,
+  ) {
+    this.adapter = db.kind;
+    this.s = schema;
+  }
+
+  migrate(): Promise<number[]> {
+    return migrate(this.db, this.s);
+  }
+
+  async applyOperations(clientId: string, operations: unknown[]): Promise<PushResponse> {
+    const results: (OperationResult | undefined)[] = new Array(operations.length);
+    const valid: { index: number; op: PlannedOp }[] = [];
+    operations.forEach((raw, index) => {
+      const v = validateOperation(raw, index, randomUUID);
+      if (v.ok) valid.push({ index, op: v.op });
+      else results[index] = v.result;
+    });
+
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.applyValid(clientId, valid, results);
+        break;
+      } catch (err) {
+        const code = (err as { code?: string }).code;
+        const retry = err instanceof RetryBatch || (code !== undefined && RETRYABLE.has(code));
+        if (!retry || attempt >= MAX_ATTEMPTS) throw err;
+      }
+    }
+
+    const final = results as OperationResult[];
+    const accepted: PushResponse['accepted'] = [];
+    const conflicts: PushResponse['conflicts'] = [];
+    for (const { index, op } of valid) {
+      const r = final[index] as OperationResult;
+      const status = r.status === 'duplicate' ? r.originalStatus : r.status;
+      if (status === 'applied') accepted.push(op);
+      const reason = r.error && CONFLICT_REASONS[r.error.code];
+      if (reason) {
+        conflicts.push({
+          id: op.id,
+          reason,
+          operation: op,
+          serverDocument: r.serverDocument ?? null,
+          ...(r.vectorClock ? { serverVectorClock: r.vectorClock } : {}),
+        });
+      }
+    }
+    return { accepted, conflicts, results: final };
+  }
+
+  /** One attempt: one transaction. Fills `results` for the valid operations. */
+  private async applyValid(
+    clientId: string,
+    valid: { index: number; op: PlannedOp }[],
+    results: (OperationResult | undefined)[],
+  ): Promise<void> {
+    if (valid.length === 0) return;
+    const s = this.s;
+    const out = await this.db.transaction(async (tx) => {
+      await tx.query(`SELECT set_config('${s}.origin', 'api', true)`);
+      const ids = valid.map((v) => v.op.id);
+      const { rows: stored } = await tx.query<{ id: string; result: OperationResult }>(
+        `SELECT id, result FROM ${s}.operations WHERE id = ANY($1::text[])`,
+        [ids],
+      );
+      const storedById = new Map(stored.map((r) => [r.id, r.result]));
+
+      // First occurrence of each unseen id is applied; repeats are duplicates of it.
+      const fresh: { index: number; op: PlannedOp }[] = [];
+      const firstIndex = new Map<string, number>();
+      for (const v of valid) {
+        if (storedById.has(v.op.id) || firstIndex.has(v.op.id)) continue;
+        firstIndex.set(v.op.id, v.index);
+        fresh.push(v);
+      }
+
+      const loaded = await this.lockDocuments(tx, fresh.map((f) => f.op));
+      const plan = planOperations(
+        clientId,
+        fresh.map((f) => f.op),
+        loaded,
+      );
+      const inserts: Record<string, unknown>[] = [];
+      const updates: Record<string, unknown>[] = [];
+      for (const w of plan.writes.values()) {
+        const row = {
+          collection: w.state.collection,
+          id: w.state.id,
+          data: w.state.data,
+          version: w.state.version,
+          vclock: w.state.vclock,
+          deleted: w.state.deleted,
+          op_id: w.opId,
+          client_id: w.clientId,
+        };
+        (w.existed ? updates : inserts).push(row);
+      }
+      const recordset = `jsonb_to_recordset($1::jsonb) AS x(collection text, id text, data jsonb, version integer,
+        vclock jsonb, deleted boolean, op_id text, client_id text)`;
+      if (inserts.length > 0) {
+        await tx.query(
+          `INSERT INTO ${s}.documents (collection, id, data, version, vclock, deleted, op_id, client_id)
+           SELECT collection, id, data, version, vclock, deleted, op_id, client_id FROM ${recordset}`,
+          [JSON.stringify(inserts)],
+        );
+      }
+      if (updates.length > 0) {
+        await tx.query(
+          `UPDATE ${s}.documents d SET data = x.data, version = x.version, vclock = x.vclock, deleted = x.deleted,
+             op_id = x.op_id, client_id = x.client_id, updated_at = now()
+           FROM ${recordset} WHERE d.collection = x.collection AND d.id = x.id`,
+          [JSON.stringify(updates)],
+        );
+      }
+      if (fresh.length > 0) {
+        const logRows = fresh.map((f, i) => ({
+          id: f.op.id,
+          client_id: f.op.clientId ?? clientId,
+          collection: f.op.collection,
+          doc_id: f.op.docId,
+          type: f.op.type,
+          status: plan.results[i]?.status,
+          result: plan.results[i],
+        }));
+        const { rows: claimed } = await tx.query(
+          `INSERT INTO ${s}.operations (id, client_id, collection, doc_id, type, status, result)
+           SELECT id, client_id, collection, doc_id, type, status, result
+           FROM jsonb_to_recordset($1::jsonb) AS x(id text, client_id text, collection text, doc_id text, type text,
+             status text, result jsonb)
+           ON CONFLICT (id) DO NOTHING RETURNING id`,
+          [JSON.stringify(logRows)],
+        );
+        // Another request claimed one of these ids first: start over, and see its result.
+        if (claimed.length !== fresh.length) throw new RetryBatch();
+      }
+      let txid: string | undefined;
+      if (plan.writes.size > 0) {
+        const { rows } = await tx.query<{ tx: string }>('SELECT pg_current_xact_id()::text AS tx');
+        txid = rows[0]?.tx;
+      }
+      return { storedById, fresh, firstIndex, plan, txid };
+    });
+
+    let position: number | undefined;
+    if (out.txid !== undefined) {
+      const { rows } = await this.db.query<{ p: number }>(
+        `SELECT last_position AS p FROM ${s}.commits WHERE tx = $1::xid8`,
+        [out.txid],
+      );
+      position = rows[0] ? Number(rows[0].p) : undefined;
+    }
+    out.fresh.forEach((f, i) => {
+      const r = out.plan.results[i] as OperationResult;
+      if (r.status === 'applied' && position !== undefined) r.position = position;
+      results[f.index] = r;
+    });
+    for (const v of valid) {
+      if (results[v.index]) continue;
+      const original = out.storedById.get(v.op.id) ?? results[out.firstIndex.get(v.op.id) ?? -1];
+      if (!original) throw new RetryBatch();
+      results[v.index] = duplicateOf(original);
+    }
+  }
+
+  private async lockDocuments(tx: SqlQueryable, ops: PlannedOp[]): Promise<Map<string, DocState>> {
+    const loaded = new Map<string, DocState>();
+    if (ops.length === 0) return loaded;
+    const keys = new Map<string, [string, string]>();
+    for (const op of ops) keys.set(docKey(op.collection, op.docId), [op.collection, op.docId]);
+    const cols = [...keys.values()];
+    // Sorted locking order: two batches touching the same documents cannot deadlock.
+    const { rows } = await tx.query<DocState>(
+      `SELECT collection, id, data, version, vclock, deleted FROM ${this.s}.documents
+       WHERE (collection, id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+       ORDER BY collection, id FOR UPDATE`,
+      [cols.map((k) => k[0]), cols.map((k) => k[1])],
+    );
+    for (const r of rows) loaded.set(docKey(r.collection, r.id), r);
+    return loaded;
+  }
+
+  async getChanges(req: { since: number; limit: number; clientId?: string }): Promise<ChangesResponse> {
+    const s = this.s;
+    const limit = Math.min(Math.max(1, req.limit), this.limits.maxChangesLimit);
+    // One statement = one snapshot: the page, the head position and the horizon agree.
+    const { rows } = await this.db.query<ChangeRow & { head: number; horizon: number }>(
+      `WITH page AS (
+         SELECT c.first_position + ch.ord - 1 AS position, ch.collection, ch.doc_id, ch.type, ch.data, ch.version,
+                ch.vclock, ch.op_id, ch.client_id, ch.source, c.committed_at, c.last_position, ch.ord
+         FROM ${s}.commits c JOIN ${s}.changes ch ON ch.tx = c.tx
+         WHERE c.last_position > $1 AND ch.ord > $1 - c.first_position + 1
+         ORDER BY c.last_position, ch.ord
+         LIMIT $2
+       ), head AS (
+         SELECT ${s}.head_position() AS head, ${s}.horizon() AS horizon
+       )
+       SELECT page.*, head.head, head.horizon FROM head LEFT JOIN page ON true
+       ORDER BY page.last_position, page.ord`,
+      [req.since, limit + 1],
+    );
+    const first = rows[0];
+    const horizon = Number(first?.horizon ?? 0);
+    if (req.since < horizon) {
+      throw new SynclineError('RESYNC_REQUIRED', undefined, { since: req.since, horizon });
+    }
+    const page = first?.position == null ? [] : rows;
+    const hasMore = page.length > limit;
+    const changes = (hasMore ? page.slice(0, limit) : page).map(toChange);
+    const head = Number(first?.head ?? 0);
+    const checkpoint = hasMore ? (changes.at(-1)?.position ?? req.since) : Math.max(req.since, head);
+    if (req.clientId) {
+      await this.db.query(
+        `INSERT INTO ${s}.clients (client_id, position, last_seen) VALUES ($1, $2, now())
+         ON CONFLICT (client_id) DO UPDATE SET position = excluded.position, last_seen = now()`,
+        [req.clientId, req.since],
+      );
+    }
+    return { operations: changes, conflicts: [], checkpoint, hasMore };
+  }
+
+  async getDocument(collection: string, id: string): Promise<WireDocument | null> {
+    const { rows } = await this.db.query<DocState>(
+      `SELECT collection, id, data, version, vclock, deleted FROM ${this.s}.documents WHERE collection = $1 AND id = $2`,
+      [collection, id],
+    );
+    return rows[0] ? toWire(rows[0]) : null;
+  }
+
+  async queryDocuments(collection: string, req: QueryRequest): Promise<QueryResponse> {
+    let filter: ReturnType<typeof parseFilter>;
+    try {
+      filter = parseFilter(req.filter ?? {});
+    } catch (err) {
+      if (err instanceof FilterError) {
+        throw new SynclineError(err.reason, `${err.path}: ${err.message}`, { path: err.path });
+      }
+      throw err;
+    }
+    const sort = parseSort(req.sort);
+    const limit = Math.min(req.limit ?? this.limits.defaultQueryLimit, this.limits.maxQueryLimit);
+    const params: unknown[] = [collection];
+    const where = [`d.collection = $1`, 'NOT d.deleted', compileFilter(filter, params, { data: 'd.data', id: 'd.id', version: 'd.version' })];
+    const keys = sort.map((k) => k.sql(params));
+    const fingerprint = JSON.stringify([collection, req.filter ?? {}, sort.map((k) => [k.path, k.dir])]);
+    if (req.cursor) {
+      const values = decodeCursor(req.cursor, fingerprint, sort);
+      where.push(buildKeyset(keys, sort, values, params));
+    }
+    params.push(limit + 1);
+    const s = this.s;
+    const { rows } = await this.db.query<{
+      id: string | null;
+      version: number;
+      data: Record<string, unknown>;
+      head: number;
+      sort_values: unknown[] | null;
+    }>(
+      `WITH page AS (
+         SELECT d.id, d.version, d.data, jsonb_build_array(${keys.map((k) => `to_jsonb(${k})`).join(', ')}) AS sort_values,
+                row_number() OVER () AS n
+         FROM ${s}.documents d WHERE ${where.join(' AND ')}
+         ORDER BY ${keys.map((k, i) => `${k} ${sort[i]?.dir === -1 ? 'DESC' : 'ASC'}`).join(', ')}
+         LIMIT $${params.length}
+       )
+       SELECT page.id, page.version, page.data, page.sort_values, ${s}.head_position() AS head
+       FROM (SELECT 1) one LEFT JOIN page ON true`,
+      params,
+    );
+    const head = Number(rows[0]?.head ?? 0);
+    const found = rows.filter((r) => r.id !== null);
+    const more = found.length > limit;
+    const pageRows = more ? found.slice(0, limit) : found;
+    const documents = pageRows.map((r) => ({ _id: r.id as string, _rev: r.version, ...r.data }));
+    const res: QueryResponse = { documents, count: documents.length, position: head };
+    const last = pageRows.at(-1);
+    if (more && last?.sort_values) res.nextCursor = encodeCursor(last.sort_values, fingerprint);
+    return res;
+  }
+
+  async getStats(): Promise<StatsResponse> {
+    const s = this.s;
+    const [{ rows: totals }, { rows: perCollection }] = await Promise.all([
+      this.db.query<{ ops: number; head: number; horizon: number; clients: number; min_client: number | null }>(
+        `SELECT (SELECT count(*) FROM ${s}.operations)::bigint AS ops,
+                ${s}.head_position() AS head, ${s}.horizon() AS horizon,
+                (SELECT count(*) FROM ${s}.clients WHERE last_seen > now() - interval '30 days')::bigint AS clients,
+                (SELECT min(position) FROM ${s}.clients WHERE last_seen > now() - interval '30 days') AS min_client`,
+      ),
+      this.db.query<{ collection: string; live: number; deleted: number }>(
+        `SELECT collection, count(*) FILTER (WHERE NOT deleted)::bigint AS live, count(*) FILTER (WHERE deleted)::bigint AS deleted
+         FROM ${s}.documents GROUP BY collection ORDER BY collection`,
+      ),
+    ]);
+    const t = totals[0];
+    let unsynced = 0;
+    if (t?.min_client != null) {
+      const { rows } = await this.db.query<{ n: number }>(
+        `SELECT count(*)::bigint AS n FROM ${s}.commits c JOIN ${s}.changes ch ON ch.tx = c.tx
+         WHERE c.last_position > $1 AND c.first_position + ch.ord - 1 > $1`,
+        [t.min_client],
+      );
+      unsynced = Number(rows[0]?.n ?? 0);
+    }
+    const collections: StatsResponse['collections'] = {};
+    let totalDocuments = 0;
+    for (const r of perCollection) {
+      collections[r.collection] = { documents: Number(r.live), deleted: Number(r.deleted) };
+      totalDocuments += Number(r.live);
+    }
+    return {
+      totalOperations: Number(t?.ops ?? 0),
+      totalDocuments,
+      unsyncedOperations: unsynced,
+      collections,
+      position: Number(t?.head ?? 0),
+      horizon: Number(t?.horizon ?? 0),
+      clients: Number(t?.clients ?? 0),
+    };
+  }
+
+  async compact(olderThanDays: number): Promise<CompactResponse> {
+    const s = this.s;
+    return this.db.transaction(async (tx) => {
+      // One compaction at a time; pulls keep running (they check the horizon in their own snapshot).
+      await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`${s}.compact`]);
+      const cutoff = `now() - make_interval(secs => $1::double precision * 86400)`;
+      const { rows: h } = await tx.query<{ h: number | null }>(
+        `SELECT max(last_position) AS h FROM ${s}.commits WHERE committed_at < ${cutoff}`,
+        [olderThanDays],
+      );
+      const horizon = h[0]?.h == null ? 0 : Number(h[0].h);
+      let deletedChanges = 0;
+      if (horizon > 0) {
+        const del = await tx.query(
+          `DELETE FROM ${s}.changes WHERE tx IN (SELECT tx FROM ${s}.commits WHERE last_position <= $1)`,
+          [horizon],
+        );
+        deletedChanges = del.affectedRows;
+        await tx.query(`DELETE FROM ${s}.commits WHERE last_position <= $1`, [horizon]);
+        await tx.query(
+          `INSERT INTO ${s}.meta (key, value) VALUES ('horizon', to_jsonb($1::bigint))
+           ON CONFLICT (key) DO UPDATE SET value = to_jsonb(greatest((${s}.meta.value)::bigint, $1::bigint))`,
+          [horizon],
+        );
+      }
+      // Tombstones go once their delete is older than the horizon; live documents are never touched.
+      const tomb = await tx.query(`DELETE FROM ${s}.documents WHERE deleted AND updated_at < ${cutoff}`, [olderThanDays]);
+      const ops = await tx.query(`DELETE FROM ${s}.operations WHERE created_at < ${cutoff}`, [olderThanDays]);
+      const { rows: hz } = await tx.query<{ h: number }>(`SELECT ${s}.horizon() AS h`);
+      return {
+        message: 'Compaction completed' as const,
+        deletedCount: ops.affectedRows,
+        deletedChanges,
+        purgedTombstones: tomb.affectedRows,
+        horizon: Number(hz[0]?.h ?? 0),
+      };
+    });
+  }
+
+  async currentPosition(): Promise<number> {
+    const { rows } = await this.db.query<{ p: number }>(`SELECT ${this.s}.head_position() AS p`);
+    return Number(rows[0]?.p ?? 0);
+  }
+
+  onCommit(listener: (position: number) => void): Promise<() => Promise<void>> {
+    return this.db.listen(notifyChannel(this.s), (payload) => {
+      const p = Number(payload);
+      if (Number.isSafeInteger(p)) listener(p);
+    });
+  }
+
+  async ping(): Promise<void> {
+    await this.db.query('SELECT 1');
+  }
+
+  close(): Promise<void> {
+    return this.db.close();
+  }
+}
+
+function toChange(r: ChangeRow): Change {
+  const position = Number(r.position);
+  return {
+    position,
+    id: r.op_id ?? `chg-${position}`,
+    type: r.type,
+    collection: r.collection,
+    docId: r.doc_id,
+    data: r.data,
+    version: r.version,
+    vectorClock: r.vclock,
+    timestamp: new Date(r.committed_at).getTime(),
+    clientId: r.client_id,
+    source: r.source,
+    synced: true,
+  };
+}
+
+function duplicateOf(original: OperationResult): OperationResult {
+  const { position: _p, ...rest } = original;
+  return { ...rest, status: 'duplicate', originalStatus: original.status === 'duplicate' ? original.originalStatus : original.status } as OperationResult;
+}
+
+/** Results reported in `conflicts` too (the reference lists stale and concurrent operations there). */
+const CONFLICT_REASONS: Partial<Record<ErrorCode, ConflictEntry['reason']>> = {
+  CONFLICT: 'concurrent',
+  STALE_OPERATION: 'stale',
+  VERSION_MISMATCH: 'version',
+  DOCUMENT_EXISTS: 'exists',
+};

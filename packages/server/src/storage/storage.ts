@@ -1,0 +1,48 @@
+/**
+ * The Storage seam: everything the engine and transports need from a database.
+ * Implementations: PostgresStorage on PGlite (embedded default) or a `pg` pool.
+ * One conformance suite (`test/storage-conformance.ts`) runs against each.
+ *
+ * Contract:
+ * - `applyOperations` validates each operation on its own, applies the valid
+ *   ones in request order in one transaction, and resolves only after commit
+ *   (acknowledged = durable). Operation ids are applied at most once.
+ * - `getChanges(since)` returns changes with position > since in position
+ *   order, never skipping one that commits later; `checkpoint` is safe to pass
+ *   as the next `since`. Throws RESYNC_REQUIRED if `since` is below the horizon.
+ * - `onCommit` is a hint (a position at least as high as the newest commit);
+ *   readers must still read the change log.
+ */
+import type {
+  ChangesResponse,
+  CompactResponse,
+  PushResponse,
+  QueryRequest,
+  QueryResponse,
+  StatsResponse,
+  WireDocument,
+} from '@syncline/protocol';
+
+export interface Storage {
+  readonly adapter: 'pglite' | 'postgres';
+  migrate(): Promise<number[]>;
+  applyOperations(clientId: string, operations: unknown[]): Promise<PushResponse>;
+  getChanges(req: { since: number; limit: number; clientId?: string }): Promise<ChangesResponse>;
+  getDocument(collection: string, id: string): Promise<WireDocument | null>;
+  queryDocuments(collection: string, req: QueryRequest): Promise<QueryResponse>;
+  getStats(): Promise<StatsResponse>;
+  compact(olderThanDays: number): Promise<CompactResponse>;
+  currentPosition(): Promise<number>;
+  onCommit(listener: (position: number) => void): Promise<() => Promise<void>>;
+  /** Throws if the database cannot be reached. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface StorageLimits {
+  /** Largest page `getChanges` returns. */
+  maxChangesLimit: number;
+  /** Largest page `queryDocuments` returns. */
+  maxQueryLimit: number;
+  defaultQueryLimit: number;
+}

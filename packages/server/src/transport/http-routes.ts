@@ -1,0 +1,108 @@
+/**
+ * The REST API (SyncFlow-compatible): /health, /ping, /changes, /operations,
+ * /documents/:collection/:id, /documents/:collection/query, /stats, /compact.
+ * Every error leaves as `{error, message, code, details?}` with its registry status.
+ */
+import {
+  ChangesRequestSchema,
+  CompactRequestSchema,
+  PushRequestSchema,
+  QueryRequestSchema,
+  SynclineError,
+  isCollectionName,
+  MAX_DOCUMENT_ID_LENGTH,
+} from '@syncline/protocol';
+import type { FastifyInstance } from 'fastify';
+import type { Config } from '../config/options.js';
+import type { Storage } from '../storage/storage.js';
+import { parseWith, toSynclineError } from './errors.js';
+
+const HEALTH_TIMEOUT_MS = 2000;
+
+function collectionParam(name: string): string {
+  if (!isCollectionName(name)) {
+    throw new SynclineError('INVALID_COLLECTION', `Invalid collection name ${JSON.stringify(String(name).slice(0, 80))}: names must match [A-Za-z0-9_-]{1,64}.`);
+  }
+  return name;
+}
+
+export function registerRoutes(app: FastifyInstance, storage: Storage, config: Config): void {
+  app.setErrorHandler((err, req, reply) => {
+    const e = toSynclineError(err);
+    if (e.status >= 500) req.log.error({ err: e.cause ?? err }, e.message);
+    reply.status(e.status).send(e.toJSON());
+  });
+  app.setNotFoundHandler((req, reply) => {
+    const e = new SynclineError('NOT_FOUND', `No endpoint ${req.method} ${req.url.split('?')[0]}; see the API reference in README.md.`);
+    reply.status(404).send(e.toJSON());
+  });
+
+  app.get('/health', async (_req, reply) => {
+    try {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error('health check timed out')), HEALTH_TIMEOUT_MS);
+      });
+      const position = await Promise.race([storage.currentPosition(), timeout]).finally(() => clearTimeout(timer));
+      return { status: 'ok', adapter: storage.adapter, position };
+    } catch {
+      return reply.status(503).send({
+        status: 'error',
+        adapter: storage.adapter,
+        code: 'STORAGE_UNAVAILABLE',
+        message: 'The database cannot be reached.',
+      });
+    }
+  });
+
+  app.get('/ping', async (_req, reply) => reply.type('text/plain').send('pong'));
+
+  app.post('/changes', async (req) => {
+    const body = parseWith(ChangesRequestSchema, req.body ?? {}, 'body');
+    const req2: { since: number; limit: number; clientId?: string } = {
+      since: body.since,
+      limit: Math.min(body.limit ?? config.defaultChangesLimit, config.maxChangesLimit),
+    };
+    if (body.clientId) req2.clientId = body.clientId;
+    return storage.getChanges(req2);
+  });
+
+  app.post('/operations', async (req) => {
+    const body = parseWith(PushRequestSchema, req.body, 'body');
+    if (body.operations.length > config.maxOperations) {
+      throw new SynclineError(
+        'TOO_MANY_OPERATIONS',
+        `${body.operations.length} operations in one request; the limit is ${config.maxOperations} (SYNCLINE_MAX_OPERATIONS).`,
+        { limit: config.maxOperations, received: body.operations.length },
+      );
+    }
+    return storage.applyOperations(body.clientId, body.operations);
+  });
+
+  app.get<{ Params: { collection: string; id: string } }>('/documents/:collection/:id', async (req) => {
+    const collection = collectionParam(req.params.collection);
+    const id = req.params.id;
+    if (id.length === 0 || id.length > MAX_DOCUMENT_ID_LENGTH) throw new SynclineError('INVALID_DOCUMENT_ID');
+    const doc = await storage.getDocument(collection, id);
+    if (!doc) {
+      throw new SynclineError('DOCUMENT_NOT_FOUND', `No document with ID '${id}' in collection '${collection}'`, {
+        collection,
+        id,
+      });
+    }
+    return doc;
+  });
+
+  app.post<{ Params: { collection: string } }>('/documents/:collection/query', async (req) => {
+    const collection = collectionParam(req.params.collection);
+    const body = parseWith(QueryRequestSchema, req.body ?? {}, 'body');
+    return storage.queryDocuments(collection, body);
+  });
+
+  app.get('/stats', async () => storage.getStats());
+
+  app.post('/compact', async (req) => {
+    const body = parseWith(CompactRequestSchema, req.body ?? {}, 'body');
+    return storage.compact(body.olderThanDays);
+  });
+}
