@@ -80,7 +80,8 @@ const RESERVED_SEGMENTS = new Set(['__proto__', 'constructor', 'prototype']);
 const OPERATOR_SET: ReadonlySet<string> = new Set(FILTER_OPERATORS);
 const COMPARISONS: ReadonlySet<string> = new Set(['$gt', '$gte', '$lt', '$lte']);
 // NUL and lone surrogates cannot be stored or passed as text by PostgreSQL, so JS and SQL would disagree on them.
-const BAD_STRING = /[\u0000\p{Cs}]/u;
+const LONE_SURROGATE = /\p{Cs}/u;
+const badString = (s: string): boolean => s.includes('\u0000') || LONE_SURROGATE.test(s);
 
 type FieldKind = 'field' | 'id' | 'rev';
 type PathPart = string | number;
@@ -188,7 +189,7 @@ class Checker {
 
   private scalar(kind: FieldKind, op: string, v: unknown, parts: PathPart[]): void {
     if (kind === 'id') {
-      if (typeof v !== 'string' || BAD_STRING.test(v)) throw new Issue('INVALID_FILTER', parts, '_id values must be strings');
+      if (typeof v !== 'string' || badString(v)) throw new Issue('INVALID_FILTER', parts, '_id values must be strings');
       return;
     }
     if (kind === 'rev') {
@@ -196,7 +197,7 @@ class Checker {
       return;
     }
     if (COMPARISONS.has(op)) {
-      const ok = (typeof v === 'number' && Number.isFinite(v)) || (typeof v === 'string' && !BAD_STRING.test(v));
+      const ok = (typeof v === 'number' && Number.isFinite(v)) || (typeof v === 'string' && !badString(v));
       if (!ok) throw new Issue('INVALID_FILTER', parts, `${op} takes a number or a string`);
       return;
     }
@@ -213,7 +214,11 @@ function pathKind(path: string, parts: PathPart[]): FieldKind {
   }
   for (const seg of segments) {
     if (!SEGMENT.test(seg) || RESERVED_SEGMENTS.has(seg)) {
-      throw new Issue('INVALID_FILTER', parts, 'field path segments must match [A-Za-z0-9_-]{1,64} and not be __proto__, constructor or prototype');
+      throw new Issue(
+        'INVALID_FILTER',
+        parts,
+        'field path segments must match [A-Za-z0-9_-]{1,64} and not be __proto__, constructor or prototype',
+      );
     }
   }
   // `_id`/`_rev` are not objects, and the data column never holds them.
@@ -233,7 +238,7 @@ function literal(v: unknown, parts: PathPart[], depth: number): void {
     return;
   }
   if (typeof v === 'string') {
-    if (BAD_STRING.test(v)) throw new Issue('INVALID_FILTER', parts, 'strings may not contain NUL or unpaired surrogates');
+    if (badString(v)) throw new Issue('INVALID_FILTER', parts, 'strings may not contain NUL or unpaired surrogates');
     return;
   }
   if (Array.isArray(v)) {
@@ -247,7 +252,7 @@ function literal(v: unknown, parts: PathPart[], depth: number): void {
       if (key.startsWith('$')) {
         throw new Issue('INVALID_FILTER', here, 'operators are only allowed directly under a field path; use a dotted path');
       }
-      if (BAD_STRING.test(key)) throw new Issue('INVALID_FILTER', here, 'keys may not contain NUL or unpaired surrogates');
+      if (badString(key)) throw new Issue('INVALID_FILTER', here, 'keys may not contain NUL or unpaired surrogates');
       literal(v[key], here, depth + 1);
     }
     return;

@@ -1,5 +1,5 @@
 import type { Server as HttpServer, IncomingMessage, ServerResponse } from 'node:http';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import { loadConfig } from './config/load-config.js';
 import type { Config, ConfigInput } from './config/options.js';
 import { createStorage } from './storage/create-storage.js';
@@ -36,16 +36,13 @@ export async function createServer(options: CreateServerOptions = {}): Promise<S
     throw err;
   }
 
-  const app = Fastify({
+  const app: FastifyInstance = Fastify({
     logger: {
       level: config.logLevel,
       redact: ['req.headers.authorization', 'req.headers.cookie'],
     },
-    disableRequestLogging: !config.logRequests,
+    logController: new LogController({ disableRequestLogging: !config.logRequests }),
     bodyLimit: config.bodyLimit,
-    // Refuse prototype-poisoning keys in JSON bodies outright.
-    onProtoPoisoning: 'error',
-    onConstructorPoisoning: 'error',
     ...(httpServer
       ? {
           serverFactory: (handler: (req: IncomingMessage, res: ServerResponse) => void) => {

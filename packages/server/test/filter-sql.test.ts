@@ -47,7 +47,11 @@ const CASES: [string, Filter, string[]][] = [
   ['$lt emoji', { name: { $lt: '\u{1F600}' } }, except('d09', 'd10', 'd12', 'd13', 'd14', 'd15', 'd17')],
   ['$in with null', { name: { $in: ['bob', 'Eve', null] } }, ['d02', 'd05', 'd10', 'd12', 'd13', 'd14', 'd15', 'd17']],
   ['$nin matches missing', { name: { $nin: ['bob', 'Eve'] } }, except('d02', 'd05')],
-  ['$nin with null', { name: { $nin: ['bob', null] } }, ['d01', 'd03', 'd04', 'd05', 'd06', 'd07', 'd08', 'd09', 'd11', 'd16', 'd18', 'd19', 'd20']],
+  [
+    '$nin with null',
+    { name: { $nin: ['bob', null] } },
+    ['d01', 'd03', 'd04', 'd05', 'd06', 'd07', 'd08', 'd09', 'd11', 'd16', 'd18', 'd19', 'd20'],
+  ],
   ['no array element matching', { tags: 'a' }, ['d13']],
   ['array equality', { tags: ['a'] }, ['d20']],
   ['empty array', { tags: [] }, ['d05']],
@@ -75,7 +79,13 @@ const CASES: [string, Filter, string[]][] = [
   ['$or', { $or: [{ age: { $lt: 0 } }, { name: 'B' }] }, ['d07', 'd19']],
   ['$and', { $and: [{ age: { $gte: 25 } }, { age: { $lte: 30 } }] }, ['d01', 'd02', 'd11']],
   ['$or with sibling condition', { $or: [{ 'x.y.z': 5 }, { 'x.y.z': '5' }], name: { $ne: 'b' } }, ['d19']],
-  ['nested logic', { $or: [{ $and: [{ age: { $gt: 0 } }, { age: { $lt: 30 } }] }, { $and: [{ score: { $exists: true } }, { name: { $exists: false } }] }] }, ['d02', 'd17']],
+  [
+    'nested logic',
+    {
+      $or: [{ $and: [{ age: { $gt: 0 } }, { age: { $lt: 30 } }] }, { $and: [{ score: { $exists: true } }, { name: { $exists: false } }] }],
+    },
+    ['d02', 'd17'],
+  ],
   ['null also matches missing nick', { nick: null }, IDS],
   ['present null', { nick: { $exists: true, $eq: null } }, ['d03']],
   ['_id equality', { _id: 'd05' }, ['d05']],
@@ -148,7 +158,11 @@ describe('compileFilter SQL shape', () => {
 
   test('placeholders continue after existing params and columns can be qualified', async () => {
     const params: unknown[] = [10];
-    const sql = compileFilter({ age: { $gte: 25 }, _id: { $ne: 'd02' }, _rev: { $lt: 12 } }, params, { data: 'd.data', id: 'd.id', version: 'd.version' });
+    const sql = compileFilter({ age: { $gte: 25 }, _id: { $ne: 'd02' }, _rev: { $lt: 12 } }, params, {
+      data: 'd.data',
+      id: 'd.id',
+      version: 'd.version',
+    });
     expect(sql).toContain('$2');
     expect(sql).not.toContain('$1::');
     expect(sql).toContain('d.data #>');
@@ -198,7 +212,9 @@ describe('injection safety', () => {
   });
 
   test('unknown operators and __proto__ keys are rejected before compiling', () => {
-    expect(() => parseFilter({ name: { $regex: '^A' } })).toThrow(expect.objectContaining({ reason: 'UNKNOWN_OPERATOR', path: 'filter.name.$regex' }));
+    expect(() => parseFilter({ name: { $regex: '^A' } })).toThrow(
+      expect.objectContaining({ reason: 'UNKNOWN_OPERATOR', path: 'filter.name.$regex' }),
+    );
     expect(() => parseFilter({ $where: 'true' })).toThrow(expect.objectContaining({ reason: 'UNKNOWN_OPERATOR' }));
     expect(() => parseFilter(JSON.parse('{"__proto__": {"polluted": 1}}'))).toThrow(expect.objectContaining({ reason: 'INVALID_FILTER' }));
     expect(() => parseFilter({ 'a.constructor.prototype': 1 })).toThrow(expect.objectContaining({ reason: 'INVALID_FILTER' }));

@@ -13,6 +13,7 @@ import {
   MAX_DOCUMENT_ID_LENGTH,
 } from '@syncline/protocol';
 import type { FastifyInstance } from 'fastify';
+import sjson from 'secure-json-parse';
 import type { Config } from '../config/options.js';
 import type { Storage } from '../storage/storage.js';
 import { parseWith, toSynclineError } from './errors.js';
@@ -27,6 +28,18 @@ function collectionParam(name: string): string {
 }
 
 export function registerRoutes(app: FastifyInstance, storage: Storage, config: Config): void {
+  // Our own JSON parser so that malformed JSON and prototype-poisoning keys get distinct codes.
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+    const text = body as string;
+    if (text.trim() === '') return done(new SynclineError('INVALID_JSON', 'The request body is empty; send a JSON object.'), undefined);
+    try {
+      done(null, sjson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' }));
+    } catch (err) {
+      const forbidden = /prototype/i.test((err as Error).message);
+      done(new SynclineError(forbidden ? 'FORBIDDEN_KEY' : 'INVALID_JSON'), undefined);
+    }
+  });
   app.setErrorHandler((err, req, reply) => {
     const e = toSynclineError(err);
     if (e.status >= 500) req.log.error({ err: e.cause ?? err }, e.message);
