@@ -1,0 +1,356 @@
+/**
+ * Bench plumbing: the Syncline server as a child process, a keep-alive JSON
+ * HTTP client, a timed concurrent load runner and CPU accounting from /proc.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+export const CLI = join(ROOT, 'packages/server/dist/cli.js');
+
+/** A correctness failure: the bench keeps going but exits non-zero. */
+export class CorrectnessError extends Error {
+  override name = 'CorrectnessError';
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+export const now = () => performance.now();
+
+export async function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', rej);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => res(port));
+    });
+  });
+}
+
+// ---------------------------------------------------------------- HTTP client
+
+export class JsonClient {
+  private readonly agent: http.Agent;
+
+  constructor(
+    readonly port: number,
+    maxSockets: number,
+  ) {
+    this.agent = new http.Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets });
+  }
+
+  request<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; body: T }> {
+    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    return new Promise((res, rej) => {
+      const req = http.request(
+        {
+          host: '127.0.0.1',
+          port: this.port,
+          method,
+          path,
+          agent: this.agent,
+          headers: payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {},
+        },
+        (r) => {
+          const chunks: Buffer[] = [];
+          r.on('data', (c: Buffer) => chunks.push(c));
+          r.on('error', rej);
+          r.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            let parsed: unknown = text;
+            if ((r.headers['content-type'] ?? '').includes('json')) {
+              try {
+                parsed = JSON.parse(text);
+              } catch (err) {
+                rej(new Error(`invalid JSON from ${method} ${path}: ${(err as Error).message}`));
+                return;
+              }
+            }
+            res({ status: r.statusCode ?? 0, body: parsed as T });
+          });
+        },
+      );
+      req.on('error', rej);
+      if (payload) req.end(payload);
+      else req.end();
+    });
+  }
+
+  /** POST that must answer 200; anything else is a correctness failure. */
+  async post<T>(path: string, body: unknown): Promise<T> {
+    const r = await this.request<T>('POST', path, body);
+    if (r.status !== 200) {
+      throw new CorrectnessError(`POST ${path} answered ${r.status}: ${JSON.stringify(r.body).slice(0, 500)}`);
+    }
+    return r.body;
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+}
+
+// ---------------------------------------------------------------- server child
+
+export interface ServerChild {
+  readonly port: number;
+  readonly pid: number;
+  readonly client: JsonClient;
+  /** Seconds of CPU (user + system) the child has used so far. */
+  cpuSeconds(): number;
+  stop(): Promise<void>;
+}
+
+const live = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const c of live) c.kill('SIGKILL');
+});
+
+/** Variables that would change which storage the child picks; the bench sets them explicitly. */
+const SERVER_ENV = /^(DATABASE_URL|POSTGRES_DATABASE_URL|POSTGRES_CONNECTION_STRING|ADAPTER|PORT|HOST|LOG_LEVEL|SYNCLINE_.*|DATABASE_POOL_SIZE|NODE_OPTIONS)$/;
+
+export interface StartServerOptions {
+  env: Record<string, string>;
+  /** Folder for a V8 CPU profile of the child (node --cpu-prof), if wanted. */
+  cpuProfDir?: string;
+  /** Concurrent keep-alive sockets of the bench's client. */
+  sockets?: number;
+  label: string;
+}
+
+export async function startServer(opts: StartServerOptions): Promise<ServerChild> {
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` first`);
+  const port = await freePort();
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!SERVER_ENV.test(k)) env[k] = v;
+  Object.assign(env, { PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn' }, opts.env);
+  const args: string[] = [];
+  if (opts.cpuProfDir) {
+    mkdirSync(opts.cpuProfDir, { recursive: true });
+    args.push('--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`, `--cpu-prof-name=${opts.label}-\${pid}.cpuprofile`);
+  }
+  const child = spawn(process.execPath, [...args, CLI, 'serve'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  live.add(child);
+  const tail: string[] = [];
+  const collect = (stream: NodeJS.ReadableStream, echo: boolean) => {
+    let buf = '';
+    stream.setEncoding('utf8');
+    stream.on('data', (s: string) => {
+      buf += s;
+      let i = buf.indexOf('\n');
+      while (i >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        tail.push(line);
+        if (tail.length > 40) tail.shift();
+        if (echo) process.stderr.write(`  [${opts.label}] ${line.slice(0, 400)}\n`);
+        i = buf.indexOf('\n');
+      }
+    });
+  };
+  collect(child.stdout as NodeJS.ReadableStream, true);
+  collect(child.stderr as NodeJS.ReadableStream, true);
+  let exited: { code: number | null; signal: string | null } | undefined;
+  const exitPromise = new Promise<void>((res) => {
+    child.on('exit', (code, signal) => {
+      exited = { code, signal };
+      live.delete(child);
+      res();
+    });
+  });
+
+  const client = new JsonClient(port, opts.sockets ?? 8);
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (exited) {
+      client.close();
+      throw new Error(`server (${opts.label}) exited before it was healthy (code ${exited.code}):\n${tail.join('\n')}`);
+    }
+    try {
+      const r = await client.request('GET', '/health');
+      if (r.status === 200) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      client.close();
+      throw new Error(`server (${opts.label}) not healthy after 60 s:\n${tail.join('\n')}`);
+    }
+    await sleep(100);
+  }
+
+  const pid = child.pid as number;
+  return {
+    port,
+    pid,
+    client,
+    cpuSeconds: () => processCpuSeconds(pid),
+    async stop() {
+      client.close();
+      if (exited) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      await exitPromise;
+      clearTimeout(timer);
+      if (exited && exited.code !== 0 && exited.signal !== 'SIGTERM') {
+        process.stderr.write(`  [${opts.label}] exited with code ${exited.code} / ${exited.signal}\n`);
+      }
+    },
+  };
+}
+
+// ---------------------------------------------------------------- CPU accounting
+
+const CLK_TCK = 100;
+
+/** user+system CPU seconds of a process (Linux /proc; 0 elsewhere). */
+export function processCpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // fields[0] is state (field 3); utime = field 14, stime = field 15.
+    return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+  } catch {
+    return 0;
+  }
+}
+
+/** Busy and total jiffies of the whole machine. */
+export function machineCpu(): { busy: number; total: number } {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
+    const n = line.trim().split(/\s+/).slice(1).map(Number);
+    const total = n.reduce((a, b) => a + b, 0);
+    const idle = (n[3] ?? 0) + (n[4] ?? 0);
+    return { busy: total - idle, total };
+  } catch {
+    return { busy: 0, total: 0 };
+  }
+}
+
+/** Total CPU seconds of every process whose command line starts with `postgres` (the server's backends). */
+export function postgresCpuSeconds(): number {
+  let sum = 0;
+  try {
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      try {
+        const comm = readFileSync(`/proc/${entry}/comm`, 'utf8').trim();
+        if (comm.startsWith('postgres') || comm.startsWith('postmaster')) sum += processCpuSeconds(Number(entry));
+      } catch {
+        // process went away
+      }
+    }
+  } catch {
+    return 0;
+  }
+  return sum;
+}
+
+// ---------------------------------------------------------------- timed load
+
+export interface TimedResult {
+  /** Units (operations, rows) completed inside the measured window. */
+  units: number;
+  requests: number;
+  seconds: number;
+  perSecond: number;
+  /** Latency of the requests completed inside the window, ms. */
+  p50: number;
+  p99: number;
+  /** CPU use during the window, in cores (1.0 = one core busy). */
+  cpu: { machine: number; server?: number; postgres?: number };
+}
+
+export interface TimedOptions {
+  workers: number;
+  warmupMs: number;
+  measureMs: number;
+  /** One request; resolves with the units it completed (throws on a correctness failure). */
+  task: (worker: number) => Promise<number>;
+  serverPid?: number;
+  /** Sample postgres backends' CPU (only meaningful for the external server). */
+  postgresCpu?: boolean;
+}
+
+/**
+ * `workers` loops issue requests back to back. Completions during the warm-up are
+ * not counted; the window then runs `measureMs`, after which no new request
+ * starts and in-flight ones are awaited (checked, not counted).
+ */
+export async function runTimed(o: TimedOptions): Promise<TimedResult> {
+  let stopped = false;
+  let measuring = false;
+  let units = 0;
+  let requests = 0;
+  const lat: number[] = [];
+  let failure: unknown;
+  let cpu0 = { m: machineCpu(), s: 0, p: 0 };
+  let cpu1 = cpu0;
+  const t0 = now();
+  let start = t0;
+  let end = t0;
+
+  const sample = () => ({
+    m: machineCpu(),
+    s: o.serverPid ? processCpuSeconds(o.serverPid) : 0,
+    p: o.postgresCpu ? postgresCpuSeconds() : 0,
+  });
+
+  const loop = async (w: number) => {
+    while (!stopped) {
+      const a = now();
+      let n: number;
+      try {
+        n = await o.task(w);
+      } catch (err) {
+        failure ??= err;
+        stopped = true;
+        return;
+      }
+      const b = now();
+      if (measuring && b <= end) {
+        units += n;
+        requests++;
+        lat.push(b - a);
+      }
+    }
+  };
+
+  const phases = (async () => {
+    await sleep(o.warmupMs);
+    if (stopped) return;
+    cpu0 = sample();
+    start = now();
+    end = start + o.measureMs;
+    measuring = true;
+    await sleep(o.measureMs);
+    end = Math.min(end, now());
+    cpu1 = sample();
+    stopped = true;
+  })();
+  await Promise.all([...Array.from({ length: o.workers }, (_, w) => loop(w)), phases.then(() => undefined)]);
+  if (failure) throw failure;
+
+  const seconds = (end - start) / 1000;
+  lat.sort((a, b) => a - b);
+  const pct = (p: number) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] ?? 0;
+  const jiffies = cpu1.m.total - cpu0.m.total;
+  const cores = (cpu1.m.total - cpu0.m.total) / CLK_TCK / seconds; // ≈ number of CPUs
+  const cpu: TimedResult['cpu'] = { machine: jiffies > 0 ? ((cpu1.m.busy - cpu0.m.busy) / jiffies) * cores : 0 };
+  if (o.serverPid) cpu.server = (cpu1.s - cpu0.s) / seconds;
+  if (o.postgresCpu) cpu.postgres = (cpu1.p - cpu0.p) / seconds;
+  return { units, requests, seconds, perSecond: units / seconds, p50: pct(0.5), p99: pct(0.99), cpu };
+}
+
+/** Same-shaped document payload for Syncline and the raw baselines. */
+export function docData(n: number): { title: string; n: number; tags: string[]; done: boolean } {
+  return { title: `Item ${n}`, n, tags: ['bench', `t${n % 10}`], done: n % 2 === 0 };
+}

@@ -1,0 +1,4 @@
+import { pgliteHarness } from './harness.js';
+import { registerStorageTests } from './storage-conformance.js';
+
+registerStorageTests('PGlite', pgliteHarness);
