@@ -157,6 +157,7 @@ export async function startServer(opts: StartServerOptions): Promise<ServerChild
   collect(child.stdout as NodeJS.ReadableStream, true);
   collect(child.stderr as NodeJS.ReadableStream, true);
   let exited: { code: number | null; signal: string | null } | undefined;
+  const exitStatus = () => exited;
   const exitPromise = new Promise<void>((res) => {
     child.on('exit', (code, signal) => {
       exited = { code, signal };
@@ -199,8 +200,9 @@ export async function startServer(opts: StartServerOptions): Promise<ServerChild
       const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
       await exitPromise;
       clearTimeout(timer);
-      if (exited && exited.code !== 0 && exited.signal !== 'SIGTERM') {
-        process.stderr.write(`  [${opts.label}] exited with code ${exited.code} / ${exited.signal}\n`);
+      const how = exitStatus();
+      if (how && how.code !== 0 && how.signal !== 'SIGTERM') {
+        process.stderr.write(`  [${opts.label}] exited with code ${how.code} / ${how.signal}\n`);
       }
     },
   };

@@ -1,0 +1,112 @@
+/**
+ * `npm run bench`: Syncline against raw database baselines measured in the same run.
+ *
+ *   push (PostgreSQL)  8 clients POST /operations (100 inserts each) vs raw pg batched INSERTs   target ratio ≥ 0.6
+ *   pull (PostgreSQL)  one client pages POST /changes over 200k changes vs raw keyset SELECTs   target ratio ≥ 0.5
+ *   push / pull (PGlite)  the same on embedded PGlite (informational)
+ *
+ * Prints a table and writes bench/results/latest.json. Exit code 0 even when a
+ * target is missed; 1 when a correctness check fails (or a scenario cannot run).
+ *
+ * Options (after `npm run bench --`):
+ *   --only=push-pg,pull-pg,push-pglite,pull-pglite   run a subset
+ *   --cpu-prof[=DIR]   write V8 CPU profiles of the server children (default bench/results/profiles)
+ *   --measure=SECONDS  PostgreSQL push measurement window (default 8; warm-up 2)
+ * Environment: BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test).
+ */
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ROOT } from './harness.js';
+import { cleanupPgliteDirs, type PgliteBenchConfig, pullPglite, pushPglite } from './pglite.js';
+import { type PgBenchConfig, pullPostgres, pushPostgres } from './postgres.js';
+import { type Result, failed, printTable, writeJson } from './report.js';
+
+const { values: args } = parseArgs({
+  options: {
+    only: { type: 'string' },
+    'cpu-prof': { type: 'string' },
+    measure: { type: 'string' },
+  },
+  allowPositionals: false,
+  strict: true,
+  // `--cpu-prof` alone means the default folder.
+  args: process.argv.slice(2).map((a) => (a === '--cpu-prof' ? '--cpu-prof=' : a)),
+});
+
+const log = (msg: string) => process.stderr.write(`${msg}\n`);
+const cpuProfDir = args['cpu-prof'] === undefined ? undefined : args['cpu-prof'] || join(ROOT, 'bench/results/profiles');
+const measureS = Number(args.measure ?? 8);
+if (!(measureS > 0)) throw new Error(`--measure must be a positive number of seconds`);
+
+const pgCfg: PgBenchConfig = {
+  databaseUrl: process.env.BENCH_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test',
+  clients: 8,
+  batch: 100,
+  warmupMs: 2000,
+  measureMs: measureS * 1000,
+  pullChanges: 200_000,
+  pullLimit: 1000,
+  log,
+  ...(cpuProfDir ? { cpuProfDir } : {}),
+};
+const pgliteCfg: PgliteBenchConfig = {
+  clients: 8,
+  batch: 100,
+  warmupMs: 1000,
+  measureMs: 5000,
+  pullChanges: 50_000,
+  pullLimit: 1000,
+  seedBatch: 1000,
+  log,
+  ...(cpuProfDir ? { cpuProfDir } : {}),
+};
+
+interface Scenario {
+  key: string;
+  name: string;
+  unit: string;
+  baselineUnit: string;
+  target: number | null;
+  run: () => Promise<Result>;
+}
+const scenarios: Scenario[] = [
+  { key: 'push-pg', name: 'push (PostgreSQL)', unit: 'ops/s', baselineUnit: 'rows/s', target: 0.6, run: () => pushPostgres(pgCfg) },
+  { key: 'pull-pg', name: 'pull (PostgreSQL)', unit: 'changes/s', baselineUnit: 'rows/s', target: 0.5, run: () => pullPostgres(pgCfg) },
+  { key: 'push-pglite', name: 'push (PGlite)', unit: 'ops/s', baselineUnit: 'rows/s', target: null, run: () => pushPglite(pgliteCfg) },
+  { key: 'pull-pglite', name: 'pull (PGlite)', unit: 'changes/s', baselineUnit: 'rows/s', target: null, run: () => pullPglite(pgliteCfg) },
+];
+
+const only = args.only?.split(',').map((s) => s.trim()).filter(Boolean);
+for (const k of only ?? []) {
+  if (!scenarios.some((s) => s.key === k)) throw new Error(`unknown scenario ${k}; known: ${scenarios.map((s) => s.key).join(', ')}`);
+}
+
+const results: Result[] = [];
+for (const s of scenarios) {
+  if (only && !only.includes(s.key)) continue;
+  try {
+    results.push(await s.run());
+  } catch (err) {
+    // Not a wrong answer but the scenario could not run (server did not start, database unreachable…).
+    log(`${s.name}: ${(err as Error).stack ?? String(err)}`);
+    results.push(failed(s.name, s.unit, s.baselineUnit, s.target, err));
+  } finally {
+    cleanupPgliteDirs();
+  }
+}
+
+const table = printTable(results);
+process.stdout.write(`\n${table}\n\n`);
+const file = writeJson(results, {
+  options: {
+    postgres: { clients: pgCfg.clients, batch: pgCfg.batch, warmupMs: pgCfg.warmupMs, measureMs: pgCfg.measureMs, pullChanges: pgCfg.pullChanges, pullLimit: pgCfg.pullLimit },
+    pglite: { clients: pgliteCfg.clients, batch: pgliteCfg.batch, warmupMs: pgliteCfg.warmupMs, measureMs: pgliteCfg.measureMs, pullChanges: pgliteCfg.pullChanges, pullLimit: pgliteCfg.pullLimit },
+    ...(only ? { only } : {}),
+  },
+});
+process.stdout.write(`wrote ${file}${cpuProfDir ? `; CPU profiles in ${cpuProfDir}` : ''}\n`);
+const broken = results.filter((r) => r.error);
+if (broken.length > 0) {
+  process.stderr.write(`${broken.length} scenario(s) failed a correctness check or could not run\n`);
+  process.exitCode = 1;
+}

@@ -1,0 +1,96 @@
+/** The built CLI as a user runs it: `syncline serve` (graceful SIGTERM), `syncline migrate`, bad config. */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer as createNetServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, describe, expect, test } from 'vitest';
+
+const cli = resolve(import.meta.dirname, '../dist/cli.js');
+const dirs: string[] = [];
+const tempDir = () => {
+  const d = mkdtempSync(join(tmpdir(), 'syncline-cli-'));
+  dirs.push(d);
+  return d;
+};
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+const freePort = () =>
+  new Promise<number>((res) => {
+    const s = createNetServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => res(port));
+    });
+  });
+
+async function waitForHealth(url: string, child: ChildProcess): Promise<Response> {
+  for (let i = 0; i < 200; i++) {
+    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
+    try {
+      return await fetch(`${url}/health`);
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  throw new Error('server did not start');
+}
+
+describe('syncline CLI', () => {
+  test('serve starts on embedded storage, persists to SYNCLINE_DATA_DIR, and stops cleanly on SIGTERM', async () => {
+    const dataDir = tempDir();
+    const port = await freePort();
+    const env = { ...process.env, PORT: String(port), HOST: '127.0.0.1', SYNCLINE_DATA_DIR: dataDir, DATABASE_URL: '', POSTGRES_DATABASE_URL: '', POSTGRES_CONNECTION_STRING: '', LOG_LEVEL: 'info' };
+    const url = `http://127.0.0.1:${port}`;
+    const start = () => spawn(process.execPath, [cli, 'serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+
+    let child = start();
+    let out = '';
+    child.stdout?.on('data', (d) => {
+      out += d;
+    });
+    const health = await waitForHealth(url, child);
+    expect(await health.json()).toMatchObject({ status: 'ok', adapter: 'pglite' });
+    const push = await fetch(`${url}/operations`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ clientId: 'cli', operations: [{ id: 'cli-op-1', type: 'insert', collection: 'notes', docId: 'n1', data: { text: 'hi' } }] }),
+    });
+    expect(push.status).toBe(200);
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(out).toContain('SIGTERM: shutting down');
+
+    child = start();
+    await waitForHealth(url, child);
+    const doc = await fetch(`${url}/documents/notes/n1`);
+    expect(await doc.json()).toEqual({ _id: 'n1', _rev: 1, text: 'hi' });
+    const exited2 = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    child.kill('SIGINT');
+    expect(await exited2).toBe(0);
+  }, 60_000);
+
+  test('migrate applies the schema once', () => {
+    const dataDir = tempDir();
+    const env = { ...process.env, SYNCLINE_DATA_DIR: dataDir, DATABASE_URL: '', POSTGRES_DATABASE_URL: '', POSTGRES_CONNECTION_STRING: '' };
+    const first = spawnSync(process.execPath, [cli, 'migrate'], { env, encoding: 'utf8' });
+    expect(first.status).toBe(0);
+    expect(first.stdout).toContain('applied migrations: 1');
+    const second = spawnSync(process.execPath, [cli, 'migrate'], { env, encoding: 'utf8' });
+    expect(second.stdout).toContain('schema is up to date');
+  }, 60_000);
+
+  test('invalid configuration fails at start with every problem named', () => {
+    const r = spawnSync(process.execPath, [cli, 'serve', '--port', 'abc'], {
+      env: { ...process.env, SYNCLINE_MAX_OPERATIONS: '0', DATABASE_URL: 'mysql://nope' },
+      encoding: 'utf8',
+    });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('Invalid configuration');
+    expect(r.stderr).toContain('option port="abc"');
+    expect(r.stderr).toContain('SYNCLINE_MAX_OPERATIONS="0"');
+    expect(r.stderr).toContain('DATABASE_URL="mysql://nope"');
+  });
+});
