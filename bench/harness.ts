@@ -3,7 +3,7 @@
  * HTTP client, a timed concurrent load runner and CPU accounting from /proc.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { dirname, join, resolve } from 'node:path';
@@ -113,7 +113,8 @@ process.on('exit', () => {
 });
 
 /** Variables that would change which storage the child picks; the bench sets them explicitly. */
-const SERVER_ENV = /^(DATABASE_URL|POSTGRES_DATABASE_URL|POSTGRES_CONNECTION_STRING|ADAPTER|PORT|HOST|LOG_LEVEL|SYNCLINE_.*|DATABASE_POOL_SIZE|NODE_OPTIONS)$/;
+const SERVER_ENV =
+  /^(DATABASE_URL|POSTGRES_DATABASE_URL|POSTGRES_CONNECTION_STRING|ADAPTER|PORT|HOST|LOG_LEVEL|SYNCLINE_.*|DATABASE_POOL_SIZE|NODE_OPTIONS)$/;
 
 export interface StartServerOptions {
   env: Record<string, string>;

@@ -6,8 +6,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
-import { CorrectnessError, type TimedResult, docData, now, runTimed, startServer } from './harness.js';
-import { type Result, failed, result } from './report.js';
+import { CorrectnessError, docData, now, runTimed, startServer, type TimedResult } from './harness.js';
+import { failed, type Result, result } from './report.js';
 import { pullAll, pusher } from './workload.js';
 
 export interface PgliteBenchConfig {
@@ -169,10 +169,10 @@ export async function pullPglite(cfg: PgliteBenchConfig): Promise<Result> {
         let pages = 0;
         const t0 = now();
         for (;;) {
-          const r = await db.query<{ position: number }>(
-            'SELECT * FROM bench_raw_pull WHERE position > $1 ORDER BY position LIMIT $2',
-            [since, cfg.pullLimit],
-          );
+          const r = await db.query<{ position: number }>('SELECT * FROM bench_raw_pull WHERE position > $1 ORDER BY position LIMIT $2', [
+            since,
+            cfg.pullLimit,
+          ]);
           pages++;
           rows += r.rows.length;
           const last = r.rows.at(-1);

@@ -3,8 +3,8 @@
  * raw `pg` doing the same work with the simplest efficient SQL.
  */
 import pg from 'pg';
-import { CorrectnessError, type TimedResult, docData, now, runTimed, startServer } from './harness.js';
-import { type Result, failed, result } from './report.js';
+import { CorrectnessError, docData, now, runTimed, startServer, type TimedResult } from './harness.js';
+import { failed, type Result, result } from './report.js';
 import { pullAll, pusher } from './workload.js';
 
 export interface PgBenchConfig {
@@ -78,7 +78,9 @@ export async function pushPostgres(cfg: PgBenchConfig): Promise<Result> {
       return { documents: d.rows[0].n as number, changes: ch.rows[0].n as number };
     });
     if (counts.documents !== applied || counts.changes !== applied) {
-      throw new CorrectnessError(`push: ${applied} operations applied but ${counts.documents} documents / ${counts.changes} changes stored`);
+      throw new CorrectnessError(
+        `push: ${applied} operations applied but ${counts.documents} documents / ${counts.changes} changes stored`,
+      );
     }
     cfg.log(`  syncline: ${Math.round(syn.perSecond)} ops/s (${applied} applied in total, p50 ${syn.p50.toFixed(1)} ms)`);
 
@@ -193,10 +195,10 @@ export async function pullPostgres(cfg: PgBenchConfig): Promise<Result> {
       await c.query(`DROP TABLE IF EXISTS bench_raw_pull;
         CREATE TABLE bench_raw_pull (position bigint PRIMARY KEY, collection text, doc_id text, data jsonb)`);
       for (let lo = 1; lo <= total; lo += step) {
-        await c.query(
-          `INSERT INTO bench_raw_pull SELECT g, 'items', 'seed-' || g, ${SEED_DATA} FROM generate_series($1::int, $2::int) g`,
-          [lo, Math.min(total, lo + step - 1)],
-        );
+        await c.query(`INSERT INTO bench_raw_pull SELECT g, 'items', 'seed-' || g, ${SEED_DATA} FROM generate_series($1::int, $2::int) g`, [
+          lo,
+          Math.min(total, lo + step - 1),
+        ]);
       }
       await c.query('VACUUM ANALYZE bench_raw_pull');
       await c.query('CHECKPOINT');

@@ -70,8 +70,7 @@ export function printTable(results: Result[]): string {
     r.error ? 'ERROR' : r.pass === null ? 'info' : r.pass ? 'PASS' : 'FAIL',
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) =>
-    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join(' | ');
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join(' | ');
   const out = [line(header), widths.map((w) => '-'.repeat(w)).join('-|-'), ...rows.map(line)];
   for (const r of results) if (r.error) out.push(`ERROR in ${r.name}: ${r.error}`);
   return out.join('\n');
@@ -84,7 +83,12 @@ export function writeJson(results: Result[], extra: Record<string, unknown>): st
   const cpus = os.cpus();
   const doc = {
     date: new Date().toISOString(),
-    machine: { cpus: cpus.length, node: process.version, cpuModel: cpus[0]?.model ?? 'unknown', platform: `${os.platform()} ${os.release()}` },
+    machine: {
+      cpus: cpus.length,
+      node: process.version,
+      cpuModel: cpus[0]?.model ?? 'unknown',
+      platform: `${os.platform()} ${os.release()}`,
+    },
     ...extra,
     results,
   };

@@ -19,7 +19,7 @@ import { parseArgs } from 'node:util';
 import { ROOT } from './harness.js';
 import { cleanupPgliteDirs, type PgliteBenchConfig, pullPglite, pushPglite } from './pglite.js';
 import { type PgBenchConfig, pullPostgres, pushPostgres } from './postgres.js';
-import { type Result, failed, printTable, writeJson } from './report.js';
+import { failed, printTable, type Result, writeJson } from './report.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -76,7 +76,10 @@ const scenarios: Scenario[] = [
   { key: 'pull-pglite', name: 'pull (PGlite)', unit: 'changes/s', baselineUnit: 'rows/s', target: null, run: () => pullPglite(pgliteCfg) },
 ];
 
-const only = args.only?.split(',').map((s) => s.trim()).filter(Boolean);
+const only = args.only
+  ?.split(',')
+  .map((s) => s.trim())
+  .filter(Boolean);
 for (const k of only ?? []) {
   if (!scenarios.some((s) => s.key === k)) throw new Error(`unknown scenario ${k}; known: ${scenarios.map((s) => s.key).join(', ')}`);
 }
@@ -99,8 +102,22 @@ const table = printTable(results);
 process.stdout.write(`\n${table}\n\n`);
 const file = writeJson(results, {
   options: {
-    postgres: { clients: pgCfg.clients, batch: pgCfg.batch, warmupMs: pgCfg.warmupMs, measureMs: pgCfg.measureMs, pullChanges: pgCfg.pullChanges, pullLimit: pgCfg.pullLimit },
-    pglite: { clients: pgliteCfg.clients, batch: pgliteCfg.batch, warmupMs: pgliteCfg.warmupMs, measureMs: pgliteCfg.measureMs, pullChanges: pgliteCfg.pullChanges, pullLimit: pgliteCfg.pullLimit },
+    postgres: {
+      clients: pgCfg.clients,
+      batch: pgCfg.batch,
+      warmupMs: pgCfg.warmupMs,
+      measureMs: pgCfg.measureMs,
+      pullChanges: pgCfg.pullChanges,
+      pullLimit: pgCfg.pullLimit,
+    },
+    pglite: {
+      clients: pgliteCfg.clients,
+      batch: pgliteCfg.batch,
+      warmupMs: pgliteCfg.warmupMs,
+      measureMs: pgliteCfg.measureMs,
+      pullChanges: pgliteCfg.pullChanges,
+      pullLimit: pgliteCfg.pullLimit,
+    },
     ...(only ? { only } : {}),
   },
 });

@@ -3,7 +3,7 @@
  * page through the change log. Every reply is checked; a wrong one throws a
  * CorrectnessError.
  */
-import { CorrectnessError, type JsonClient, docData, now } from './harness.js';
+import { CorrectnessError, docData, type JsonClient, now } from './harness.js';
 
 /** The parts of the wire format the bench relies on (see packages/protocol). */
 interface PushReply {
@@ -56,9 +56,7 @@ export function pusher(client: JsonClient, batch: number, collection = 'items'):
       for (let i = 0; i < batch; i++) {
         const r = results[i];
         if (r?.status !== 'applied' || r.id !== operations[i].id) {
-          throw new CorrectnessError(
-            `push: operation ${operations[i].id} was not applied: ${JSON.stringify(r).slice(0, 400)}`,
-          );
+          throw new CorrectnessError(`push: operation ${operations[i].id} was not applied: ${JSON.stringify(r).slice(0, 400)}`);
         }
       }
       applied += batch;

@@ -5,8 +5,7 @@
  */
 import pg from 'pg';
 
-export const requireServices =
-  ['1', 'true'].includes(process.env.CI ?? '') || process.env.SYNCLINE_REQUIRE_SERVICES === '1';
+export const requireServices = ['1', 'true'].includes(process.env.CI ?? '') || process.env.SYNCLINE_REQUIRE_SERVICES === '1';
 
 export const postgresUrl = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 

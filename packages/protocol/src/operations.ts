@@ -15,10 +15,9 @@ export const OPERATION_TYPES = ['insert', 'update', 'delete', 'upsert', 'patch']
 export type OperationType = (typeof OPERATION_TYPES)[number];
 
 /** A JSON object, kept as the same object (no copy, so no key is re-assigned through a setter). */
-export const JsonObjectSchema = z.custom<Record<string, unknown>>(
-  (v) => typeof v === 'object' && v !== null && !Array.isArray(v),
-  { message: 'expected a JSON object' },
-);
+export const JsonObjectSchema = z.custom<Record<string, unknown>>((v) => typeof v === 'object' && v !== null && !Array.isArray(v), {
+  message: 'expected a JSON object',
+});
 
 export const VectorClockSchema = z.custom<VectorClock>(
   (v) =>

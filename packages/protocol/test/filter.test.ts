@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { compareCodePoints, type Filter, FilterError, type FilterDocument, FilterSchema, matchFilter, parseFilter } from '../src/filter.js';
+import { compareCodePoints, type Filter, type FilterDocument, FilterError, FilterSchema, matchFilter, parseFilter } from '../src/filter.js';
 
 const deep = (levels: number): unknown => {
   let f: unknown = { a: 1 };

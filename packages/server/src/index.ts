@@ -1,10 +1,10 @@
-export { createServer, type CreateServerOptions, type SynclineServer } from './server.js';
 export { loadConfig } from './config/load-config.js';
-export { options as configOptions, type Config, type ConfigInput } from './config/options.js';
+export { type Config, type ConfigInput, options as configOptions } from './config/options.js';
+export { type CreateServerOptions, createServer, type SynclineServer } from './server.js';
 export { createStorage } from './storage/create-storage.js';
-export { PostgresStorage } from './storage/postgres-storage.js';
+export { migrate, migrations } from './storage/migrations.js';
 export { createPgClient } from './storage/pg-client.js';
 export { createPgliteClient } from './storage/pglite-client.js';
-export { migrate, migrations } from './storage/migrations.js';
-export type { Storage, StorageLimits } from './storage/storage.js';
+export { PostgresStorage } from './storage/postgres-storage.js';
 export type { SqlClient, SqlQueryable } from './storage/sql-client.js';
+export type { Storage, StorageLimits } from './storage/storage.js';

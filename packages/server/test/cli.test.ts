@@ -26,7 +26,7 @@ const freePort = () =>
   });
 
 async function waitForHealth(url: string, child: ChildProcess): Promise<Response> {
-  for (let i = 0; i < 200; i++) {
+  for (let i = 0; i < 900; i++) {
     if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
     try {
       return await fetch(`${url}/health`);
@@ -41,7 +41,16 @@ describe('syncline CLI', () => {
   test('serve starts on embedded storage, persists to SYNCLINE_DATA_DIR, and stops cleanly on SIGTERM', async () => {
     const dataDir = tempDir();
     const port = await freePort();
-    const env = { ...process.env, PORT: String(port), HOST: '127.0.0.1', SYNCLINE_DATA_DIR: dataDir, DATABASE_URL: '', POSTGRES_DATABASE_URL: '', POSTGRES_CONNECTION_STRING: '', LOG_LEVEL: 'info' };
+    const env = {
+      ...process.env,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      SYNCLINE_DATA_DIR: dataDir,
+      DATABASE_URL: '',
+      POSTGRES_DATABASE_URL: '',
+      POSTGRES_CONNECTION_STRING: '',
+      LOG_LEVEL: 'info',
+    };
     const url = `http://127.0.0.1:${port}`;
     const start = () => spawn(process.execPath, [cli, 'serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
 
@@ -55,7 +64,10 @@ describe('syncline CLI', () => {
     const push = await fetch(`${url}/operations`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ clientId: 'cli', operations: [{ id: 'cli-op-1', type: 'insert', collection: 'notes', docId: 'n1', data: { text: 'hi' } }] }),
+      body: JSON.stringify({
+        clientId: 'cli',
+        operations: [{ id: 'cli-op-1', type: 'insert', collection: 'notes', docId: 'n1', data: { text: 'hi' } }],
+      }),
     });
     expect(push.status).toBe(200);
     const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
@@ -70,7 +82,7 @@ describe('syncline CLI', () => {
     const exited2 = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
     child.kill('SIGINT');
     expect(await exited2).toBe(0);
-  }, 60_000);
+  }, 180_000);
 
   test('migrate applies the schema once', () => {
     const dataDir = tempDir();
@@ -80,7 +92,7 @@ describe('syncline CLI', () => {
     expect(first.stdout).toContain('applied migrations: 1');
     const second = spawnSync(process.execPath, [cli, 'migrate'], { env, encoding: 'utf8' });
     expect(second.stdout).toContain('schema is up to date');
-  }, 60_000);
+  }, 120_000);
 
   test('invalid configuration fails at start with every problem named', () => {
     const r = spawnSync(process.execPath, [cli, 'serve', '--port', 'abc'], {

@@ -1,11 +1,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { postgresUrl, uniqueSchema } from '../../../test/services.js';
 import { createPgClient } from '../src/storage/pg-client.js';
 import { createPgliteClient } from '../src/storage/pglite-client.js';
 import { PostgresStorage } from '../src/storage/postgres-storage.js';
 import type { SqlClient } from '../src/storage/sql-client.js';
-import { postgresUrl, uniqueSchema } from '../../../test/services.js';
 
 export interface Harness {
   storage: PostgresStorage;

@@ -1,6 +1,6 @@
 /** The REST API end to end (Fastify inject) on embedded PGlite: every endpoint and every bad-input path. */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { type SynclineServer, createServer } from '../src/server.js';
+import { createServer, type SynclineServer } from '../src/server.js';
 import { opId } from './harness.js';
 
 const json = { 'content-type': 'application/json' };
@@ -8,10 +8,15 @@ const json = { 'content-type': 'application/json' };
 describe('REST API', () => {
   let server: SynclineServer;
   const call = (method: 'GET' | 'POST', url: string, body?: unknown, headers: Record<string, string> = json) =>
-    server.app.inject({ method, url, headers, ...(body === undefined ? {} : { payload: typeof body === 'string' ? body : JSON.stringify(body) }) });
+    server.app.inject({
+      method,
+      url,
+      headers,
+      ...(body === undefined ? {} : { payload: typeof body === 'string' ? body : JSON.stringify(body) }),
+    });
 
   beforeAll(async () => {
-    server = await createServer({ dataDir: 'memory://', logLevel: 'silent', bodyLimit: 64 * 1024, maxOperations: 50 }, {});
+    server = await createServer({ dataDir: 'memory://', logLevel: 'silent', bodyLimit: 64 * 1024, maxOperations: 50, env: {} });
   });
   afterAll(async () => {
     await server?.close();
@@ -27,13 +32,27 @@ describe('REST API', () => {
   });
 
   test('POST /operations then GET /documents, POST /changes, query and stats (the reference walkthrough)', async () => {
-    const op = { id: opId(), type: 'insert', collection: 'todos', docId: 'doc-1', data: { title: 'Buy milk', completed: false }, timestamp: 1234567890, clientId: 'client-123', synced: false, vectorClock: { 'client-123': 1 } };
+    const op = {
+      id: opId(),
+      type: 'insert',
+      collection: 'todos',
+      docId: 'doc-1',
+      data: { title: 'Buy milk', completed: false },
+      timestamp: 1234567890,
+      clientId: 'client-123',
+      synced: false,
+      vectorClock: { 'client-123': 1 },
+    };
     const push = await call('POST', '/operations', { clientId: 'client-123', operations: [op] });
     expect(push.statusCode).toBe(200);
     const body = push.json();
     expect(body.accepted).toEqual([op]);
     expect(body.conflicts).toEqual([]);
-    expect(body.results[0]).toMatchObject({ id: op.id, status: 'applied', document: { _id: 'doc-1', _rev: 1, title: 'Buy milk', completed: false } });
+    expect(body.results[0]).toMatchObject({
+      id: op.id,
+      status: 'applied',
+      document: { _id: 'doc-1', _rev: 1, title: 'Buy milk', completed: false },
+    });
 
     const doc = await call('GET', '/documents/todos/doc-1');
     expect(doc.json()).toEqual({ _id: 'doc-1', _rev: 1, title: 'Buy milk', completed: false });
@@ -41,7 +60,16 @@ describe('REST API', () => {
     const changes = await call('POST', '/changes', { since: 0, limit: 100, clientId: 'test' });
     expect(changes.statusCode).toBe(200);
     const c = changes.json();
-    expect(c.operations[0]).toMatchObject({ id: op.id, type: 'insert', collection: 'todos', docId: 'doc-1', data: { title: 'Buy milk', completed: false }, clientId: 'client-123', synced: true, vectorClock: { 'client-123': 1 } });
+    expect(c.operations[0]).toMatchObject({
+      id: op.id,
+      type: 'insert',
+      collection: 'todos',
+      docId: 'doc-1',
+      data: { title: 'Buy milk', completed: false },
+      clientId: 'client-123',
+      synced: true,
+      vectorClock: { 'client-123': 1 },
+    });
     expect(c).toMatchObject({ conflicts: [], hasMore: false, checkpoint: c.operations[0].position });
 
     const q = await call('POST', '/documents/todos/query', { filter: { completed: false } });
@@ -82,8 +110,22 @@ describe('REST API', () => {
     ['bad compact', 'POST', '/compact', { olderThanDays: 'soon' }, 400, 'VALIDATION_FAILED'],
     ['missing document', 'GET', '/documents/todos/nope', undefined, 404, 'DOCUMENT_NOT_FOUND'],
     ['unknown route', 'GET', '/nowhere', undefined, 404, 'NOT_FOUND'],
-    ['body over the limit', 'POST', '/operations', JSON.stringify({ clientId: 'c', operations: [], pad: 'x'.repeat(70 * 1024) }), 413, 'PAYLOAD_TOO_LARGE'],
-    ['too many operations', 'POST', '/operations', { clientId: 'c', operations: Array.from({ length: 51 }, () => ({})) }, 413, 'TOO_MANY_OPERATIONS'],
+    [
+      'body over the limit',
+      'POST',
+      '/operations',
+      JSON.stringify({ clientId: 'c', operations: [], pad: 'x'.repeat(70 * 1024) }),
+      413,
+      'PAYLOAD_TOO_LARGE',
+    ],
+    [
+      'too many operations',
+      'POST',
+      '/operations',
+      { clientId: 'c', operations: Array.from({ length: 51 }, () => ({})) },
+      413,
+      'TOO_MANY_OPERATIONS',
+    ],
   ] as const)('%s → %i %s, and the server stays up', async (_name, method, url, body, status, code) => {
     const res = await call(method, url, body);
     expect(res.statusCode).toBe(status);
@@ -101,17 +143,38 @@ describe('REST API', () => {
   });
 
   test('404 for a deleted document names it, in the reference error shape', async () => {
-    await call('POST', '/operations', { clientId: 'c', operations: [{ id: opId(), type: 'insert', collection: 'todos', docId: 'tmp', data: {} }, { id: opId(), type: 'delete', collection: 'todos', docId: 'tmp' }] });
+    await call('POST', '/operations', {
+      clientId: 'c',
+      operations: [
+        { id: opId(), type: 'insert', collection: 'todos', docId: 'tmp', data: {} },
+        { id: opId(), type: 'delete', collection: 'todos', docId: 'tmp' },
+      ],
+    });
     const res = await call('GET', '/documents/todos/tmp');
     expect(res.statusCode).toBe(404);
-    expect(res.json()).toEqual({ error: 'Document not found', message: "No document with ID 'tmp' in collection 'todos'", code: 'DOCUMENT_NOT_FOUND', details: { collection: 'todos', id: 'tmp' } });
+    expect(res.json()).toEqual({
+      error: 'Document not found',
+      message: "No document with ID 'tmp' in collection 'todos'",
+      code: 'DOCUMENT_NOT_FOUND',
+      details: { collection: 'todos', id: 'tmp' },
+    });
   });
 
   test('pulling below the compaction horizon is 410 RESYNC_REQUIRED', async () => {
-    const s = await createServer({ dataDir: 'memory://', logLevel: 'silent' }, {});
+    const s = await createServer({ dataDir: 'memory://', logLevel: 'silent', env: {} });
     try {
-      await s.app.inject({ method: 'POST', url: '/operations', headers: json, payload: JSON.stringify({ clientId: 'c', operations: [{ id: 'x1', type: 'insert', collection: 'a', docId: '1', data: {} }] }) });
-      await s.app.inject({ method: 'POST', url: '/operations', headers: json, payload: JSON.stringify({ clientId: 'c', operations: [{ id: 'x2', type: 'insert', collection: 'a', docId: '2', data: {} }] }) });
+      await s.app.inject({
+        method: 'POST',
+        url: '/operations',
+        headers: json,
+        payload: JSON.stringify({ clientId: 'c', operations: [{ id: 'x1', type: 'insert', collection: 'a', docId: '1', data: {} }] }),
+      });
+      await s.app.inject({
+        method: 'POST',
+        url: '/operations',
+        headers: json,
+        payload: JSON.stringify({ clientId: 'c', operations: [{ id: 'x2', type: 'insert', collection: 'a', docId: '2', data: {} }] }),
+      });
       const compact = await s.app.inject({ method: 'POST', url: '/compact', headers: json, payload: JSON.stringify({ olderThanDays: 0 }) });
       expect(compact.json()).toMatchObject({ message: 'Compaction completed', deletedCount: 2, horizon: 2 });
       const res = await s.app.inject({ method: 'POST', url: '/changes', headers: json, payload: JSON.stringify({ since: 1 }) });
@@ -124,7 +187,7 @@ describe('REST API', () => {
   });
 
   test('GET /health is 503 when storage is unreachable', async () => {
-    const s = await createServer({ dataDir: 'memory://', logLevel: 'silent' }, {});
+    const s = await createServer({ dataDir: 'memory://', logLevel: 'silent', env: {} });
     await s.storage.close();
     const res = await s.app.inject({ method: 'GET', url: '/health' });
     expect(res.statusCode).toBe(503);

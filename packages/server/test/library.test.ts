@@ -6,7 +6,7 @@ describe('library use', () => {
   test("import { createServer } from '@syncline/server' attaches to an existing http.Server", async () => {
     const { createServer } = await import('@syncline/server');
     const http = createHttpServer();
-    const syncline = await createServer({ server: http, dataDir: 'memory://', logLevel: 'silent' });
+    const syncline = await createServer({ server: http, dataDir: 'memory://', logLevel: 'silent', env: {} });
     await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
     try {
       const { port } = http.address() as { port: number };

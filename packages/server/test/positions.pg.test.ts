@@ -7,9 +7,9 @@
 import type { Change } from '@syncline/protocol';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { postgresAvailable, postgresUrl } from '../../../test/services.js';
-import { type Harness, opId, postgresHarness } from './harness.js';
 import { createPgClient } from '../src/storage/pg-client.js';
 import type { SqlClient } from '../src/storage/sql-client.js';
+import { type Harness, opId, postgresHarness } from './harness.js';
 
 const available = await postgresAvailable();
 
@@ -54,7 +54,10 @@ describe.skipIf(!available)('positions are gap-free and duplicate-free under con
     const apiWriter = async (w: number) => {
       for (let t = 0; t < 12; t++) {
         const ids = Array.from({ length: 1 + rand(6) }, (_, i) => `a${w}-${t}-${i}`);
-        const res = await h.storage.applyOperations(`client-${w}`, ids.map((id) => ({ id: opId(), type: 'insert', collection: c, docId: id, data: { w } })));
+        const res = await h.storage.applyOperations(
+          `client-${w}`,
+          ids.map((id) => ({ id: opId(), type: 'insert', collection: c, docId: id, data: { w } })),
+        );
         for (const r of res.results) {
           expect(r.status).toBe('applied');
           committed.add(r.docId as string);
@@ -81,10 +84,7 @@ describe.skipIf(!available)('positions are gap-free and duplicate-free under con
       }
     })();
 
-    await Promise.all([
-      ...Array.from({ length: 10 }, (_, w) => sqlWriter(w)),
-      ...Array.from({ length: 4 }, (_, w) => apiWriter(w)),
-    ]);
+    await Promise.all([...Array.from({ length: 10 }, (_, w) => sqlWriter(w)), ...Array.from({ length: 4 }, (_, w) => apiWriter(w))]);
     done = true;
     await reader;
 

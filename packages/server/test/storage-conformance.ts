@@ -5,7 +5,7 @@
 import type { Change, OperationResult } from '@syncline/protocol';
 import { SynclineError } from '@syncline/protocol';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { type Harness, type HarnessFactory, freshCollection, opId } from './harness.js';
+import { freshCollection, type Harness, type HarnessFactory, opId } from './harness.js';
 
 type Op = Record<string, unknown>;
 const ins = (collection: string, docId: string, data: Record<string, unknown>, extra: Op = {}): Op => ({
@@ -292,7 +292,7 @@ export function registerStorageTests(name: string, factory: HarnessFactory): voi
       expect(res.results[0]?.position).toBe(head);
       const changes = await pullAll(h, 0, c);
       expect(changes).toHaveLength(4);
-      expect((changes[3]?.data as { big: string }).big).toHaveLength(9000);
+      expect(changes[3]?.data?.big).toHaveLength(9000);
     });
 
     test('a transaction held open delays no one: later commits are served, it gets a higher position when it commits', async () => {
@@ -349,7 +349,9 @@ export function registerStorageTests(name: string, factory: HarnessFactory): voi
       await expect(h.storage.queryDocuments(c, { filter: { n: { $regex: 'x' } } })).rejects.toMatchObject({ code: 'UNKNOWN_OPERATOR' });
       await expect(h.storage.queryDocuments(c, { cursor: 'garbage' })).rejects.toMatchObject({ code: 'INVALID_CURSOR' });
       const other = await h.storage.queryDocuments(c, { limit: 2 });
-      await expect(h.storage.queryDocuments(c, { filter: { even: true }, ...(other.nextCursor ? { cursor: other.nextCursor } : {}) })).rejects.toBeInstanceOf(SynclineError);
+      await expect(
+        h.storage.queryDocuments(c, { filter: { even: true }, ...(other.nextCursor ? { cursor: other.nextCursor } : {}) }),
+      ).rejects.toBeInstanceOf(SynclineError);
     });
 
     test('stats count operations, documents per collection and what clients have not pulled', async () => {
@@ -366,7 +368,9 @@ export function registerStorageTests(name: string, factory: HarnessFactory): voi
       // That client acknowledged head-2: the last two changes are unsynced (others may lag further).
       expect(stats.unsyncedOperations).toBeGreaterThanOrEqual(2);
       await h.storage.getChanges({ since: head, limit: 1, clientId: `lagging-${c}` });
-      const { rows } = await h.sql.query<{ position: number }>(`SELECT position FROM ${h.schema}.clients WHERE client_id = $1`, [`lagging-${c}`]);
+      const { rows } = await h.sql.query<{ position: number }>(`SELECT position FROM ${h.schema}.clients WHERE client_id = $1`, [
+        `lagging-${c}`,
+      ]);
       expect(Number(rows[0]?.position)).toBe(head);
     });
 
@@ -412,7 +416,13 @@ export function registerStorageTests(name: string, factory: HarnessFactory): voi
       expect(nothing).toMatchObject({ message: 'Compaction completed', deletedCount: 0, deletedChanges: 0, horizon: 0 });
 
       const res = await h.storage.compact(30);
-      expect(res).toMatchObject({ message: 'Compaction completed', deletedCount: 4, deletedChanges: 4, purgedTombstones: 1, horizon: oldHead });
+      expect(res).toMatchObject({
+        message: 'Compaction completed',
+        deletedCount: 4,
+        deletedChanges: 4,
+        purgedTombstones: 1,
+        horizon: oldHead,
+      });
       expect(await h.storage.getDocument(c, 'keep')).toEqual({ _id: 'keep', _rev: 2, v: 2 });
       expect(await h.storage.getDocument(c, 'recent')).toMatchObject({ v: 1 });
 

@@ -24,7 +24,10 @@ export const options = {
   },
   databaseUrl: {
     env: ['DATABASE_URL', 'POSTGRES_DATABASE_URL', 'POSTGRES_CONNECTION_STRING'],
-    schema: z.string().regex(/^postgres(ql)?:\/\//, 'expected a postgres:// URL').optional(),
+    schema: z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, 'expected a postgres:// URL')
+      .optional(),
     description: 'PostgreSQL connection URL; selects the PostgreSQL adapter.',
   },
   dataDir: {
@@ -34,7 +37,10 @@ export const options = {
   },
   schema: {
     env: ['SYNCLINE_SCHEMA'],
-    schema: z.string().regex(/^[a-z_][a-z0-9_]{0,40}$/, 'lower-case SQL identifier').default('syncline'),
+    schema: z
+      .string()
+      .regex(/^[a-z_][a-z0-9_]{0,40}$/, 'lower-case SQL identifier')
+      .default('syncline'),
     description: "SQL schema holding Syncline's tables.",
   },
   poolSize: { env: ['DATABASE_POOL_SIZE'], schema: int(1, 1000).default(10), description: 'PostgreSQL pool size.' },

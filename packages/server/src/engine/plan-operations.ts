@@ -15,15 +15,15 @@
  * holding the same clock can never both overwrite silently.
  */
 import {
+  compareClocks,
   type ErrorCode,
+  errorRef,
+  incrementClock,
+  mergeClocks,
   type Operation,
   type OperationResult,
   type VectorClock,
   type WireDocument,
-  compareClocks,
-  errorRef,
-  incrementClock,
-  mergeClocks,
 } from '@syncline/protocol';
 
 export interface DocState {

@@ -1,4 +1,4 @@
-import { type Operation, OperationSchema, type OperationResult, errorRef } from '@syncline/protocol';
+import { errorRef, type Operation, type OperationResult, OperationSchema } from '@syncline/protocol';
 
 const FORBIDDEN_KEYS = new Set(['__proto__']);
 
@@ -34,13 +34,17 @@ export function validateOperation(raw: unknown, index: number, newId: () => stri
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const path = [at, ...(issue?.path ?? [])].map((p) => (typeof p === 'number' ? `[${p}]` : String(p))).join('.');
-    const code = issue?.path[0] === 'collection' ? 'INVALID_COLLECTION' : issue?.path[0] === 'docId' ? 'INVALID_DOCUMENT_ID' : 'VALIDATION_FAILED';
+    const code =
+      issue?.path[0] === 'collection' ? 'INVALID_COLLECTION' : issue?.path[0] === 'docId' ? 'INVALID_DOCUMENT_ID' : 'VALIDATION_FAILED';
     return { ok: false, result: { id, status: 'rejected', error: errorRef(code, `${path}: ${issue?.message ?? 'invalid'}`, path) } };
   }
   const op = parsed.data;
   const bad = findForbiddenKey(op.data, `${at}.data`) ?? findForbiddenKey(op.vectorClock, `${at}.vectorClock`);
   if (bad) {
-    return { ok: false, result: { id, status: 'rejected', error: errorRef('FORBIDDEN_KEY', `${bad}: __proto__ keys are not allowed`, bad) } };
+    return {
+      ok: false,
+      result: { id, status: 'rejected', error: errorRef('FORBIDDEN_KEY', `${bad}: __proto__ keys are not allowed`, bad) },
+    };
   }
   return { ok: true, op: { ...op, docId: op.docId ?? newId() } };
 }

@@ -8,7 +8,15 @@ import type { Storage } from './storage.js';
 
 type StorageConfig = Pick<
   Config,
-  'adapter' | 'databaseUrl' | 'dataDir' | 'schema' | 'poolSize' | 'statementTimeoutMs' | 'maxChangesLimit' | 'maxQueryLimit' | 'defaultQueryLimit'
+  | 'adapter'
+  | 'databaseUrl'
+  | 'dataDir'
+  | 'schema'
+  | 'poolSize'
+  | 'statementTimeoutMs'
+  | 'maxChangesLimit'
+  | 'maxQueryLimit'
+  | 'defaultQueryLimit'
 >;
 
 /** Opens the configured storage (not yet migrated). Drivers load only when used. */

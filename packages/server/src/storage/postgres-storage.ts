@@ -12,15 +12,15 @@ import {
   FilterError,
   type OperationResult,
   type PushResponse,
+  parseFilter,
   type QueryRequest,
   type QueryResponse,
   type StatsResponse,
   SynclineError,
   type VectorClock,
   type WireDocument,
-  parseFilter,
 } from '@syncline/protocol';
-import { type DocState, type PlannedOp, docKey, planOperations, toWire } from '../engine/plan-operations.js';
+import { type DocState, docKey, type PlannedOp, planOperations, toWire } from '../engine/plan-operations.js';
 import { validateOperation } from '../engine/validate-operation.js';
 import { compileFilter } from './filter-sql.js';
 import { migrate, notifyChannel } from './migrations.js';
@@ -130,7 +130,10 @@ export class PostgresStorage implements Storage {
         fresh.push(v);
       }
 
-      const loaded = await this.lockDocuments(tx, fresh.map((f) => f.op));
+      const loaded = await this.lockDocuments(
+        tx,
+        fresh.map((f) => f.op),
+      );
       const plan = planOperations(
         clientId,
         fresh.map((f) => f.op),
@@ -199,10 +202,7 @@ export class PostgresStorage implements Storage {
 
     let position: number | undefined;
     if (out.txid !== undefined) {
-      const { rows } = await this.db.query<{ p: number }>(
-        `SELECT last_position AS p FROM ${s}.commits WHERE tx = $1::xid8`,
-        [out.txid],
-      );
+      const { rows } = await this.db.query<{ p: number }>(`SELECT last_position AS p FROM ${s}.commits WHERE tx = $1::xid8`, [out.txid]);
       position = rows[0] ? Number(rows[0].p) : undefined;
     }
     out.fresh.forEach((f, i) => {
@@ -295,7 +295,11 @@ export class PostgresStorage implements Storage {
     const sort = parseSort(req.sort);
     const limit = Math.min(req.limit ?? this.limits.defaultQueryLimit, this.limits.maxQueryLimit);
     const params: unknown[] = [collection];
-    const where = [`d.collection = $1`, 'NOT d.deleted', compileFilter(filter, params, { data: 'd.data', id: 'd.id', version: 'd.version' })];
+    const where = [
+      `d.collection = $1`,
+      'NOT d.deleted',
+      compileFilter(filter, params, { data: 'd.data', id: 'd.id', version: 'd.version' }),
+    ];
     const keys = sort.map((k) => k.sql(params));
     const fingerprint = JSON.stringify([collection, req.filter ?? {}, sort.map((k) => [k.path, k.dir])]);
     if (req.cursor) {
@@ -387,10 +391,9 @@ export class PostgresStorage implements Storage {
       const horizon = h[0]?.h == null ? 0 : Number(h[0].h);
       let deletedChanges = 0;
       if (horizon > 0) {
-        const del = await tx.query(
-          `DELETE FROM ${s}.changes WHERE tx IN (SELECT tx FROM ${s}.commits WHERE last_position <= $1)`,
-          [horizon],
-        );
+        const del = await tx.query(`DELETE FROM ${s}.changes WHERE tx IN (SELECT tx FROM ${s}.commits WHERE last_position <= $1)`, [
+          horizon,
+        ]);
         deletedChanges = del.affectedRows;
         await tx.query(`DELETE FROM ${s}.commits WHERE last_position <= $1`, [horizon]);
         await tx.query(
@@ -454,7 +457,11 @@ function toChange(r: ChangeRow): Change {
 
 function duplicateOf(original: OperationResult): OperationResult {
   const { position: _p, ...rest } = original;
-  return { ...rest, status: 'duplicate', originalStatus: original.status === 'duplicate' ? original.originalStatus : original.status } as OperationResult;
+  return {
+    ...rest,
+    status: 'duplicate',
+    originalStatus: original.status === 'duplicate' ? original.originalStatus : original.status,
+  } as OperationResult;
 }
 
 /** Results reported in `conflicts` too (the reference lists stale and concurrent operations there). */

@@ -21,7 +21,11 @@ export function toSynclineError(err: unknown): SynclineError {
   if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return new SynclineError('UNSUPPORTED_MEDIA_TYPE');
   if (code === 'FST_ERR_CTP_EMPTY_JSON_BODY') return new SynclineError('INVALID_JSON', 'The request body is empty; send a JSON object.');
   if (err instanceof SyntaxError || code === 'FST_ERR_CTP_INVALID_JSON_BODY') return new SynclineError('INVALID_JSON');
-  if (CONNECTION_CODES.has(code) || code.startsWith('08') || /Connection terminated|connect ECONNREFUSED|PGlite is closed/i.test(e?.message ?? '')) {
+  if (
+    CONNECTION_CODES.has(code) ||
+    code.startsWith('08') ||
+    /Connection terminated|connect ECONNREFUSED|PGlite is closed/i.test(e?.message ?? '')
+  ) {
     return new SynclineError('STORAGE_UNAVAILABLE', undefined, undefined, { cause: err });
   }
   if (typeof e?.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {

@@ -6,11 +6,11 @@
 import {
   ChangesRequestSchema,
   CompactRequestSchema,
+  isCollectionName,
+  MAX_DOCUMENT_ID_LENGTH,
   PushRequestSchema,
   QueryRequestSchema,
   SynclineError,
-  isCollectionName,
-  MAX_DOCUMENT_ID_LENGTH,
 } from '@syncline/protocol';
 import type { FastifyInstance } from 'fastify';
 import sjson from 'secure-json-parse';
@@ -22,7 +22,10 @@ const HEALTH_TIMEOUT_MS = 2000;
 
 function collectionParam(name: string): string {
   if (!isCollectionName(name)) {
-    throw new SynclineError('INVALID_COLLECTION', `Invalid collection name ${JSON.stringify(String(name).slice(0, 80))}: names must match [A-Za-z0-9_-]{1,64}.`);
+    throw new SynclineError(
+      'INVALID_COLLECTION',
+      `Invalid collection name ${JSON.stringify(String(name).slice(0, 80))}: names must match [A-Za-z0-9_-]{1,64}.`,
+    );
   }
   return name;
 }
