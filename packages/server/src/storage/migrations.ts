@@ -96,6 +96,34 @@ CREATE FUNCTION ${s}.head_position() RETURNS bigint LANGUAGE sql STABLE AS $fn$
   SELECT greatest(coalesce((SELECT max(last_position) FROM ${s}.commits), 0), ${s}.horizon())
 $fn$;
 
+-- Changes after a position, in order, at most lim rows. Walks commits in position
+-- order and takes an index range of each one's changes, so a page costs O(lim)
+-- whether transactions are small or huge. STABLE: runs in the caller's snapshot.
+CREATE FUNCTION ${s}.changes_after(since bigint, lim integer)
+RETURNS TABLE (pos bigint, collection text, doc_id text, type text, data jsonb, version integer, vclock jsonb,
+               op_id text, client_id text, source text, committed_at timestamptz)
+LANGUAGE plpgsql STABLE AS $fn$
+#variable_conflict use_column
+DECLARE
+  c record;
+  remaining integer := lim;
+  n integer;
+BEGIN
+  FOR c IN SELECT t.tx, t.first_position, t.committed_at FROM ${s}.commits t
+           WHERE t.last_position > since ORDER BY t.last_position LOOP
+    RETURN QUERY
+      SELECT c.first_position + ch.ord - 1, ch.collection, ch.doc_id, ch.type, ch.data, ch.version, ch.vclock,
+             ch.op_id, ch.client_id, ch.source, c.committed_at
+      FROM ${s}.changes ch
+      WHERE ch.tx = c.tx AND ch.ord > since - c.first_position + 1
+      ORDER BY ch.ord
+      LIMIT remaining;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    remaining := remaining - n;
+    EXIT WHEN remaining <= 0;
+  END LOOP;
+END $fn$;
+
 -- Counts this transaction's changes (transaction-local setting) and, on the
 -- first one, inserts the marker whose deferred trigger assigns positions.
 CREATE FUNCTION ${s}.note_changes(n0 integer, cnt integer) RETURNS void LANGUAGE plpgsql AS $fn$

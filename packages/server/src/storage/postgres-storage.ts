@@ -43,7 +43,8 @@ interface ChangeRow {
   op_id: string | null;
   client_id: string | null;
   source: Change['source'];
-  committed_at: Date | string;
+  /** Commit time, ms since epoch. */
+  ts: number;
 }
 
 export class PostgresStorage implements Storage {
@@ -240,18 +241,13 @@ export class PostgresStorage implements Storage {
     const limit = Math.min(Math.max(1, req.limit), this.limits.maxChangesLimit);
     // One statement = one snapshot: the page, the head position and the horizon agree.
     const { rows } = await this.db.query<ChangeRow & { head: number; horizon: number }>(
-      `WITH page AS (
-         SELECT c.first_position + ch.ord - 1 AS position, ch.collection, ch.doc_id, ch.type, ch.data, ch.version,
-                ch.vclock, ch.op_id, ch.client_id, ch.source, c.committed_at, c.last_position, ch.ord
-         FROM ${s}.commits c JOIN ${s}.changes ch ON ch.tx = c.tx
-         WHERE c.last_position > $1 AND ch.ord > $1 - c.first_position + 1
-         ORDER BY c.last_position, ch.ord
-         LIMIT $2
-       ), head AS (
-         SELECT ${s}.head_position() AS head, ${s}.horizon() AS horizon
-       )
-       SELECT page.*, head.head, head.horizon FROM head LEFT JOIN page ON true
-       ORDER BY page.last_position, page.ord`,
+      `WITH head AS MATERIALIZED (SELECT ${s}.head_position() AS head, ${s}.horizon() AS horizon),
+            page AS MATERIALIZED (SELECT * FROM ${s}.changes_after($1, $2))
+       SELECT page.pos AS position, page.collection, page.doc_id, page.type, page.data, page.version, page.vclock,
+              page.op_id, page.client_id, page.source,
+              (extract(epoch FROM page.committed_at) * 1000)::bigint AS ts, head.head, head.horizon
+       FROM head LEFT JOIN page ON true
+       ORDER BY page.pos`,
       [req.since, limit + 1],
     );
     const first = rows[0];
@@ -448,7 +444,7 @@ function toChange(r: ChangeRow): Change {
     data: r.data,
     version: r.version,
     vectorClock: r.vclock,
-    timestamp: new Date(r.committed_at).getTime(),
+    timestamp: Number(r.ts),
     clientId: r.client_id,
     source: r.source,
     synced: true,
