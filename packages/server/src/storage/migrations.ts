@@ -5,14 +5,20 @@
  * - Statement-level triggers on `documents` copy each statement's transition
  *   table into `changes`, keyed by (writing transaction `tx`, ordinal `ord`).
  *   Writes made directly in SQL go through the same triggers: one write path.
- * - The first such statement of a transaction inserts a marker into `open_tx`,
- *   whose DEFERRED constraint trigger runs once at commit: it takes a
- *   transaction-scoped advisory lock, draws a block of positions for the
- *   transaction's changes, records it in `commits`, and sends one NOTIFY with the
- *   last position. The lock is released only after the commit is visible, so
- *   positions are visible in order: a reader that sees position p sees every
- *   position below p. Open transactions (e.g. one awaiting its FIN) delay no one;
- *   only the commit step itself is serialized.
+ * - The first such statement of a transaction inserts a marker into `open_tx`.
+ *   A transaction's changes get positions when it is *sequenced*:
+ *   `sequence_pending()` takes a transaction-scoped advisory lock, gives every
+ *   committed-but-unsequenced transaction (visible marker) a block of
+ *   positions, records the blocks in `commits`, and sends one NOTIFY with the
+ *   last position. Sequencing transactions are serialized by the lock, which is
+ *   released only after their commit is visible, so positions become visible in
+ *   order: a reader that sees position p sees every position below p.
+ * - Who sequences: a transaction of another program sequences itself at commit
+ *   (a DEFERRED constraint trigger on its marker). An API transaction commits
+ *   without that step — so API commits are not serialized and group-commit
+ *   their WAL flush — and the server sequences it right after commit (and a
+ *   timer sweeps any left behind by a crash), before acknowledging it.
+ * - Open transactions (e.g. one awaiting its FIN) delay no one.
  * - A change's position is `commits.first_position + changes.ord - 1`.
  */
 export interface Migration {
@@ -65,7 +71,7 @@ CREATE TABLE ${s}.commits (
 );
 CREATE INDEX commits_committed_at ON ${s}.commits (committed_at);
 
-CREATE TABLE ${s}.open_tx (tx xid8 PRIMARY KEY);
+CREATE TABLE ${s}.open_tx (tx xid8 PRIMARY KEY, api boolean NOT NULL);
 CREATE SEQUENCE ${s}.position_seq AS bigint MINVALUE 1;
 
 CREATE TABLE ${s}.operations (
@@ -131,10 +137,15 @@ BEGIN
   IF cnt > 0 THEN
     PERFORM set_config('${s}.pending', (n0 + cnt)::text, true);
     IF n0 = 0 THEN
-      INSERT INTO ${s}.open_tx (tx) VALUES (pg_current_xact_id());
+      INSERT INTO ${s}.open_tx (tx, api) VALUES (pg_current_xact_id(), ${s}.is_api());
     END IF;
   END IF;
 END $fn$;
+
+-- Set (transaction-locally) by the API's write statement, see batch_written().
+CREATE FUNCTION ${s}.is_api() RETURNS boolean LANGUAGE sql STABLE AS $fn$
+  SELECT coalesce(current_setting('${s}.api', true), '') = 'on'
+$fn$;
 
 CREATE FUNCTION ${s}.pending_count() RETURNS integer LANGUAGE sql STABLE AS $fn$
   SELECT coalesce(nullif(current_setting('${s}.pending', true), ''), '0')::integer
@@ -143,7 +154,7 @@ $fn$;
 CREATE FUNCTION ${s}.capture_insert() RETURNS trigger LANGUAGE plpgsql AS $fn$
 DECLARE
   n0 integer := ${s}.pending_count();
-  api boolean := coalesce(current_setting('${s}.origin', true), '') = 'api';
+  api boolean := ${s}.is_api();
   cnt integer;
 BEGIN
   INSERT INTO ${s}.changes (tx, ord, collection, doc_id, type, data, version, vclock, op_id, client_id, source)
@@ -162,7 +173,7 @@ END $fn$;
 CREATE FUNCTION ${s}.capture_update() RETURNS trigger LANGUAGE plpgsql AS $fn$
 DECLARE
   n0 integer := ${s}.pending_count();
-  api boolean := coalesce(current_setting('${s}.origin', true), '') = 'api';
+  api boolean := ${s}.is_api();
   cnt integer;
 BEGIN
   -- Full join: an UPDATE that changes a primary key is a delete of the old key
@@ -197,8 +208,7 @@ DECLARE
 BEGIN
   INSERT INTO ${s}.changes (tx, ord, collection, doc_id, type, data, version, vclock, op_id, client_id, source)
   SELECT pg_current_xact_id(), n0 + row_number() OVER (), o.collection, o.id, 'delete', NULL,
-         o.version + 1, o.vclock, NULL, NULL,
-         CASE WHEN coalesce(current_setting('${s}.origin', true), '') = 'api' THEN 'api' ELSE 'database' END
+         o.version + 1, o.vclock, NULL, NULL, CASE WHEN ${s}.is_api() THEN 'api' ELSE 'database' END
   FROM old_rows o
   WHERE NOT o.deleted;
   GET DIAGNOSTICS cnt = ROW_COUNT;
@@ -228,27 +238,76 @@ CREATE TRIGGER bump_version BEFORE UPDATE ON ${s}.documents FOR EACH ROW
   WHEN (NEW.version = OLD.version AND (NEW.data IS DISTINCT FROM OLD.data OR NEW.deleted IS DISTINCT FROM OLD.deleted))
   EXECUTE FUNCTION ${s}.bump_version();
 
--- Runs once per writing transaction, at commit (see the header of migrations.ts).
-CREATE FUNCTION ${s}.assign_positions() RETURNS trigger LANGUAGE plpgsql AS $fn$
+-- Last step of the API's write statement: if any row it meant to write was
+-- changed or created concurrently (counts differ), abort the whole statement
+-- with a retryable error. Else mark the transaction as the API's (its statement
+-- triggers fire after this, at the end of the statement) and return its id.
+CREATE FUNCTION ${s}.batch_written(ok boolean) RETURNS text LANGUAGE plpgsql AS $fn$
+BEGIN
+  IF NOT ok THEN
+    RAISE EXCEPTION 'a concurrent write touched the same documents' USING ERRCODE = 'SYR01';
+  END IF;
+  PERFORM set_config('${s}.api', 'on', true);
+  RETURN pg_current_xact_id()::text;
+END $fn$;
+
+-- Gives positions to every committed, unsequenced transaction (and the
+-- caller's own, if it has a marker). Returns the last position assigned, or NULL.
+-- Reserves n consecutive positions; returns the first. Only called under the sequencing lock.
+CREATE FUNCTION ${s}.reserve_positions(n bigint) RETURNS bigint LANGUAGE plpgsql AS $fn$
 DECLARE
-  n integer := ${s}.pending_count();
-  first_pos bigint;
+  base bigint := nextval('${s}.position_seq');
+BEGIN
+  IF n > 1 THEN
+    PERFORM setval('${s}.position_seq', base + n - 1);
+  END IF;
+  RETURN base;
+END $fn$;
+
+CREATE FUNCTION ${s}.sequence_pending() RETURNS bigint LANGUAGE plpgsql AS $fn$
+DECLARE
   last_pos bigint;
 BEGIN
   PERFORM pg_advisory_xact_lock(hashtext('${s}.positions'));
-  first_pos := nextval('${s}.position_seq');
-  last_pos := first_pos + n - 1;
-  IF n > 1 THEN
-    PERFORM setval('${s}.position_seq', last_pos);
+  -- Under the lock, this statement sees every sequencer that committed before us.
+  WITH pending AS (
+    DELETE FROM ${s}.open_tx RETURNING tx
+  ), sized AS (
+    SELECT p.tx, (SELECT max(ch.ord) FROM ${s}.changes ch WHERE ch.tx = p.tx)::bigint AS n FROM pending p
+  ), numbered AS (
+    SELECT tx, n, sum(n) OVER (ORDER BY tx) AS upto, sum(n) OVER () AS total FROM sized WHERE n IS NOT NULL
+  ), base AS (
+    SELECT ${s}.reserve_positions(max(total)::bigint) AS b FROM numbered HAVING count(*) > 0
+  ), ins AS (
+    INSERT INTO ${s}.commits (tx, first_position, last_position, committed_at)
+    SELECT tx, b + upto - n, b + upto - 1, clock_timestamp() FROM numbered, base
+    RETURNING last_position
+  )
+  SELECT max(last_position) INTO last_pos FROM ins;
+  IF last_pos IS NOT NULL THEN
+    PERFORM pg_notify('${notifyChannel(s)}', last_pos::text);
   END IF;
-  INSERT INTO ${s}.commits (tx, first_position, last_position, committed_at)
-  VALUES (NEW.tx, first_pos, last_pos, clock_timestamp());
-  DELETE FROM ${s}.open_tx WHERE tx = NEW.tx;
-  PERFORM pg_notify('${notifyChannel(s)}', last_pos::text);
+  RETURN last_pos;
+END $fn$;
+
+-- Called by the server right after its write transactions commit: sequences
+-- them (and whatever else is pending) and returns their positions.
+CREATE FUNCTION ${s}.sequence(txs xid8[]) RETURNS TABLE (tx text, last_position bigint)
+LANGUAGE plpgsql AS $fn$
+#variable_conflict use_column
+BEGIN
+  PERFORM ${s}.sequence_pending();
+  RETURN QUERY SELECT c.tx::text, c.last_position FROM ${s}.commits c WHERE c.tx = ANY(txs);
+END $fn$;
+
+-- Transactions of other programs sequence themselves at commit.
+CREATE FUNCTION ${s}.assign_positions() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+  PERFORM ${s}.sequence_pending();
   RETURN NULL;
 END $fn$;
 CREATE CONSTRAINT TRIGGER assign_positions AFTER INSERT ON ${s}.open_tx
-  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ${s}.assign_positions();
+  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (NOT NEW.api) EXECUTE FUNCTION ${s}.assign_positions();
 `,
   },
 ];

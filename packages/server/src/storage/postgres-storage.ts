@@ -25,11 +25,15 @@ import { validateOperation } from '../engine/validate-operation.js';
 import { compileFilter } from './filter-sql.js';
 import { migrate, notifyChannel } from './migrations.js';
 import { buildKeyset, decodeCursor, encodeCursor, parseSort } from './query-sort.js';
+import { Sequencer } from './sequencer.js';
 import type { SqlClient, SqlQueryable } from './sql-client.js';
 import type { Storage, StorageLimits } from './storage.js';
 
-const RETRYABLE = new Set(['23505', '40001', '40P01']);
-const MAX_ATTEMPTS = 5;
+/** unique_violation, serialization_failure, deadlock_detected, and our own "batch raced" (migrations.ts). */
+const RETRYABLE = new Set(['23505', '40001', '40P01', 'SYR01']);
+const OPTIMISTIC_ATTEMPTS = 2;
+const SWEEP_INTERVAL_MS = 1000;
+const MAX_ATTEMPTS = 6;
 class RetryBatch extends Error {}
 
 interface ChangeRow {
@@ -50,6 +54,7 @@ interface ChangeRow {
 export class PostgresStorage implements Storage {
   readonly adapter: 'pglite' | 'postgres';
   private readonly s: string;
+  private readonly sequencer: Sequencer;
 
   constructor(
     private readonly db: SqlClient,
@@ -58,10 +63,15 @@ export class PostgresStorage implements Storage {
   ) {
     this.adapter = db.kind;
     this.s = schema;
+    this.sequencer = new Sequencer(db, schema);
   }
 
-  migrate(): Promise<number[]> {
-    return migrate(this.db, this.s);
+  /** Migrates, then sequences anything a previous run committed but did not sequence, and keeps sweeping. */
+  async migrate(): Promise<number[]> {
+    const applied = await migrate(this.db, this.s);
+    await this.sequencer.sweep();
+    this.sequencer.startSweeping(SWEEP_INTERVAL_MS);
+    return applied;
   }
 
   async applyOperations(clientId: string, operations: unknown[]): Promise<PushResponse> {
@@ -75,7 +85,9 @@ export class PostgresStorage implements Storage {
 
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.applyValid(clientId, valid, results);
+        // Optimistic first (two statements, no explicit transaction); after a
+        // race, lock the documents in a transaction so a hot document cannot starve a batch.
+        await this.applyValid(clientId, valid, results, attempt > OPTIMISTIC_ATTEMPTS);
         break;
       } catch (err) {
         const code = (err as { code?: string }).code;
@@ -105,22 +117,52 @@ export class PostgresStorage implements Storage {
     return { accepted, conflicts, results: final };
   }
 
-  /** One attempt: one transaction. Fills `results` for the valid operations. */
+  /**
+   * One attempt, in two statements: read (stored results of these operation
+   * ids + the documents they touch), plan in memory, then write documents and
+   * the operation log in one statement that re-checks every version it read
+   * and aborts (retryably) if anything changed in between. With `locking`, the
+   * read locks the documents inside a transaction, so the check cannot fail.
+   */
   private async applyValid(
     clientId: string,
     valid: { index: number; op: PlannedOp }[],
     results: (OperationResult | undefined)[],
+    locking: boolean,
   ): Promise<void> {
     if (valid.length === 0) return;
     const s = this.s;
-    const out = await this.db.transaction(async (tx) => {
-      await tx.query(`SELECT set_config('${s}.origin', 'api', true)`);
+    const run = async (q: SqlQueryable) => {
       const ids = valid.map((v) => v.op.id);
-      const { rows: stored } = await tx.query<{ id: string; result: OperationResult }>(
-        `SELECT id, result FROM ${s}.operations WHERE id = ANY($1::text[])`,
-        [ids],
+      const keys = new Map<string, [string, string]>();
+      for (const { op } of valid) keys.set(docKey(op.collection, op.docId), [op.collection, op.docId]);
+      const { rows } = await q.query<{
+        stored: boolean;
+        collection: string;
+        id: string;
+        data: unknown;
+        version: number;
+        vclock: VectorClock;
+        deleted: boolean;
+      }>(
+        `WITH docs AS (
+           SELECT collection, id, data, version, vclock, deleted FROM ${s}.documents
+           WHERE (collection, id) IN (SELECT * FROM unnest($2::text[], $3::text[]))
+           ORDER BY collection, id ${locking ? 'FOR UPDATE' : ''}
+         )
+         SELECT true AS stored, NULL AS collection, o.id, o.result AS data, NULL::integer AS version,
+                NULL::jsonb AS vclock, NULL::boolean AS deleted
+         FROM ${s}.operations o WHERE o.id = ANY($1::text[])
+         UNION ALL
+         SELECT false, collection, id, data, version, vclock, deleted FROM docs`,
+        [ids, [...keys.values()].map((k) => k[0]), [...keys.values()].map((k) => k[1])],
       );
-      const storedById = new Map(stored.map((r) => [r.id, r.result]));
+      const storedById = new Map<string, OperationResult>();
+      const loaded = new Map<string, DocState>();
+      for (const r of rows) {
+        if (r.stored) storedById.set(r.id, r.data as OperationResult);
+        else loaded.set(docKey(r.collection, r.id), r as DocState);
+      }
 
       // First occurrence of each unseen id is applied; repeats are duplicates of it.
       const fresh: { index: number; op: PlannedOp }[] = [];
@@ -130,19 +172,18 @@ export class PostgresStorage implements Storage {
         firstIndex.set(v.op.id, v.index);
         fresh.push(v);
       }
-
-      const loaded = await this.lockDocuments(
-        tx,
-        fresh.map((f) => f.op),
-      );
       const plan = planOperations(
         clientId,
         fresh.map((f) => f.op),
         loaded,
       );
+      if (fresh.length === 0) return { storedById, fresh, firstIndex, plan, txid: undefined };
+
       const inserts: Record<string, unknown>[] = [];
       const updates: Record<string, unknown>[] = [];
-      for (const w of plan.writes.values()) {
+      // Sorted, so concurrent batches take row locks in the same order.
+      const writes = [...plan.writes.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+      for (const [key, w] of writes) {
         const row = {
           collection: w.state.collection,
           id: w.state.id,
@@ -152,60 +193,49 @@ export class PostgresStorage implements Storage {
           deleted: w.state.deleted,
           op_id: w.opId,
           client_id: w.clientId,
+          prev_version: loaded.get(key)?.version ?? 0,
         };
         (w.existed ? updates : inserts).push(row);
       }
-      const recordset = `jsonb_to_recordset($1::jsonb) AS x(collection text, id text, data jsonb, version integer,
-        vclock jsonb, deleted boolean, op_id text, client_id text)`;
-      if (inserts.length > 0) {
-        await tx.query(
-          `INSERT INTO ${s}.documents (collection, id, data, version, vclock, deleted, op_id, client_id)
-           SELECT collection, id, data, version, vclock, deleted, op_id, client_id FROM ${recordset}`,
-          [JSON.stringify(inserts)],
-        );
-      }
-      if (updates.length > 0) {
-        await tx.query(
-          `UPDATE ${s}.documents d SET data = x.data, version = x.version, vclock = x.vclock, deleted = x.deleted,
+      const logRows = fresh.map((f, i) => ({
+        id: f.op.id,
+        client_id: f.op.clientId ?? clientId,
+        collection: f.op.collection,
+        doc_id: f.op.docId,
+        type: f.op.type,
+        status: plan.results[i]?.status,
+        result: plan.results[i],
+      }));
+      const recordset = `AS x(collection text, id text, data jsonb, version integer, vclock jsonb, deleted boolean,
+        op_id text, client_id text, prev_version integer)`;
+      const { rows: written } = await q.query<{ tx: string }>(
+        `WITH ins AS (
+           INSERT INTO ${s}.documents (collection, id, data, version, vclock, deleted, op_id, client_id)
+           SELECT collection, id, data, version, vclock, deleted, op_id, client_id FROM jsonb_to_recordset($1::jsonb) ${recordset}
+           ON CONFLICT (collection, id) DO NOTHING RETURNING 1
+         ), upd AS (
+           UPDATE ${s}.documents d SET data = x.data, version = x.version, vclock = x.vclock, deleted = x.deleted,
              op_id = x.op_id, client_id = x.client_id, updated_at = now()
-           FROM ${recordset} WHERE d.collection = x.collection AND d.id = x.id`,
-          [JSON.stringify(updates)],
-        );
-      }
-      if (fresh.length > 0) {
-        const logRows = fresh.map((f, i) => ({
-          id: f.op.id,
-          client_id: f.op.clientId ?? clientId,
-          collection: f.op.collection,
-          doc_id: f.op.docId,
-          type: f.op.type,
-          status: plan.results[i]?.status,
-          result: plan.results[i],
-        }));
-        const { rows: claimed } = await tx.query(
-          `INSERT INTO ${s}.operations (id, client_id, collection, doc_id, type, status, result)
+           FROM jsonb_to_recordset($2::jsonb) ${recordset}
+           WHERE d.collection = x.collection AND d.id = x.id AND d.version = x.prev_version
+           RETURNING 1
+         ), ops AS (
+           INSERT INTO ${s}.operations (id, client_id, collection, doc_id, type, status, result)
            SELECT id, client_id, collection, doc_id, type, status, result
-           FROM jsonb_to_recordset($1::jsonb) AS x(id text, client_id text, collection text, doc_id text, type text,
+           FROM jsonb_to_recordset($3::jsonb) AS x(id text, client_id text, collection text, doc_id text, type text,
              status text, result jsonb)
-           ON CONFLICT (id) DO NOTHING RETURNING id`,
-          [JSON.stringify(logRows)],
-        );
-        // Another request claimed one of these ids first: start over, and see its result.
-        if (claimed.length !== fresh.length) throw new RetryBatch();
-      }
-      let txid: string | undefined;
-      if (plan.writes.size > 0) {
-        const { rows } = await tx.query<{ tx: string }>('SELECT pg_current_xact_id()::text AS tx');
-        txid = rows[0]?.tx;
-      }
-      return { storedById, fresh, firstIndex, plan, txid };
-    });
+           ON CONFLICT (id) DO NOTHING RETURNING 1
+         )
+         SELECT ${s}.batch_written((SELECT count(*) FROM ins) = $4 AND (SELECT count(*) FROM upd) = $5
+                                    AND (SELECT count(*) FROM ops) = $6) AS tx`,
+        [JSON.stringify(inserts), JSON.stringify(updates), JSON.stringify(logRows), inserts.length, updates.length, logRows.length],
+      );
+      return { storedById, fresh, firstIndex, plan, txid: plan.writes.size > 0 ? written[0]?.tx : undefined };
+    };
+    const out = locking ? await this.db.transaction(run) : await run(this.db);
 
-    let position: number | undefined;
-    if (out.txid !== undefined) {
-      const { rows } = await this.db.query<{ p: number }>(`SELECT last_position AS p FROM ${s}.commits WHERE tx = $1::xid8`, [out.txid]);
-      position = rows[0] ? Number(rows[0].p) : undefined;
-    }
+    // Committed (durable) but not yet visible to pulls: sequence it before acknowledging.
+    const position = out.txid === undefined ? undefined : await this.sequencer.positionOf(out.txid);
     out.fresh.forEach((f, i) => {
       const r = out.plan.results[i] as OperationResult;
       if (r.status === 'applied' && position !== undefined) r.position = position;
@@ -217,23 +247,6 @@ export class PostgresStorage implements Storage {
       if (!original) throw new RetryBatch();
       results[v.index] = duplicateOf(original);
     }
-  }
-
-  private async lockDocuments(tx: SqlQueryable, ops: PlannedOp[]): Promise<Map<string, DocState>> {
-    const loaded = new Map<string, DocState>();
-    if (ops.length === 0) return loaded;
-    const keys = new Map<string, [string, string]>();
-    for (const op of ops) keys.set(docKey(op.collection, op.docId), [op.collection, op.docId]);
-    const cols = [...keys.values()];
-    // Sorted locking order: two batches touching the same documents cannot deadlock.
-    const { rows } = await tx.query<DocState>(
-      `SELECT collection, id, data, version, vclock, deleted FROM ${this.s}.documents
-       WHERE (collection, id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
-       ORDER BY collection, id FOR UPDATE`,
-      [cols.map((k) => k[0]), cols.map((k) => k[1])],
-    );
-    for (const r of rows) loaded.set(docKey(r.collection, r.id), r);
-    return loaded;
   }
 
   async getChanges(req: { since: number; limit: number; clientId?: string }): Promise<ChangesResponse> {
@@ -429,6 +442,7 @@ export class PostgresStorage implements Storage {
   }
 
   close(): Promise<void> {
+    this.sequencer.stopSweeping();
     return this.db.close();
   }
 }
