@@ -80,6 +80,8 @@ export interface OperationResult {
   /** The server's current document, for conflicts and rejections (`null` if it does not exist). */
   serverDocument?: WireDocument | null;
   vectorClock?: VectorClock;
+  /** The document's version (`_rev`) after an applied operation. */
+  version?: number;
   /** Position of the commit that applied it: the change is visible to pulls after `position - 1`. */
   position?: number;
   error?: ErrorRef;

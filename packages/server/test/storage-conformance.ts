@@ -157,6 +157,13 @@ export function registerStorageTests(name: string, factory: HarnessFactory): voi
       expect(await h.storage.getDocument(c, 'd')).toEqual({ _id: 'd', _rev: 1, v: 1 });
       expect((await pullAll(h, 0, c)).length).toBe(1);
 
+      // Once the document has moved on, a duplicate still reports the original
+      // outcome (status, version, clock) but no longer the document body.
+      await h.storage.applyOperations('w', [{ id: opId(), type: 'patch', collection: c, docId: 'd', data: { v: 9 } }]);
+      const later = (await h.storage.applyOperations('w', [op])).results[0];
+      expect(later).toMatchObject({ status: 'duplicate', originalStatus: 'applied', version: 1, vectorClock: { w: 1 } });
+      expect(later?.document).toBeUndefined();
+
       // A conflict is stored too: retrying it reports the same conflict.
       const clash = ins(c, 'd', { v: 3 });
       const r1 = (await h.storage.applyOperations('w', [clash])).results[0];

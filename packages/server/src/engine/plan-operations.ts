@@ -125,7 +125,7 @@ export function planOperations(clientId: string, ops: PlannedOp[], loaded: Map<s
     };
     current.set(key, next);
     writes.set(key, { state: next, existed: loaded.has(key), opId: op.id, clientId: op.clientId ?? clientId });
-    results.push({ ...base, status: 'applied', document: toWire(next), vectorClock: vclock });
+    results.push({ ...base, status: 'applied', document: toWire(next), version: next.version, vectorClock: vclock });
   }
   return { results, writes };
 }

@@ -36,6 +36,16 @@ const SWEEP_INTERVAL_MS = 1000;
 const MAX_ATTEMPTS = 6;
 class RetryBatch extends Error {}
 
+interface ReadRow {
+  stored: boolean;
+  collection: string;
+  id: string;
+  data: unknown;
+  version: number;
+  vclock: VectorClock;
+  deleted: boolean;
+}
+
 interface ChangeRow {
   position: number;
   collection: string;
@@ -85,9 +95,13 @@ export class PostgresStorage implements Storage {
 
     for (let attempt = 1; ; attempt++) {
       try {
-        // Optimistic first (two statements, no explicit transaction); after a
-        // race, lock the documents in a transaction so a hot document cannot starve a batch.
-        await this.applyValid(clientId, valid, results, attempt > OPTIMISTIC_ATTEMPTS);
+        // A batch of inserts first assumes that none of its documents or operation
+        // ids exist (one statement; the write verifies it). Otherwise optimistic
+        // (two statements, no explicit transaction); after races, lock the
+        // documents in a transaction so a hot document cannot starve a batch.
+        const mode =
+          attempt === 1 && valid.every((v) => v.op.type === 'insert') ? 'blind' : attempt <= OPTIMISTIC_ATTEMPTS ? 'optimistic' : 'locking';
+        await this.applyValid(clientId, valid, results, mode);
         break;
       } catch (err) {
         const code = (err as { code?: string }).code;
@@ -121,31 +135,26 @@ export class PostgresStorage implements Storage {
    * One attempt, in two statements: read (stored results of these operation
    * ids + the documents they touch), plan in memory, then write documents and
    * the operation log in one statement that re-checks every version it read
-   * and aborts (retryably) if anything changed in between. With `locking`, the
-   * read locks the documents inside a transaction, so the check cannot fail.
+   * and aborts (retryably) if anything changed in between. `locking` reads
+   * with row locks inside a transaction, so the check cannot fail; `blind`
+   * skips the read, assuming nothing exists (the write's checks verify it).
    */
   private async applyValid(
     clientId: string,
     valid: { index: number; op: PlannedOp }[],
     results: (OperationResult | undefined)[],
-    locking: boolean,
+    mode: 'blind' | 'optimistic' | 'locking',
   ): Promise<void> {
     if (valid.length === 0) return;
     const s = this.s;
+    const locking = mode === 'locking';
     const run = async (q: SqlQueryable) => {
       const ids = valid.map((v) => v.op.id);
       const keys = new Map<string, [string, string]>();
       for (const { op } of valid) keys.set(docKey(op.collection, op.docId), [op.collection, op.docId]);
-      const { rows } = await q.query<{
-        stored: boolean;
-        collection: string;
-        id: string;
-        data: unknown;
-        version: number;
-        vclock: VectorClock;
-        deleted: boolean;
-      }>(
-        `WITH docs AS (
+      const read = async () =>
+        q.query<ReadRow>(
+          `WITH docs AS (
            SELECT collection, id, data, version, vclock, deleted FROM ${s}.documents
            WHERE (collection, id) IN (SELECT * FROM unnest($2::text[], $3::text[]))
            ORDER BY collection, id ${locking ? 'FOR UPDATE' : ''}
@@ -155,8 +164,9 @@ export class PostgresStorage implements Storage {
          FROM ${s}.operations o WHERE o.id = ANY($1::text[])
          UNION ALL
          SELECT false, collection, id, data, version, vclock, deleted FROM docs`,
-        [ids, [...keys.values()].map((k) => k[0]), [...keys.values()].map((k) => k[1])],
-      );
+          [ids, [...keys.values()].map((k) => k[0]), [...keys.values()].map((k) => k[1])],
+        );
+      const { rows } = mode === 'blind' ? { rows: [] as ReadRow[] } : await read();
       const storedById = new Map<string, OperationResult>();
       const loaded = new Map<string, DocState>();
       for (const r of rows) {
@@ -177,7 +187,7 @@ export class PostgresStorage implements Storage {
         fresh.map((f) => f.op),
         loaded,
       );
-      if (fresh.length === 0) return { storedById, fresh, firstIndex, plan, txid: undefined };
+      if (fresh.length === 0) return { storedById, loaded, fresh, firstIndex, plan, txid: undefined };
 
       const inserts: Record<string, unknown>[] = [];
       const updates: Record<string, unknown>[] = [];
@@ -204,7 +214,7 @@ export class PostgresStorage implements Storage {
         doc_id: f.op.docId,
         type: f.op.type,
         status: plan.results[i]?.status,
-        result: plan.results[i],
+        result: toStored(plan.results[i] as OperationResult),
       }));
       const recordset = `AS x(collection text, id text, data jsonb, version integer, vclock jsonb, deleted boolean,
         op_id text, client_id text, prev_version integer)`;
@@ -230,7 +240,7 @@ export class PostgresStorage implements Storage {
                                     AND (SELECT count(*) FROM ops) = $6) AS tx`,
         [JSON.stringify(inserts), JSON.stringify(updates), JSON.stringify(logRows), inserts.length, updates.length, logRows.length],
       );
-      return { storedById, fresh, firstIndex, plan, txid: plan.writes.size > 0 ? written[0]?.tx : undefined };
+      return { storedById, loaded, fresh, firstIndex, plan, txid: plan.writes.size > 0 ? written[0]?.tx : undefined };
     };
     const out = locking ? await this.db.transaction(run) : await run(this.db);
 
@@ -243,7 +253,8 @@ export class PostgresStorage implements Storage {
     });
     for (const v of valid) {
       if (results[v.index]) continue;
-      const original = out.storedById.get(v.op.id) ?? results[out.firstIndex.get(v.op.id) ?? -1];
+      const stored = out.storedById.get(v.op.id);
+      const original = stored ? withDocument(stored, out.loaded) : results[out.firstIndex.get(v.op.id) ?? -1];
       if (!original) throw new RetryBatch();
       results[v.index] = duplicateOf(original);
     }
@@ -463,6 +474,25 @@ function toChange(r: ChangeRow): Change {
     source: r.source,
     synced: true,
   };
+}
+
+/**
+ * What the operation log keeps of a result: everything but the document body
+ * of an applied write (it is in `documents` and the change log already), which
+ * keeps the log small. `withDocument` puts it back on a duplicate while the
+ * document is still at that version.
+ */
+function toStored(r: OperationResult): OperationResult {
+  if (r.status !== 'applied' || !r.document) return r;
+  const { document: _doc, ...rest } = r;
+  return rest;
+}
+
+function withDocument(stored: OperationResult, loaded: Map<string, DocState>): OperationResult {
+  if (stored.status !== 'applied' || stored.document !== undefined || !stored.collection || !stored.docId) return stored;
+  const current = loaded.get(docKey(stored.collection, stored.docId));
+  if (current && !current.deleted && current.version === stored.version) return { ...stored, document: toWire(current) };
+  return stored;
 }
 
 function duplicateOf(original: OperationResult): OperationResult {
