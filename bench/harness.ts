@@ -10,7 +10,11 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-export const CLI = join(ROOT, 'packages/server/dist/cli.js');
+/** The server's CLI; `--server-cli` (run.ts) points it at another build, e.g. a copy of dist. */
+export let CLI = join(ROOT, 'packages/server/dist/cli.js');
+export const setServerCli = (path: string) => {
+  CLI = resolve(path);
+};
 
 /** A correctness failure: the bench keeps going but exits non-zero. */
 export class CorrectnessError extends Error {
@@ -35,8 +39,12 @@ export async function freePort(): Promise<number> {
 
 // ---------------------------------------------------------------- HTTP client
 
+const REQUEST_TIMEOUT_MS = 120_000;
+
 export class JsonClient {
   private readonly agent: http.Agent;
+  /** Response bytes received and time spent parsing them, for the pull figures. */
+  readonly received = { bytes: 0, parseMs: 0 };
 
   constructor(
     readonly port: number,
@@ -62,11 +70,15 @@ export class JsonClient {
           r.on('data', (c: Buffer) => chunks.push(c));
           r.on('error', rej);
           r.on('end', () => {
-            const text = Buffer.concat(chunks).toString('utf8');
+            const buf = Buffer.concat(chunks);
+            const t0 = now();
+            const text = buf.toString('utf8');
+            this.received.bytes += buf.length;
             let parsed: unknown = text;
             if ((r.headers['content-type'] ?? '').includes('json')) {
               try {
                 parsed = JSON.parse(text);
+                this.received.parseMs += now() - t0;
               } catch (err) {
                 rej(new Error(`invalid JSON from ${method} ${path}: ${(err as Error).message}`));
                 return;
@@ -77,6 +89,9 @@ export class JsonClient {
         },
       );
       req.on('error', rej);
+      req.setTimeout(REQUEST_TIMEOUT_MS, () =>
+        req.destroy(new Error(`${method} ${path}: no answer within ${REQUEST_TIMEOUT_MS / 1000} s`)),
+      );
       if (payload) req.end(payload);
       else req.end();
     });
@@ -133,8 +148,9 @@ export async function startServer(opts: StartServerOptions): Promise<ServerChild
   Object.assign(env, { PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn' }, opts.env);
   const args: string[] = [];
   if (opts.cpuProfDir) {
-    mkdirSync(opts.cpuProfDir, { recursive: true });
-    args.push('--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`, `--cpu-prof-name=${opts.label}-\${pid}.cpuprofile`);
+    const dir = join(opts.cpuProfDir, opts.label);
+    mkdirSync(dir, { recursive: true });
+    args.push('--cpu-prof', `--cpu-prof-dir=${dir}`);
   }
   const child = spawn(process.execPath, [...args, CLI, 'serve'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   live.add(child);
@@ -238,6 +254,20 @@ export function machineCpu(): { busy: number; total: number } {
   }
 }
 
+/**
+ * CPU cores busy on the machine over `ms` while the bench itself is idle: other
+ * work (test runs, other servers) that will skew the figures.
+ */
+export async function backgroundLoad(ms = 1000): Promise<number> {
+  const a = machineCpu();
+  const t = now();
+  await sleep(ms);
+  const b = machineCpu();
+  const secs = (now() - t) / 1000;
+  const jiffies = b.total - a.total;
+  return jiffies > 0 ? ((b.busy - a.busy) / jiffies) * (jiffies / CLK_TCK / secs) : 0;
+}
+
 /** Total CPU seconds of every process whose command line starts with `postgres` (the server's backends). */
 export function postgresCpuSeconds(): number {
   let sum = 0;
@@ -269,7 +299,7 @@ export interface TimedResult {
   p50: number;
   p99: number;
   /** CPU use during the window, in cores (1.0 = one core busy). */
-  cpu: { machine: number; server?: number; postgres?: number };
+  cpu: { machine: number; bench: number; server?: number; postgres?: number };
 }
 
 export interface TimedOptions {
@@ -295,7 +325,7 @@ export async function runTimed(o: TimedOptions): Promise<TimedResult> {
   let requests = 0;
   const lat: number[] = [];
   let failure: unknown;
-  let cpu0 = { m: machineCpu(), s: 0, p: 0 };
+  let cpu0 = { m: machineCpu(), s: 0, p: 0, b: process.cpuUsage() };
   let cpu1 = cpu0;
   const t0 = now();
   let start = t0;
@@ -305,6 +335,7 @@ export async function runTimed(o: TimedOptions): Promise<TimedResult> {
     m: machineCpu(),
     s: o.serverPid ? processCpuSeconds(o.serverPid) : 0,
     p: o.postgresCpu ? postgresCpuSeconds() : 0,
+    b: process.cpuUsage(),
   });
 
   const loop = async (w: number) => {
@@ -319,6 +350,8 @@ export async function runTimed(o: TimedOptions): Promise<TimedResult> {
         return;
       }
       const b = now();
+      // In-process PGlite can settle every query in microtasks; let the phase timers run.
+      await new Promise<void>((r) => setImmediate(r));
       if (measuring && b <= end) {
         units += n;
         requests++;
@@ -347,7 +380,11 @@ export async function runTimed(o: TimedOptions): Promise<TimedResult> {
   const pct = (p: number) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] ?? 0;
   const jiffies = cpu1.m.total - cpu0.m.total;
   const cores = (cpu1.m.total - cpu0.m.total) / CLK_TCK / seconds; // ≈ number of CPUs
-  const cpu: TimedResult['cpu'] = { machine: jiffies > 0 ? ((cpu1.m.busy - cpu0.m.busy) / jiffies) * cores : 0 };
+  const benchCpu = (cpu1.b.user + cpu1.b.system - cpu0.b.user - cpu0.b.system) / 1e6;
+  const cpu: TimedResult['cpu'] = {
+    machine: jiffies > 0 ? ((cpu1.m.busy - cpu0.m.busy) / jiffies) * cores : 0,
+    bench: benchCpu / seconds,
+  };
   if (o.serverPid) cpu.server = (cpu1.s - cpu0.s) / seconds;
   if (o.postgresCpu) cpu.postgres = (cpu1.p - cpu0.p) / seconds;
   return { units, requests, seconds, perSecond: units / seconds, p50: pct(0.5), p99: pct(0.99), cpu };

@@ -39,6 +39,8 @@ const timedDetails = (t: TimedResult) => ({
   p50ms: round(t.p50, 1),
   p99ms: round(t.p99, 1),
   cpuCores: Object.fromEntries(Object.entries(t.cpu).map(([k, v]) => [k, round(v, 2)])),
+  /** CPU microseconds per operation/row, by process: less sensitive to other load than the rate. */
+  cpuMicrosPerUnit: Object.fromEntries(Object.entries(t.cpu).map(([k, v]) => [k, round((v * 1e6) / t.perSecond, 1)])),
 });
 
 async function rawPglite(tag: string): Promise<PGlite> {
@@ -144,8 +146,8 @@ export async function pullPglite(cfg: PgliteBenchConfig): Promise<Result> {
         await p.task(0);
       }
       cfg.log(`  seeded in ${((now() - t0) / 1000).toFixed(1)} s`);
-      await pullAll(server.client, cfg.pullLimit, undefined, 10); // warm-up
-      syn = await pullAll(server.client, cfg.pullLimit, total);
+      await pullAll(server.client, cfg.pullLimit, { maxPages: 10 }); // warm-up
+      syn = await pullAll(server.client, cfg.pullLimit, { expected: total, serverPid: server.pid });
     } finally {
       await server.stop();
     }
@@ -192,7 +194,14 @@ export async function pullPglite(cfg: PgliteBenchConfig): Promise<Result> {
     return result(name, syn.perSecond, 'changes/s', raw.perSecond, 'rows/s', null, {
       changes: total,
       limit: cfg.pullLimit,
-      syncline: { seconds: round(syn.seconds, 2), pages: syn.pages },
+      syncline: {
+        seconds: round(syn.seconds, 2),
+        pages: syn.pages,
+        msPerPage: round((syn.seconds * 1000) / syn.pages, 2),
+        kibPerPage: round(syn.kibPerPage, 1),
+        benchJsonParseMsPerPage: round(syn.parseMsPerPage, 2),
+        cpuMsPerPage: Object.fromEntries(Object.entries(syn.cpuMsPerPage).map(([k, v]) => [k, round(v ?? 0, 2)])),
+      },
       baseline: { seconds: round(raw.seconds, 2), pages: raw.pages },
     });
   } catch (err) {

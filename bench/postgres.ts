@@ -3,7 +3,7 @@
  * raw `pg` doing the same work with the simplest efficient SQL.
  */
 import pg from 'pg';
-import { CorrectnessError, docData, now, runTimed, startServer, type TimedResult } from './harness.js';
+import { CorrectnessError, docData, now, postgresCpuSeconds, runTimed, startServer, type TimedResult } from './harness.js';
 import { failed, type Result, result } from './report.js';
 import { pullAll, pusher } from './workload.js';
 
@@ -16,6 +16,8 @@ export interface PgBenchConfig {
   pullChanges: number;
   pullLimit: number;
   cpuProfDir?: string;
+  /** Leave the bench schemas and tables in place for inspection (they are dropped at the next run anyway). */
+  keep: boolean;
   log: (msg: string) => void;
 }
 
@@ -38,8 +40,18 @@ const timedDetails = (t: TimedResult) => ({
   p50ms: round(t.p50, 1),
   p99ms: round(t.p99, 1),
   cpuCores: Object.fromEntries(Object.entries(t.cpu).map(([k, v]) => [k, round(v, 2)])),
+  /** CPU microseconds per operation/row, by process: less sensitive to other load than the rate. */
+  cpuMicrosPerUnit: Object.fromEntries(Object.entries(t.cpu).map(([k, v]) => [k, round((v * 1e6) / t.perSecond, 1)])),
 });
 const round = (n: number, d: number) => Math.round(n * 10 ** d) / 10 ** d;
+const roundAll = (o: Record<string, number | undefined>) =>
+  Object.fromEntries(Object.entries(o).map(([k, v]) => [k, v === undefined ? v : round(v, 2)]));
+
+/** Current WAL insert position (the cluster's, so other activity counts too). */
+const walLsn = (url: string) =>
+  admin(url, async (c) => (await c.query('SELECT pg_current_wal_insert_lsn()::text AS l')).rows[0].l as string);
+const walBytesSince = (url: string, lsn: string) =>
+  admin(url, async (c) => Number((await c.query('SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), $1::pg_lsn) AS d', [lsn])).rows[0].d));
 
 // ---------------------------------------------------------------- push
 
@@ -56,8 +68,10 @@ export async function pushPostgres(cfg: PgBenchConfig): Promise<Result> {
     });
     let syn: TimedResult;
     let applied: number;
+    let synWal: number;
     try {
       await admin(cfg.databaseUrl, (c) => c.query('CHECKPOINT'));
+      const lsn0 = await walLsn(cfg.databaseUrl);
       const p = pusher(server.client, cfg.batch);
       syn = await runTimed({
         workers: cfg.clients,
@@ -68,6 +82,7 @@ export async function pushPostgres(cfg: PgBenchConfig): Promise<Result> {
         postgresCpu: true,
       });
       applied = p.applied();
+      synWal = (await walBytesSince(cfg.databaseUrl, lsn0)) / applied;
     } finally {
       await server.stop();
     }
@@ -75,11 +90,13 @@ export async function pushPostgres(cfg: PgBenchConfig): Promise<Result> {
     const counts = await admin(cfg.databaseUrl, async (c) => {
       const d = await c.query(`SELECT count(*)::int AS n FROM ${PUSH_SCHEMA}.documents`);
       const ch = await c.query(`SELECT count(*)::int AS n FROM ${PUSH_SCHEMA}.changes`);
-      return { documents: d.rows[0].n as number, changes: ch.rows[0].n as number };
+      // Acknowledged means visible to pulls: every change has a position.
+      const pos = await c.query(`SELECT count(*)::int AS n FROM ${PUSH_SCHEMA}.changes ch JOIN ${PUSH_SCHEMA}.commits c ON c.tx = ch.tx`);
+      return { documents: d.rows[0].n as number, changes: ch.rows[0].n as number, positioned: pos.rows[0].n as number };
     });
-    if (counts.documents !== applied || counts.changes !== applied) {
+    if (counts.documents !== applied || counts.changes !== applied || counts.positioned !== applied) {
       throw new CorrectnessError(
-        `push: ${applied} operations applied but ${counts.documents} documents / ${counts.changes} changes stored`,
+        `push: ${applied} operations applied but ${counts.documents} documents / ${counts.changes} changes / ${counts.positioned} with a position stored`,
       );
     }
     cfg.log(`  syncline: ${Math.round(syn.perSecond)} ops/s (${applied} applied in total, p50 ${syn.p50.toFixed(1)} ms)`);
@@ -99,6 +116,8 @@ export async function pushPostgres(cfg: PgBenchConfig): Promise<Result> {
     );
     let raw: TimedResult;
     let rawRows = 0;
+    let rawWal: number;
+    const rawLsn0 = await walLsn(cfg.databaseUrl);
     try {
       const seq: number[] = [];
       let n = 0;
@@ -127,15 +146,17 @@ export async function pushPostgres(cfg: PgBenchConfig): Promise<Result> {
           return cfg.batch;
         },
       });
+      rawWal = (await walBytesSince(cfg.databaseUrl, rawLsn0)) / rawRows;
     } finally {
       await Promise.all(conns.map((c) => c.end()));
     }
     cfg.log(`  baseline: ${Math.round(raw.perSecond)} rows/s (${rawRows} rows in total, p50 ${raw.p50.toFixed(1)} ms)`);
+    if (!cfg.keep) await admin(cfg.databaseUrl, (c) => c.query(`DROP SCHEMA ${PUSH_SCHEMA} CASCADE; DROP TABLE bench_raw_push`));
     return result(name, syn.perSecond, 'ops/s', raw.perSecond, 'rows/s', 0.6, {
       batch: cfg.batch,
       clients: cfg.clients,
-      syncline: timedDetails(syn),
-      baseline: timedDetails(raw),
+      syncline: { ...timedDetails(syn), walBytesPerUnit: Math.round(synWal) },
+      baseline: { ...timedDetails(raw), walBytesPerUnit: Math.round(rawWal) },
     });
   } catch (err) {
     if (!(err instanceof CorrectnessError)) throw err;
@@ -161,7 +182,6 @@ export async function pullPostgres(cfg: PgBenchConfig): Promise<Result> {
       ...(cfg.cpuProfDir ? { cpuProfDir: cfg.cpuProfDir } : {}),
     });
     let syn: Awaited<ReturnType<typeof pullAll>>;
-    let cpuServer = 0;
     try {
       const seedSeconds = await admin(cfg.databaseUrl, async (c) => {
         const t0 = now();
@@ -181,10 +201,8 @@ export async function pullPostgres(cfg: PgBenchConfig): Promise<Result> {
         return secs;
       });
       cfg.log(`  seeded in ${seedSeconds.toFixed(1)} s`);
-      await pullAll(server.client, cfg.pullLimit, undefined, 10); // warm-up
-      const c0 = server.cpuSeconds();
-      syn = await pullAll(server.client, cfg.pullLimit, total);
-      cpuServer = (server.cpuSeconds() - c0) / syn.seconds;
+      await pullAll(server.client, cfg.pullLimit, { maxPages: 10 }); // warm-up
+      syn = await pullAll(server.client, cfg.pullLimit, { expected: total, serverPid: server.pid, postgresCpu: true });
     } finally {
       await server.stop();
     }
@@ -206,6 +224,8 @@ export async function pullPostgres(cfg: PgBenchConfig): Promise<Result> {
         let since = 0;
         let rows = 0;
         let pages = 0;
+        const cpu0 = process.cpuUsage();
+        const pg0 = postgresCpuSeconds();
         const t0 = now();
         for (;;) {
           const r = await c.query('SELECT * FROM bench_raw_pull WHERE position > $1 ORDER BY position LIMIT $2', [since, cfg.pullLimit]);
@@ -215,7 +235,10 @@ export async function pullPostgres(cfg: PgBenchConfig): Promise<Result> {
           if (!last || pages >= maxPages) break;
           since = Number(last.position);
         }
-        return { rows, pages, seconds: (now() - t0) / 1000 };
+        const seconds = (now() - t0) / 1000;
+        const cpu = process.cpuUsage(cpu0);
+        const cpuMsPerPage = { bench: (cpu.user + cpu.system) / 1000 / pages, postgres: ((postgresCpuSeconds() - pg0) * 1000) / pages };
+        return { rows, pages, seconds, cpuMsPerPage };
       };
       await pass(10);
       const p = await pass(Infinity);
@@ -223,11 +246,24 @@ export async function pullPostgres(cfg: PgBenchConfig): Promise<Result> {
       return { ...p, perSecond: p.rows / p.seconds };
     });
     cfg.log(`  baseline: ${Math.round(raw.perSecond)} rows/s (${raw.pages} pages in ${raw.seconds.toFixed(2)} s)`);
+    if (!cfg.keep) await admin(cfg.databaseUrl, (c) => c.query(`DROP SCHEMA ${PULL_SCHEMA} CASCADE; DROP TABLE bench_raw_pull`));
     return result(name, syn.perSecond, 'changes/s', raw.perSecond, 'rows/s', 0.5, {
       changes: total,
       limit: cfg.pullLimit,
-      syncline: { seconds: round(syn.seconds, 2), pages: syn.pages, serverCpuCores: round(cpuServer, 2) },
-      baseline: { seconds: round(raw.seconds, 2), pages: raw.pages },
+      syncline: {
+        seconds: round(syn.seconds, 2),
+        pages: syn.pages,
+        msPerPage: round((syn.seconds * 1000) / syn.pages, 2),
+        kibPerPage: round(syn.kibPerPage, 1),
+        benchJsonParseMsPerPage: round(syn.parseMsPerPage, 2),
+        cpuMsPerPage: roundAll(syn.cpuMsPerPage),
+      },
+      baseline: {
+        seconds: round(raw.seconds, 2),
+        pages: raw.pages,
+        msPerPage: round((raw.seconds * 1000) / raw.pages, 2),
+        cpuMsPerPage: roundAll(raw.cpuMsPerPage),
+      },
     });
   } catch (err) {
     if (!(err instanceof CorrectnessError)) throw err;

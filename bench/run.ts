@@ -12,11 +12,15 @@
  *   --only=push-pg,pull-pg,push-pglite,pull-pglite   run a subset
  *   --cpu-prof[=DIR]   write V8 CPU profiles of the server children (default bench/results/profiles)
  *   --measure=SECONDS  PostgreSQL push measurement window (default 8; warm-up 2)
+ *   --server-cli=PATH  benchmark another build of the server (default packages/server/dist/cli.js)
+ *   --keep             keep the PostgreSQL bench schemas/tables afterwards (bench_push, bench_pull, bench_raw_*)
+ * Investigating a miss: `--cpu-prof`, then `node --import tsx bench/profile-summary.ts FILE.cpuprofile`;
+ * latest.json has CPU per operation/page for the bench, the server and PostgreSQL, and WAL bytes per op.
  * Environment: BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test).
  */
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ROOT } from './harness.js';
+import { backgroundLoad, CLI, ROOT, setServerCli } from './harness.js';
 import { cleanupPgliteDirs, type PgliteBenchConfig, pullPglite, pushPglite } from './pglite.js';
 import { type PgBenchConfig, pullPostgres, pushPostgres } from './postgres.js';
 import { failed, printTable, type Result, writeJson } from './report.js';
@@ -26,6 +30,8 @@ const { values: args } = parseArgs({
     only: { type: 'string' },
     'cpu-prof': { type: 'string' },
     measure: { type: 'string' },
+    'server-cli': { type: 'string' },
+    keep: { type: 'boolean', default: false },
   },
   allowPositionals: false,
   strict: true,
@@ -34,6 +40,7 @@ const { values: args } = parseArgs({
 });
 
 const log = (msg: string) => process.stderr.write(`${msg}\n`);
+if (args['server-cli']) setServerCli(args['server-cli']);
 const cpuProfDir = args['cpu-prof'] === undefined ? undefined : args['cpu-prof'] || join(ROOT, 'bench/results/profiles');
 const measureS = Number(args.measure ?? 8);
 if (!(measureS > 0)) throw new Error(`--measure must be a positive number of seconds`);
@@ -46,6 +53,7 @@ const pgCfg: PgBenchConfig = {
   measureMs: measureS * 1000,
   pullChanges: 200_000,
   pullLimit: 1000,
+  keep: args.keep === true,
   log,
   ...(cpuProfDir ? { cpuProfDir } : {}),
 };
@@ -88,7 +96,13 @@ const results: Result[] = [];
 for (const s of scenarios) {
   if (only && !only.includes(s.key)) continue;
   try {
-    results.push(await s.run());
+    const background = await backgroundLoad(1000);
+    if (background > 0.25) {
+      log(`warning: ${background.toFixed(2)} CPU cores were busy before ${s.name} started (other processes); figures will be noisy`);
+    }
+    const r = await s.run();
+    r.details = { ...r.details, backgroundCores: Math.round(background * 100) / 100 };
+    results.push(r);
   } catch (err) {
     // Not a wrong answer but the scenario could not run (server did not start, database unreachable…).
     log(`${s.name}: ${(err as Error).stack ?? String(err)}`);
@@ -120,6 +134,7 @@ const file = writeJson(results, {
     },
     ...(only ? { only } : {}),
   },
+  server: CLI,
 });
 process.stdout.write(`wrote ${file}${cpuProfDir ? `; CPU profiles in ${cpuProfDir}` : ''}\n`);
 const broken = results.filter((r) => r.error);

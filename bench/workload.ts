@@ -3,7 +3,7 @@
  * page through the change log. Every reply is checked; a wrong one throws a
  * CorrectnessError.
  */
-import { CorrectnessError, docData, type JsonClient, now } from './harness.js';
+import { CorrectnessError, docData, type JsonClient, now, postgresCpuSeconds, processCpuSeconds } from './harness.js';
 
 /** The parts of the wire format the bench relies on (see packages/protocol). */
 interface PushReply {
@@ -70,6 +70,19 @@ export interface PullResult {
   pages: number;
   seconds: number;
   perSecond: number;
+  /** Response size, and the bench's own JSON.parse time, per page. */
+  kibPerPage: number;
+  parseMsPerPage: number;
+  /** CPU milliseconds per page: the bench process, and if asked the server child and PostgreSQL. */
+  cpuMsPerPage: { bench: number; server?: number; postgres?: number };
+}
+
+export interface PullOptions {
+  expected?: number;
+  /** Stop after this many pages (warm-up). */
+  maxPages?: number;
+  serverPid?: number;
+  postgresCpu?: boolean;
 }
 
 /**
@@ -77,11 +90,18 @@ export interface PullResult {
  * `hasMore` is false (or `maxPages` pages were read, for a warm-up). Checks
  * positions strictly increase, no document repeats, and the total.
  */
-export async function pullAll(client: JsonClient, limit: number, expected?: number, maxPages = Infinity): Promise<PullResult> {
+export async function pullAll(client: JsonClient, limit: number, opts: PullOptions = {}): Promise<PullResult> {
+  const { expected, maxPages = Infinity } = opts;
   let since = 0;
   let changes = 0;
   let pages = 0;
   const seen = new Set<string>();
+  const rx0 = { ...client.received };
+  const cpu0 = {
+    bench: process.cpuUsage(),
+    server: opts.serverPid ? processCpuSeconds(opts.serverPid) : 0,
+    pg: opts.postgresCpu ? postgresCpuSeconds() : 0,
+  };
   const t0 = now();
   for (;;) {
     const page = await client.post<ChangesReply>('/changes', { since, limit });
@@ -104,8 +124,20 @@ export async function pullAll(client: JsonClient, limit: number, expected?: numb
     if (!page.hasMore || pages >= maxPages) break;
   }
   const seconds = (now() - t0) / 1000;
+  const bench = process.cpuUsage(cpu0.bench);
+  const cpuMsPerPage: PullResult['cpuMsPerPage'] = { bench: (bench.user + bench.system) / 1000 / pages };
+  if (opts.serverPid) cpuMsPerPage.server = ((processCpuSeconds(opts.serverPid) - cpu0.server) * 1000) / pages;
+  if (opts.postgresCpu) cpuMsPerPage.postgres = ((postgresCpuSeconds() - cpu0.pg) * 1000) / pages;
   if (expected !== undefined && changes !== expected) {
     throw new CorrectnessError(`pull: got ${changes} changes, expected exactly ${expected}`);
   }
-  return { changes, pages, seconds, perSecond: changes / seconds };
+  return {
+    changes,
+    pages,
+    seconds,
+    perSecond: changes / seconds,
+    kibPerPage: (client.received.bytes - rx0.bytes) / 1024 / pages,
+    parseMsPerPage: (client.received.parseMs - rx0.parseMs) / pages,
+    cpuMsPerPage,
+  };
 }
