@@ -20,7 +20,7 @@ import {
   type VectorClock,
   type WireDocument,
 } from '@syncline/protocol';
-import { type DocState, docKey, type PlannedOp, planOperations, toWire } from '../engine/plan-operations.js';
+import { type DocState, type DocWrite, docKey, type PlannedOp, planOperations, toWire } from '../engine/plan-operations.js';
 import { validateOperation } from '../engine/validate-operation.js';
 import { compileFilter } from './filter-sql.js';
 import { migrate, notifyChannel } from './migrations.js';
@@ -35,6 +35,35 @@ const OPTIMISTIC_ATTEMPTS = 2;
 const SWEEP_INTERVAL_MS = 1000;
 const MAX_ATTEMPTS = 6;
 class RetryBatch extends Error {}
+
+/** The rows of one write, as column arrays for `unnest`. */
+class DocColumns {
+  collection: string[] = [];
+  id: string[] = [];
+  data: string[] = [];
+  version: number[] = [];
+  vclock: string[] = [];
+  deleted: boolean[] = [];
+  opId: string[] = [];
+  clientId: string[] = [];
+  prevVersion: number[] = [];
+
+  get size(): number {
+    return this.id.length;
+  }
+
+  push(w: DocWrite, prevVersion: number): void {
+    this.collection.push(w.state.collection);
+    this.id.push(w.state.id);
+    this.data.push(JSON.stringify(w.state.data));
+    this.version.push(w.state.version);
+    this.vclock.push(JSON.stringify(w.state.vclock));
+    this.deleted.push(w.state.deleted);
+    this.opId.push(w.opId);
+    this.clientId.push(w.clientId);
+    this.prevVersion.push(prevVersion);
+  }
+}
 
 interface ReadRow {
   stored: boolean;
@@ -189,56 +218,67 @@ export class PostgresStorage implements Storage {
       );
       if (fresh.length === 0) return { storedById, loaded, fresh, firstIndex, plan, txid: undefined };
 
-      const inserts: Record<string, unknown>[] = [];
-      const updates: Record<string, unknown>[] = [];
+      const inserts = new DocColumns();
+      const updates = new DocColumns();
       // Sorted, so concurrent batches take row locks in the same order.
       const writes = [...plan.writes.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-      for (const [key, w] of writes) {
-        const row = {
-          collection: w.state.collection,
-          id: w.state.id,
-          data: w.state.data,
-          version: w.state.version,
-          vclock: w.state.vclock,
-          deleted: w.state.deleted,
-          op_id: w.opId,
-          client_id: w.clientId,
-          prev_version: loaded.get(key)?.version ?? 0,
-        };
-        (w.existed ? updates : inserts).push(row);
-      }
-      const logRows = fresh.map((f, i) => ({
-        id: f.op.id,
-        client_id: f.op.clientId ?? clientId,
-        collection: f.op.collection,
-        doc_id: f.op.docId,
-        type: f.op.type,
-        status: plan.results[i]?.status,
-        result: toStored(plan.results[i] as OperationResult),
-      }));
-      const recordset = `AS x(collection text, id text, data jsonb, version integer, vclock jsonb, deleted boolean,
-        op_id text, client_id text, prev_version integer)`;
-      const { rows: written } = await q.query<{ tx: string }>(
-        `WITH ins AS (
+      for (const [key, w] of writes) (w.existed ? updates : inserts).push(w, loaded.get(key)?.version ?? 0);
+      const log = {
+        id: [] as string[],
+        client: [] as string[],
+        collection: [] as string[],
+        doc: [] as string[],
+        type: [] as string[],
+        status: [] as string[],
+        result: [] as string[],
+      };
+      fresh.forEach((f, i) => {
+        const r = plan.results[i] as OperationResult;
+        log.id.push(f.op.id);
+        log.client.push(f.op.clientId ?? clientId);
+        log.collection.push(f.op.collection);
+        log.doc.push(f.op.docId);
+        log.type.push(f.op.type);
+        log.status.push(r.status);
+        log.result.push(JSON.stringify(toStored(r)));
+      });
+
+      // One statement; only the parts this batch needs. Each part's row count is
+      // checked by batch_written(), which aborts the statement on a race.
+      const params: unknown[] = [];
+      const p = (v: unknown) => `$${params.push(v)}`;
+      const ctes: string[] = [];
+      const checks: string[] = [];
+      if (inserts.size > 0) {
+        ctes.push(`ins AS (
            INSERT INTO ${s}.documents (collection, id, data, version, vclock, deleted, op_id, client_id)
-           SELECT collection, id, data, version, vclock, deleted, op_id, client_id FROM jsonb_to_recordset($1::jsonb) ${recordset}
-           ON CONFLICT (collection, id) DO NOTHING RETURNING 1
-         ), upd AS (
+           SELECT * FROM unnest(${p(inserts.collection)}::text[], ${p(inserts.id)}::text[], ${p(inserts.data)}::jsonb[],
+             ${p(inserts.version)}::integer[], ${p(inserts.vclock)}::jsonb[], ${p(inserts.deleted)}::boolean[],
+             ${p(inserts.opId)}::text[], ${p(inserts.clientId)}::text[])
+           ON CONFLICT (collection, id) DO NOTHING RETURNING 1)`);
+        checks.push(`(SELECT count(*) FROM ins) = ${p(inserts.size)}`);
+      }
+      if (updates.size > 0) {
+        ctes.push(`upd AS (
            UPDATE ${s}.documents d SET data = x.data, version = x.version, vclock = x.vclock, deleted = x.deleted,
              op_id = x.op_id, client_id = x.client_id, updated_at = now()
-           FROM jsonb_to_recordset($2::jsonb) ${recordset}
+           FROM unnest(${p(updates.collection)}::text[], ${p(updates.id)}::text[], ${p(updates.data)}::jsonb[],
+             ${p(updates.version)}::integer[], ${p(updates.vclock)}::jsonb[], ${p(updates.deleted)}::boolean[],
+             ${p(updates.opId)}::text[], ${p(updates.clientId)}::text[], ${p(updates.prevVersion)}::integer[])
+             AS x(collection, id, data, version, vclock, deleted, op_id, client_id, prev_version)
            WHERE d.collection = x.collection AND d.id = x.id AND d.version = x.prev_version
-           RETURNING 1
-         ), ops AS (
-           INSERT INTO ${s}.operations (id, client_id, collection, doc_id, type, status, result)
-           SELECT id, client_id, collection, doc_id, type, status, result
-           FROM jsonb_to_recordset($3::jsonb) AS x(id text, client_id text, collection text, doc_id text, type text,
-             status text, result jsonb)
-           ON CONFLICT (id) DO NOTHING RETURNING 1
-         )
-         SELECT ${s}.batch_written((SELECT count(*) FROM ins) = $4 AND (SELECT count(*) FROM upd) = $5
-                                    AND (SELECT count(*) FROM ops) = $6) AS tx`,
-        [JSON.stringify(inserts), JSON.stringify(updates), JSON.stringify(logRows), inserts.length, updates.length, logRows.length],
+           RETURNING 1)`);
+        checks.push(`(SELECT count(*) FROM upd) = ${p(updates.size)}`);
+      }
+      ctes.push(`ops AS (
+         INSERT INTO ${s}.operations (id, client_id, collection, doc_id, type, status, result)
+         SELECT * FROM unnest(${p(log.id)}::text[], ${p(log.client)}::text[], ${p(log.collection)}::text[],
+           ${p(log.doc)}::text[], ${p(log.type)}::text[], ${p(log.status)}::text[], ${p(log.result)}::jsonb[])
+         ON CONFLICT (id) DO NOTHING RETURNING 1)`);
+      checks.push(`(SELECT count(*) FROM ops) = ${p(log.id.length)}`);
+      const { rows: written } = await q.query<{ tx: string }>(
+        `WITH ${ctes.join(', ')} SELECT ${s}.batch_written(${checks.join(' AND ')}) AS tx`,
+        params,
       );
       return { storedById, loaded, fresh, firstIndex, plan, txid: plan.writes.size > 0 ? written[0]?.tx : undefined };
     };
