@@ -281,6 +281,30 @@ export function registerStorageTests(name: string, factory: HarnessFactory): voi
       expect(stale.results[0]?.error?.code).toBe('STALE_OPERATION');
     });
 
+    test('the serialized pull body carries exactly the same changes as the object form', async () => {
+      const c = freshCollection();
+      const since = await h.storage.currentPosition();
+      const tricky = { q: 'quote " and \\ backslash', nl: 'line\nbreak', u: 'é ✓ 😀', n: 1.5, big: 12345678901234, nested: { a: [1, { b: null }] }, empty: {} };
+      await h.storage.applyOperations('w"x', [ins(c, 'id "1"', tricky), ins(c, 'two', { ok: true })]);
+      await h.storage.applyOperations('w', [{ id: opId(), type: 'delete', collection: c, docId: 'two' }]);
+      await h.sql.query(`INSERT INTO ${h.schema}.documents (collection, id, data) VALUES ($1, 'ext', '{}')`, [c]);
+      for (const limit of [1, 2, 100]) {
+        const q = { since, limit };
+        const text = await h.storage.getChangesJson(q);
+        expect(JSON.parse(text)).toEqual(await h.storage.getChanges(q));
+      }
+      const all = JSON.parse(await h.storage.getChangesJson({ since, limit: 100 }));
+      expect(all.operations.map((x: { docId: string; type: string }) => [x.docId, x.type])).toEqual([
+        ['id "1"', 'insert'],
+        ['two', 'insert'],
+        ['two', 'delete'],
+        ['ext', 'insert'],
+      ]);
+      expect(all.operations[0].data).toEqual(tricky);
+      expect(all.operations[0].clientId).toBe('w"x');
+      expect(all.operations[2].data).toBeNull();
+    });
+
     test('one NOTIFY per transaction, carrying its last position, never row data', async () => {
       const c = freshCollection();
       const seen: number[] = [];

@@ -22,12 +22,13 @@ import {
 } from '@syncline/protocol';
 import { type DocState, type DocWrite, docKey, type PlannedOp, planOperations, toWire } from '../engine/plan-operations.js';
 import { validateOperation } from '../engine/validate-operation.js';
+import { type ChangePage, changesJson, changesResponse, readChanges } from './change-page.js';
 import { compileFilter } from './filter-sql.js';
 import { migrate, notifyChannel } from './migrations.js';
 import { buildKeyset, decodeCursor, encodeCursor, parseSort } from './query-sort.js';
 import { Sequencer } from './sequencer.js';
 import type { SqlClient, SqlQueryable } from './sql-client.js';
-import type { Storage, StorageLimits } from './storage.js';
+import type { ChangesQuery, Storage, StorageLimits } from './storage.js';
 
 /** unique_violation, serialization_failure, deadlock_detected, and our own "batch raced" (migrations.ts). */
 const RETRYABLE = new Set(['23505', '40001', '40P01', 'SYR01']);
@@ -73,21 +74,6 @@ interface ReadRow {
   version: number;
   vclock: VectorClock;
   deleted: boolean;
-}
-
-interface ChangeRow {
-  position: number;
-  collection: string;
-  doc_id: string;
-  type: Change['type'];
-  data: Record<string, unknown> | null;
-  version: number;
-  vclock: VectorClock;
-  op_id: string | null;
-  client_id: string | null;
-  source: Change['source'];
-  /** Commit time, ms since epoch. */
-  ts: number;
 }
 
 export class PostgresStorage implements Storage {
@@ -300,38 +286,32 @@ export class PostgresStorage implements Storage {
     }
   }
 
-  async getChanges(req: { since: number; limit: number; clientId?: string }): Promise<ChangesResponse> {
-    const s = this.s;
+  async getChanges(req: ChangesQuery): Promise<ChangesResponse> {
+    return changesResponse(await this.changePage(req));
+  }
+
+  async getChangesJson(req: ChangesQuery): Promise<string> {
+    return changesJson(await this.changePage(req));
+  }
+
+  private async changePage(req: ChangesQuery): Promise<ChangePage> {
     const limit = Math.min(Math.max(1, req.limit), this.limits.maxChangesLimit);
-    // One statement = one snapshot: the page, the head position and the horizon agree.
-    const { rows } = await this.db.query<ChangeRow & { head: number; horizon: number }>(
-      `WITH head AS MATERIALIZED (SELECT ${s}.head_position() AS head, ${s}.horizon() AS horizon),
-            page AS MATERIALIZED (SELECT * FROM ${s}.changes_after($1, $2))
-       SELECT page.pos AS position, page.collection, page.doc_id, page.type, page.data, page.version, page.vclock,
-              page.op_id, page.client_id, page.source,
-              (extract(epoch FROM page.committed_at) * 1000)::bigint AS ts, head.head, head.horizon
-       FROM head LEFT JOIN page ON true
-       ORDER BY page.pos`,
-      [req.since, limit + 1],
-    );
-    const first = rows[0];
-    const horizon = Number(first?.horizon ?? 0);
+    const { page, head, horizon } = await readChanges(this.db, this.s, req.since, limit);
     if (req.since < horizon) {
       throw new SynclineError('RESYNC_REQUIRED', undefined, { since: req.since, horizon });
     }
-    const page = first?.position == null ? [] : rows;
     const hasMore = page.length > limit;
-    const changes = (hasMore ? page.slice(0, limit) : page).map(toChange);
-    const head = Number(first?.head ?? 0);
-    const checkpoint = hasMore ? (changes.at(-1)?.position ?? req.since) : Math.max(req.since, head);
+    const rows = hasMore ? page.slice(0, limit) : page;
+    // A full page continues after its last change; otherwise everything up to head was seen.
+    const checkpoint = hasMore ? (rows.at(-1)?.position ?? req.since) : Math.max(req.since, head);
     if (req.clientId) {
       await this.db.query(
-        `INSERT INTO ${s}.clients (client_id, position, last_seen) VALUES ($1, $2, now())
+        `INSERT INTO ${this.s}.clients (client_id, position, last_seen) VALUES ($1, $2, now())
          ON CONFLICT (client_id) DO UPDATE SET position = excluded.position, last_seen = now()`,
         [req.clientId, req.since],
       );
     }
-    return { operations: changes, conflicts: [], checkpoint, hasMore };
+    return { rows, checkpoint, hasMore };
   }
 
   async getDocument(collection: string, id: string): Promise<WireDocument | null> {
@@ -496,24 +476,6 @@ export class PostgresStorage implements Storage {
     this.sequencer.stopSweeping();
     return this.db.close();
   }
-}
-
-function toChange(r: ChangeRow): Change {
-  const position = Number(r.position);
-  return {
-    position,
-    id: r.op_id ?? `chg-${position}`,
-    type: r.type,
-    collection: r.collection,
-    docId: r.doc_id,
-    data: r.data,
-    version: r.version,
-    vectorClock: r.vclock,
-    timestamp: Number(r.ts),
-    clientId: r.client_id,
-    source: r.source,
-    synced: true,
-  };
 }
 
 /**

@@ -27,7 +27,9 @@ export interface Storage {
   readonly adapter: 'pglite' | 'postgres';
   migrate(): Promise<number[]>;
   applyOperations(clientId: string, operations: unknown[]): Promise<PushResponse>;
-  getChanges(req: { since: number; limit: number; clientId?: string }): Promise<ChangesResponse>;
+  getChanges(req: ChangesQuery): Promise<ChangesResponse>;
+  /** The same page, already serialized as the `POST /changes` response body. */
+  getChangesJson(req: ChangesQuery): Promise<string>;
   getDocument(collection: string, id: string): Promise<WireDocument | null>;
   queryDocuments(collection: string, req: QueryRequest): Promise<QueryResponse>;
   getStats(): Promise<StatsResponse>;
@@ -37,6 +39,13 @@ export interface Storage {
   /** Throws if the database cannot be reached. */
   ping(): Promise<void>;
   close(): Promise<void>;
+}
+
+export interface ChangesQuery {
+  since: number;
+  limit: number;
+  /** Records this client's acknowledged position (`since`). */
+  clientId?: string;
 }
 
 export interface StorageLimits {

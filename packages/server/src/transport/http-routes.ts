@@ -15,7 +15,7 @@ import {
 import type { FastifyInstance } from 'fastify';
 import sjson from 'secure-json-parse';
 import type { Config } from '../config/options.js';
-import type { Storage } from '../storage/storage.js';
+import type { ChangesQuery, Storage } from '../storage/storage.js';
 import { parseWith, toSynclineError } from './errors.js';
 
 const HEALTH_TIMEOUT_MS = 2000;
@@ -73,14 +73,14 @@ export function registerRoutes(app: FastifyInstance, storage: Storage, config: C
 
   app.get('/ping', async (_req, reply) => reply.type('text/plain').send('pong'));
 
-  app.post('/changes', async (req) => {
+  app.post('/changes', async (req, reply) => {
     const body = parseWith(ChangesRequestSchema, req.body ?? {}, 'body');
-    const req2: { since: number; limit: number; clientId?: string } = {
+    const query: ChangesQuery = {
       since: body.since,
       limit: Math.min(body.limit ?? config.defaultChangesLimit, config.maxChangesLimit),
     };
-    if (body.clientId) req2.clientId = body.clientId;
-    return storage.getChanges(req2);
+    if (body.clientId) query.clientId = body.clientId;
+    return reply.type('application/json; charset=utf-8').send(await storage.getChangesJson(query));
   });
 
   app.post('/operations', async (req) => {
