@@ -284,7 +284,15 @@ export function registerStorageTests(name: string, factory: HarnessFactory): voi
     test('the serialized pull body carries exactly the same changes as the object form', async () => {
       const c = freshCollection();
       const since = await h.storage.currentPosition();
-      const tricky = { q: 'quote " and \\ backslash', nl: 'line\nbreak', u: 'é ✓ 😀', n: 1.5, big: 12345678901234, nested: { a: [1, { b: null }] }, empty: {} };
+      const tricky = {
+        q: 'quote " and \\ backslash',
+        nl: 'line\nbreak',
+        u: 'é ✓ 😀',
+        n: 1.5,
+        big: 12345678901234,
+        nested: { a: [1, { b: null }] },
+        empty: {},
+      };
       await h.storage.applyOperations('w"x', [ins(c, 'id "1"', tricky), ins(c, 'two', { ok: true })]);
       await h.storage.applyOperations('w', [{ id: opId(), type: 'delete', collection: c, docId: 'two' }]);
       await h.sql.query(`INSERT INTO ${h.schema}.documents (collection, id, data) VALUES ($1, 'ext', '{}')`, [c]);
