@@ -4,7 +4,6 @@
  */
 import { randomUUID } from 'node:crypto';
 import {
-  type Change,
   type ChangesResponse,
   type CompactResponse,
   type ConflictEntry,
