@@ -136,6 +136,18 @@ describe('REST API', () => {
     expect((await call('GET', '/ping')).statusCode).toBe(200);
   });
 
+  test('a hostile, deeply nested body is refused per operation and the server stays up', async () => {
+    const nested = `${'['.repeat(20_000)}${']'.repeat(20_000)}`; // 40 KB, under this server's 64 KB limit
+    const res = await call(
+      'POST',
+      '/operations',
+      `{"clientId":"c","operations":[${nested}, {"id":"x","type":"insert","collection":"a","data":${'{"a":'.repeat(100)}1${'}'.repeat(100)}}]}`,
+    );
+    expect(res.statusCode).toBe(200);
+    expect(res.json().results.map((r: { error?: { code: string } }) => r.error?.code)).toEqual(['VALIDATION_FAILED', 'VALIDATION_FAILED']);
+    expect((await call('GET', '/ping')).statusCode).toBe(200);
+  });
+
   test('a non-JSON content type is refused with 415', async () => {
     const res = await call('POST', '/operations', 'clientId=c', { 'content-type': 'application/x-www-form-urlencoded' });
     expect(res.statusCode).toBe(415);

@@ -313,6 +313,33 @@ export function registerStorageTests(name: string, factory: HarnessFactory): voi
       expect(all.operations[2].data).toBeNull();
     });
 
+    test('a TRUNCATE made directly in SQL is captured as deletes', async () => {
+      const h2 = await factory();
+      try {
+        await h2.storage.applyOperations('w', [
+          ins('t', 'a', {}),
+          ins('t', 'b', {}),
+          { id: opId(), type: 'delete', collection: 't', docId: 'b' },
+        ]);
+        const since = await h2.storage.currentPosition();
+        await h2.sql.exec(`TRUNCATE ${h2.schema}.documents`);
+        const page = await h2.storage.getChanges({ since, limit: 10 });
+        expect(page.operations.map((x) => [x.docId, x.type, x.source])).toEqual([['a', 'delete', 'database']]);
+      } finally {
+        await h2.close();
+      }
+    });
+
+    test('data nested too deeply is rejected with a clear code', async () => {
+      const c = freshCollection();
+      let deep: unknown = 1;
+      for (let i = 0; i < 70; i++) deep = { d: deep };
+      const res = await h.storage.applyOperations('w', [ins(c, 'deep', { deep }), ins(c, 'ok', {})]);
+      expect(res.results[0]).toMatchObject({ status: 'rejected', error: { code: 'VALIDATION_FAILED' } });
+      expect(res.results[0]?.error?.message).toContain('nested deeper than 64 levels');
+      expect(res.results[1]?.status).toBe('applied');
+    });
+
     test('one NOTIFY per transaction, carrying its last position, never row data', async () => {
       const c = freshCollection();
       const seen: number[] = [];

@@ -1,10 +1,20 @@
 import { errorRef, type Operation, type OperationResult, OperationSchema } from '@syncline/protocol';
 
 const FORBIDDEN_KEYS = new Set(['__proto__']);
+export const MAX_DEPTH = 64;
 
-/** First `__proto__` key anywhere in a JSON value, as a path; such keys are refused rather than stored. */
+class TooDeep extends Error {
+  constructor(readonly path: string) {
+    super(path);
+  }
+}
+
+/**
+ * First `__proto__` key anywhere in a JSON value, as a path; such keys are
+ * refused rather than stored. Throws TooDeep past MAX_DEPTH levels.
+ */
 export function findForbiddenKey(value: unknown, path: string, depth = 0): string | undefined {
-  if (depth > 64) return path;
+  if (depth > MAX_DEPTH) throw new TooDeep(path);
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
       const hit = findForbiddenKey(value[i], `${path}[${i}]`, depth + 1);
@@ -39,7 +49,14 @@ export function validateOperation(raw: unknown, index: number, newId: () => stri
     return { ok: false, result: { id, status: 'rejected', error: errorRef(code, `${path}: ${issue?.message ?? 'invalid'}`, path) } };
   }
   const op = parsed.data;
-  const bad = findForbiddenKey(op.data, `${at}.data`) ?? findForbiddenKey(op.vectorClock, `${at}.vectorClock`);
+  let bad: string | undefined;
+  try {
+    bad = findForbiddenKey(op.data, `${at}.data`) ?? findForbiddenKey(op.vectorClock, `${at}.vectorClock`);
+  } catch (err) {
+    if (!(err instanceof TooDeep)) throw err;
+    const message = `${at}.data: nested deeper than ${MAX_DEPTH} levels`;
+    return { ok: false, result: { id, status: 'rejected', error: errorRef('VALIDATION_FAILED', message, `${at}.data`) } };
+  }
   if (bad) {
     return {
       ok: false,

@@ -219,6 +219,25 @@ BEGIN
   RETURN NULL;
 END $fn$;
 
+-- TRUNCATE has no transition table: record every live document as deleted
+-- before the rows go, so replicas learn of it like of any delete.
+CREATE FUNCTION ${s}.capture_truncate() RETURNS trigger LANGUAGE plpgsql AS $fn$
+DECLARE
+  n0 integer := ${s}.pending_count();
+  cnt integer;
+BEGIN
+  INSERT INTO ${s}.changes (tx, ord, collection, doc_id, type, data, version, vclock, op_id, client_id, source)
+  SELECT pg_current_xact_id(), n0 + row_number() OVER (), d.collection, d.id, 'delete', NULL,
+         d.version + 1, d.vclock, NULL, NULL, 'database'
+  FROM ${s}.documents d
+  WHERE NOT d.deleted;
+  GET DIAGNOSTICS cnt = ROW_COUNT;
+  PERFORM ${s}.note_changes(n0, cnt);
+  RETURN NULL;
+END $fn$;
+CREATE TRIGGER capture_truncate BEFORE TRUNCATE ON ${s}.documents
+  FOR EACH STATEMENT EXECUTE FUNCTION ${s}.capture_truncate();
+
 CREATE TRIGGER capture_insert AFTER INSERT ON ${s}.documents
   REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION ${s}.capture_insert();
 CREATE TRIGGER capture_update AFTER UPDATE ON ${s}.documents
