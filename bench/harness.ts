@@ -394,3 +394,22 @@ export async function runTimed(o: TimedOptions): Promise<TimedResult> {
 export function docData(n: number): { title: string; n: number; tags: string[]; done: boolean } {
   return { title: `Item ${n}`, n, tags: ['bench', `t${n % 10}`], done: n % 2 === 0 };
 }
+
+/** The raw baselines' rows, batch by batch per worker: the same documents the push scenario sends. */
+export function rawBatches(batch: number): (worker: number) => [string[], string[], string[]] {
+  const seq: number[] = [];
+  let n = 0;
+  return (w) => {
+    const base = seq[w] ?? 0;
+    seq[w] = base + batch;
+    const cols: string[] = [];
+    const ids: string[] = [];
+    const data: string[] = [];
+    for (let i = 0; i < batch; i++) {
+      cols.push('items');
+      ids.push(`raw-w${w}-d${base + i}`);
+      data.push(JSON.stringify(docData(n++)));
+    }
+    return [cols, ids, data];
+  };
+}

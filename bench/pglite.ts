@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
-import { CorrectnessError, docData, now, runTimed, startServer, type TimedResult } from './harness.js';
+import { CorrectnessError, now, rawBatches, runTimed, startServer, type TimedResult } from './harness.js';
 import { failed, type Result, result } from './report.js';
 import { pullAll, pusher } from './workload.js';
 
@@ -83,23 +83,13 @@ export async function pushPglite(cfg: PgliteBenchConfig): Promise<Result> {
     let raw: TimedResult;
     try {
       await db.exec('CREATE TABLE bench_raw_push (collection text, id text, data jsonb, PRIMARY KEY (collection, id))');
-      const seq: number[] = [];
-      let n = 0;
+      const nextRawBatch = rawBatches(cfg.batch);
       raw = await runTimed({
         workers: cfg.clients,
         warmupMs: cfg.warmupMs,
         measureMs: cfg.measureMs,
         async task(w) {
-          const base = seq[w] ?? 0;
-          seq[w] = base + cfg.batch;
-          const cols: string[] = [];
-          const ids: string[] = [];
-          const data: string[] = [];
-          for (let i = 0; i < cfg.batch; i++) {
-            cols.push('items');
-            ids.push(`raw-w${w}-d${base + i}`);
-            data.push(JSON.stringify(docData(n++)));
-          }
+          const [cols, ids, data] = nextRawBatch(w);
           const r = await db.query(
             'INSERT INTO bench_raw_push (collection, id, data) SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[])',
             [cols, ids, data],

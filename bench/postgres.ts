@@ -3,7 +3,7 @@
  * raw `pg` doing the same work with the simplest efficient SQL.
  */
 import pg from 'pg';
-import { CorrectnessError, docData, now, postgresCpuSeconds, runTimed, startServer, type TimedResult } from './harness.js';
+import { CorrectnessError, now, postgresCpuSeconds, rawBatches, runTimed, startServer, type TimedResult } from './harness.js';
 import { failed, type Result, result } from './report.js';
 import { pullAll, pusher } from './workload.js';
 
@@ -119,24 +119,14 @@ export async function pushPostgres(cfg: PgBenchConfig): Promise<Result> {
     let rawWal: number;
     const rawLsn0 = await walLsn(cfg.databaseUrl);
     try {
-      const seq: number[] = [];
-      let n = 0;
+      const nextRawBatch = rawBatches(cfg.batch);
       raw = await runTimed({
         workers: cfg.clients,
         warmupMs: cfg.warmupMs,
         measureMs: cfg.measureMs,
         postgresCpu: true,
         async task(w) {
-          const base = seq[w] ?? 0;
-          seq[w] = base + cfg.batch;
-          const cols: string[] = [];
-          const ids: string[] = [];
-          const data: string[] = [];
-          for (let i = 0; i < cfg.batch; i++) {
-            cols.push('items');
-            ids.push(`raw-w${w}-d${base + i}`);
-            data.push(JSON.stringify(docData(n++)));
-          }
+          const [cols, ids, data] = nextRawBatch(w);
           const r = await (conns[w] as pg.Client).query(
             'INSERT INTO bench_raw_push (collection, id, data) SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[])',
             [cols, ids, data],
