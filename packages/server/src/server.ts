@@ -1,4 +1,5 @@
 import type { Server as HttpServer, IncomingMessage, ServerResponse } from 'node:http';
+import cors from '@fastify/cors';
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import { loadConfig } from './config/load-config.js';
 import type { Config, ConfigInput } from './config/options.js';
@@ -52,6 +53,10 @@ export async function createServer(options: CreateServerOptions = {}): Promise<S
         }
       : {}),
   });
+  if (config.corsOrigin !== 'false') {
+    const origins = config.corsOrigin.split(',').map((o) => o.trim());
+    await app.register(cors, { origin: origins.length === 1 && origins[0] === '*' ? '*' : origins, maxAge: 600 });
+  }
   registerRoutes(app, storage, config);
   await app.ready();
 

@@ -83,6 +83,32 @@ describe('REST API', () => {
     expect(compact.json()).toMatchObject({ message: 'Compaction completed', deletedCount: 0 });
   });
 
+  test('GET / lists the endpoints; CORS lets browsers on other origins call the API', async () => {
+    const root = await call('GET', '/');
+    expect(root.json()).toMatchObject({ name: 'Syncline', adapter: 'pglite' });
+    expect(root.json().endpoints).toContain('POST /operations');
+    const preflight = await server.app.inject({
+      method: 'OPTIONS',
+      url: '/operations',
+      headers: {
+        origin: 'http://localhost:5173',
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'content-type',
+      },
+    });
+    expect(preflight.statusCode).toBe(204);
+    expect(preflight.headers['access-control-allow-origin']).toBe('*');
+    const restricted = await createServer({ dataDir: 'memory://', logLevel: 'silent', corsOrigin: 'https://app.example', env: {} });
+    try {
+      const other = await restricted.app.inject({ method: 'GET', url: '/ping', headers: { origin: 'https://evil.example' } });
+      expect(other.headers['access-control-allow-origin']).toBeUndefined();
+      const allowed = await restricted.app.inject({ method: 'GET', url: '/ping', headers: { origin: 'https://app.example' } });
+      expect(allowed.headers['access-control-allow-origin']).toBe('https://app.example');
+    } finally {
+      await restricted.close();
+    }
+  });
+
   test('POST /changes caps limit, defaults since to 0, and validates', async () => {
     const ops = Array.from({ length: 30 }, (_, i) => ({ id: opId(), type: 'insert', collection: 'many', docId: `m${i}`, data: { i } }));
     await call('POST', '/operations', { clientId: 'c', operations: ops });

@@ -79,6 +79,11 @@ export const options = {
     schema: int(100, 3_600_000).default(30_000),
     description: 'Longest a single SQL statement may run (PostgreSQL adapter).',
   },
+  corsOrigin: {
+    env: ['SYNCLINE_CORS_ORIGIN'],
+    schema: z.string().min(1).default('*'),
+    description: 'Origins browsers may call the API from: `*`, a comma-separated list, or `false` to send no CORS headers.',
+  },
   logLevel: {
     env: ['LOG_LEVEL'],
     schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

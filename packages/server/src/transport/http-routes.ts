@@ -73,6 +73,23 @@ export function registerRoutes(app: FastifyInstance, storage: Storage, config: C
 
   app.get('/ping', async (_req, reply) => reply.type('text/plain').send('pong'));
 
+  // Where a newcomer lands after `npm start`.
+  app.get('/', async () => ({
+    name: 'Syncline',
+    adapter: storage.adapter,
+    endpoints: [
+      'GET /health',
+      'GET /ping',
+      'POST /operations',
+      'POST /changes',
+      'GET /documents/:collection/:id',
+      'POST /documents/:collection/query',
+      'GET /stats',
+      'POST /compact',
+    ],
+    docs: 'See README.md, "API reference".',
+  }));
+
   app.post('/changes', async (req, reply) => {
     const body = parseWith(ChangesRequestSchema, req.body ?? {}, 'body');
     const query: ChangesQuery = {
