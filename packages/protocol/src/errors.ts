@@ -67,6 +67,32 @@ export const ErrorCodes = {
     error: 'Version mismatch',
     message: 'baseVersion does not match the server version; refresh from serverDocument and retry with a new operation id.',
   },
+  RECORD_BUSY: {
+    status: 409,
+    error: 'Record busy',
+    message: 'Another open action holds this record until its FIN or rollback; retry later.',
+  },
+  TOO_MANY_OPEN_ACTIONS: {
+    status: 429,
+    error: 'Too many open actions',
+    message: 'Too many ACKed actions await their FIN; send clientFin for earlier ones first.',
+  },
+  TOO_MANY_SUBSCRIPTIONS: {
+    status: 429,
+    error: 'Too many subscriptions',
+    message: 'This socket holds the maximum number of subscriptions; unsubscribe some first.',
+  },
+  SUBSCRIPTION_NOT_FOUND: { status: 404, error: 'Subscription not found', message: 'No subscription with this id on this socket.' },
+  SLOW_CONSUMER: {
+    status: 429,
+    error: 'Slow consumer',
+    message: 'Changes arrived faster than this socket read them; the subscription ended: subscribe again with since = your last position.',
+  },
+  UNKNOWN_EVENT: {
+    status: 400,
+    error: 'Unknown event',
+    message: 'This namespace does not handle that event; see the socket protocol in README.md.',
+  },
   RESYNC_REQUIRED: {
     status: 410,
     error: 'Resync required',

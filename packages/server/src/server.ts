@@ -1,11 +1,15 @@
 import type { Server as HttpServer, IncomingMessage, ServerResponse } from 'node:http';
 import cors from '@fastify/cors';
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
+import type { Server as SocketServer } from 'socket.io';
 import { loadConfig } from './config/load-config.js';
 import type { Config, ConfigInput } from './config/options.js';
 import { createStorage } from './storage/create-storage.js';
 import type { Storage } from './storage/storage.js';
 import { registerRoutes } from './transport/http-routes.js';
+import { registerSendActions } from './transport/send-actions.js';
+import { closeSocketServer, createSocketServer } from './transport/socket-server.js';
+import { registerSyncNamespace } from './transport/sync-namespace.js';
 
 export interface CreateServerOptions extends ConfigInput {
   /** Use this storage instead of opening one from the configuration. */
@@ -20,6 +24,8 @@ export interface SynclineServer {
   readonly config: Config;
   readonly app: FastifyInstance;
   readonly storage: Storage;
+  /** The Socket.IO server (namespaces `/sync` and `/sendActions`). */
+  readonly io: SocketServer;
   /** Starts listening on config.host:config.port; resolves with the address. */
   listen(): Promise<string>;
   /** Stops accepting requests, lets in-flight ones finish, closes storage. */
@@ -59,18 +65,27 @@ export async function createServer(options: CreateServerOptions = {}): Promise<S
   }
   registerRoutes(app, storage, config);
   await app.ready();
+  const io = createSocketServer(app.server, config);
+  const deps = { storage, config, log: app.log };
+  const stopSync = await registerSyncNamespace(io, deps);
+  const stopActions = await registerSendActions(io, deps);
 
   let closed = false;
   return {
     config,
     app,
     storage,
+    io,
     async listen() {
       return app.listen({ port: config.port, host: config.host });
     },
     async close() {
       if (closed) return;
       closed = true;
+      // Open actions roll back, subscribers disconnect, then HTTP stops.
+      await stopActions();
+      await stopSync();
+      await closeSocketServer(io);
       await app.close();
       if (!givenStorage) await storage.close();
     },

@@ -84,6 +84,37 @@ export const options = {
     schema: z.string().min(1).default('*'),
     description: 'Origins browsers may call the API from: `*`, a comma-separated list, or `false` to send no CORS headers.',
   },
+  socketMaxMessageBytes: {
+    env: ['SYNCLINE_SOCKET_MAX_MESSAGE_BYTES'],
+    schema: int(1024, 64 * 1024 * 1024).default(1024 * 1024),
+    description: 'Largest Socket.IO message (maxHttpBufferSize); larger ones close that connection.',
+  },
+  socketBufferLimit: {
+    env: ['SYNCLINE_SOCKET_BUFFER_LIMIT'],
+    schema: int(1, 1_000_000).default(5000),
+    description: 'Changes queued for one socket before its subscriptions get SLOW_CONSUMER and must catch up with `since`.',
+  },
+  maxSubscriptionsPerSocket: {
+    env: ['SYNCLINE_MAX_SUBSCRIPTIONS_PER_SOCKET'],
+    schema: int(1, 100_000).default(100),
+    description: 'Subscriptions one socket may hold on `/sync`.',
+  },
+  finTimeoutMs: {
+    env: ['FIN_TIMEOUT_MS'],
+    schema: int(10, 600_000).default(5000),
+    description: '`/sendActions`: how long an ACKed action waits for its `clientFin` before it is rolled back.',
+  },
+  maxOpenActionsPerSocket: {
+    env: ['SYNCLINE_MAX_OPEN_ACTIONS_PER_SOCKET'],
+    schema: int(1, 10_000).default(16),
+    description: '`/sendActions`: ACKed actions one socket may hold open awaiting FIN.',
+  },
+  maxOpenActions: {
+    env: ['SYNCLINE_MAX_OPEN_ACTIONS'],
+    schema: int(1, 100_000).default(64),
+    description:
+      '`/sendActions`: ACKed actions held open server-wide (on PostgreSQL each holds a connection of a separate pool of this size, so REST and `/sync` never wait for them).',
+  },
   logLevel: {
     env: ['LOG_LEVEL'],
     schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
