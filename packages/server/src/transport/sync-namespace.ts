@@ -1,7 +1,300 @@
-import type { Server } from 'socket.io';
+/**
+ * Namespace `/sync`: live subscriptions with gap-free catch-up, and push.
+ *
+ * Client → server (each with an acknowledgement callback):
+ *   subscribe   {collection, filter?, since?} → {ok: true, subscriptionId, position, changes?} | {ok: false, error}
+ *   unsubscribe {subscriptionId}              → {ok: true} | {ok: false, error}
+ *   push        {clientId, operations}        → {ok: true, accepted, conflicts, results} | {ok: false, error}
+ * Server → client:
+ *   changes           {subscriptionId, changes, from, position}: every change of the
+ *                     subscription with from < change.position ≤ position, in commit order.
+ *   subscriptionError {subscriptionId, error}: the subscription ended (SLOW_CONSUMER).
+ *   error             {code, message}: an event this namespace does not know, or a bad payload without ack.
+ *
+ * Ordering: a subscription's acknowledgement, then its catch-up frames (when
+ * `since` is given), then live frames, all on one socket, so they arrive in
+ * that order. A client keeps `last` (the ack's `position`, then each frame's
+ * `position`); a frame with `from > last` means it missed something: subscribe
+ * again with `since: last`. Changes at or below `last` are duplicates to skip.
+ */
+import {
+  type Change,
+  ClientIdSchema,
+  CollectionNameSchema,
+  type Filter,
+  FilterError,
+  PositionSchema,
+  parseFilter,
+  SynclineError,
+} from '@syncline/protocol';
+import type { Server, Socket } from 'socket.io';
+import { z } from 'zod';
+import { ChangeFeed, type FeedBatch } from '../engine/change-feed.js';
+import { changeMatches, type Group, groupId, SubscriptionIndex } from '../engine/subscription-index.js';
+import { toSynclineError } from './errors.js';
 import type { SocketDeps, StopNamespace } from './socket-deps.js';
 
-/** Namespace `/sync` (placeholder until implemented). */
-export async function registerSyncNamespace(_io: Server, _deps: SocketDeps): Promise<StopNamespace> {
-  return async () => {};
+const CATCH_UP_PAGE = 1000;
+
+const SubscribeSchema = z.object({
+  collection: CollectionNameSchema,
+  filter: z.unknown().optional(),
+  since: PositionSchema.optional(),
+});
+const UnsubscribeSchema = z.object({ subscriptionId: z.string().max(64) });
+const PushSchema = z.object({ clientId: ClientIdSchema, operations: z.array(z.unknown()) });
+
+type Ack = (reply: unknown) => void;
+
+/** A socket that is reading its catch-up: live changes for it wait here. */
+interface Joining {
+  socket: Socket;
+  buffer: Change[];
+  bufferedTo: number;
+  overflow: boolean;
+}
+
+interface SocketState {
+  active: Map<string, Group>;
+  joining: Map<string, Joining>;
+}
+
+const room = (g: Group) => `sub:${g.id}`;
+/** Packets the transport has not written yet (engine.io keeps them in a private buffer). */
+const queued = (socket: Socket) => (socket.conn as unknown as { writeBuffer: unknown[] }).writeBuffer.length;
+const fail = (e: unknown) => {
+  const err = toSynclineError(e);
+  return { ok: false, error: { code: err.code, message: err.message } };
+};
+
+function parse<T extends z.ZodType>(schema: T, value: unknown): z.output<T> {
+  const r = schema.safeParse(value);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0];
+  const path = ['payload', ...(issue?.path ?? [])].join('.');
+  const code = issue?.path[0] === 'collection' ? 'INVALID_COLLECTION' : 'VALIDATION_FAILED';
+  throw new SynclineError(code, `${path}: ${issue?.message ?? 'invalid'}`, { path });
+}
+
+function filterOf(raw: unknown): Filter {
+  try {
+    return parseFilter(raw ?? {});
+  } catch (err) {
+    if (err instanceof FilterError) throw new SynclineError(err.reason, `filter: ${err.message}`, { path: err.path });
+    throw err;
+  }
+}
+
+export async function registerSyncNamespace(io: Server, deps: SocketDeps): Promise<StopNamespace> {
+  const { storage, config, log } = deps;
+  const nsp = io.of('/sync');
+  const index = new SubscriptionIndex();
+  const joiningByGroup = new Map<string, Set<Joining>>();
+  const states = new Map<string, SocketState>();
+  const dirty = new Set<Group>();
+  let flushScheduled = false;
+
+  const feed = new ChangeFeed(storage, onBatch, (err) => log.warn({ err }, 'change feed read failed; retrying'));
+
+  function onBatch(batch: FeedBatch): void {
+    for (const change of batch.changes) {
+      for (const g of index.match(change)) {
+        g.pending.push(change);
+        dirty.add(g);
+      }
+    }
+    if (dirty.size > 0 && !flushScheduled) {
+      flushScheduled = true;
+      // Coalesce: everything the feed read this turn goes out as one frame per group.
+      setImmediate(flush);
+    }
+  }
+
+  function flush(): void {
+    flushScheduled = false;
+    const position = feed.current;
+    for (const g of dirty) {
+      const frame = { subscriptionId: g.id, changes: g.pending, from: g.lastSent, position };
+      dropSlowConsumers(g);
+      // One encoding for every member of the room (Socket.IO broadcasts encode once).
+      nsp.to(room(g)).emit('changes', frame);
+      for (const j of joiningByGroup.get(g.id) ?? []) {
+        j.buffer.push(...g.pending);
+        j.bufferedTo = position;
+        if (j.buffer.length > config.socketBufferLimit * CATCH_UP_PAGE) j.overflow = true;
+      }
+      g.lastSent = position;
+      g.pending = [];
+    }
+    dirty.clear();
+  }
+
+  /** Sockets whose unsent frames exceed the bound lose the subscription and must catch up by `since`. */
+  function dropSlowConsumers(g: Group): void {
+    const members = nsp.adapter.rooms.get(room(g));
+    if (!members) return;
+    for (const sid of [...members]) {
+      const socket = nsp.sockets.get(sid);
+      if (socket && queued(socket) >= config.socketBufferLimit) endSubscription(socket, g, 'SLOW_CONSUMER');
+    }
+  }
+
+  function endSubscription(socket: Socket, g: Group, code: 'SLOW_CONSUMER'): void {
+    const state = states.get(socket.id);
+    if (!state?.active.delete(g.id)) return;
+    socket.leave(room(g));
+    index.leave(g);
+    const err = new SynclineError(code);
+    socket.emit('subscriptionError', { subscriptionId: g.id, error: { code, message: err.message } });
+  }
+
+  function unsubscribe(socket: Socket, state: SocketState, id: string): boolean {
+    const g = state.active.get(id);
+    if (g) {
+      state.active.delete(id);
+      socket.leave(room(g));
+      index.leave(g);
+      return true;
+    }
+    const j = state.joining.get(id);
+    if (j) {
+      state.joining.delete(id);
+      joiningByGroup.get(id)?.delete(j);
+      const group = index.get(id);
+      if (group) index.leave(group);
+      return true;
+    }
+    return false;
+  }
+
+  /** Replies through `reply` itself: the ack must leave before the catch-up frames that follow it. */
+  async function subscribe(socket: Socket, state: SocketState, payload: unknown, reply: (r: unknown) => void): Promise<void> {
+    const { collection, filter: rawFilter, since } = parse(SubscribeSchema, payload);
+    const filter = filterOf(rawFilter);
+    const id = groupId(collection, filter);
+    unsubscribe(socket, state, id); // subscribing again restarts from the given `since`
+    if (state.active.size + state.joining.size >= config.maxSubscriptionsPerSocket) {
+      throw new SynclineError('TOO_MANY_SUBSCRIPTIONS', undefined, { limit: config.maxSubscriptionsPerSocket });
+    }
+    const g = index.join(collection, filter, feed.current);
+    if (since === undefined) {
+      socket.join(room(g));
+      state.active.set(g.id, g);
+      reply({ ok: true, subscriptionId: g.id, position: feed.current });
+      return;
+    }
+
+    // Catch-up: (since, start] from the change log; live changes after `start` are buffered meanwhile.
+    const start = feed.current;
+    const joining: Joining = { socket, buffer: [], bufferedTo: start, overflow: false };
+    state.joining.set(g.id, joining);
+    let set = joiningByGroup.get(g.id);
+    if (!set) {
+      set = new Set();
+      joiningByGroup.set(g.id, set);
+    }
+    set.add(joining);
+    const stillJoining = () => state.joining.get(g.id) === joining;
+    const leaveJoining = () => {
+      state.joining.delete(g.id);
+      set.delete(joining);
+      if (set.size === 0) joiningByGroup.delete(g.id);
+    };
+    let acked = false;
+    // The position the client has been told it is complete up to (ack, then each frame).
+    let told = since;
+    try {
+      let cursor = since;
+      do {
+        const page = await storage.getChanges({ since: cursor, limit: CATCH_UP_PAGE });
+        if (!stillJoining()) return; // unsubscribed or disconnected meanwhile
+        if (joining.overflow || queued(socket) >= config.socketBufferLimit) throw new SynclineError('SLOW_CONSUMER');
+        const upTo = Math.max(cursor, Math.min(page.checkpoint, start));
+        const changes = page.operations.filter((c) => c.position <= start && changeMatches(collection, filter, c));
+        if (!acked) {
+          reply({ ok: true, subscriptionId: g.id, position: upTo, changes });
+          acked = true;
+          told = upTo;
+        } else if (changes.length > 0) {
+          socket.emit('changes', { subscriptionId: g.id, changes, from: told, position: upTo });
+          told = upTo;
+        }
+        if (!page.hasMore || page.checkpoint >= start) break;
+        cursor = upTo;
+      } while (cursor < start);
+      // No await from here on, so no flush can slip between the buffered tail and joining the room.
+      leaveJoining();
+      state.active.set(g.id, g);
+      socket.join(room(g));
+      // Close the catch-up at `start` (or the buffered live tail), so the next room frame finds no false gap.
+      const end = Math.max(start, joining.bufferedTo);
+      if (told < end || joining.buffer.length > 0) {
+        socket.emit('changes', { subscriptionId: g.id, changes: joining.buffer, from: told, position: end });
+      }
+    } catch (err) {
+      if (stillJoining()) leaveJoining();
+      index.leave(g);
+      if (!acked) throw err;
+      const e = toSynclineError(err);
+      socket.emit('subscriptionError', { subscriptionId: g.id, error: { code: e.code, message: e.message } });
+    }
+  }
+
+  nsp.on('connection', (socket) => {
+    const state: SocketState = { active: new Map(), joining: new Map() };
+    states.set(socket.id, state);
+    const handle = (event: string, run: (payload: unknown) => Promise<unknown> | unknown) => {
+      socket.on(event, async (payload: unknown, ack?: Ack) => {
+        let reply: unknown;
+        try {
+          reply = await run(payload);
+        } catch (err) {
+          reply = fail(err);
+          const e = toSynclineError(err);
+          if (e.status >= 500) log.error({ err }, `/sync ${event} failed`);
+        }
+        if (reply === undefined) return;
+        if (typeof ack === 'function') ack(reply);
+        else if ((reply as { ok?: boolean }).ok === false) socket.emit('error', (reply as { error: unknown }).error);
+      });
+    };
+    socket.on('subscribe', async (payload: unknown, ack?: Ack) => {
+      const reply = (r: unknown) => {
+        if (typeof ack === 'function') ack(r);
+        else if ((r as { ok?: boolean }).ok === false) socket.emit('error', (r as { error: unknown }).error);
+      };
+      try {
+        await subscribe(socket, state, payload, reply);
+      } catch (err) {
+        if (toSynclineError(err).status >= 500) log.error({ err }, '/sync subscribe failed');
+        reply(fail(err));
+      }
+    });
+    handle('unsubscribe', (p) => {
+      const { subscriptionId } = parse(UnsubscribeSchema, p);
+      if (!unsubscribe(socket, state, subscriptionId)) throw new SynclineError('SUBSCRIPTION_NOT_FOUND');
+      return { ok: true };
+    });
+    handle('push', async (p) => {
+      const { clientId, operations } = parse(PushSchema, p);
+      if (operations.length > config.maxOperations) {
+        throw new SynclineError('TOO_MANY_OPERATIONS', `${operations.length} operations; the limit is ${config.maxOperations}.`);
+      }
+      return { ok: true, ...(await storage.applyOperations(clientId, operations)) };
+    });
+    socket.onAny((event: string) => {
+      if (!['subscribe', 'unsubscribe', 'push'].includes(event)) {
+        socket.emit('error', { code: 'UNKNOWN_EVENT', message: `Unknown event ${JSON.stringify(String(event).slice(0, 64))} on /sync.` });
+      }
+    });
+    socket.on('disconnect', () => {
+      for (const id of [...state.active.keys(), ...state.joining.keys()]) unsubscribe(socket, state, id);
+      states.delete(socket.id);
+    });
+  });
+
+  await feed.start();
+  return async () => {
+    await feed.stop();
+  };
 }

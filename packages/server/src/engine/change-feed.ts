@@ -1,0 +1,85 @@
+/**
+ * Tails the change log in commit order for this server instance. The NOTIFY
+ * from each sequencing transaction is only a hint that wakes it (and a timer
+ * covers a lost one): it always reads "changes after my position" from the
+ * database, so nothing is skipped and nothing is delivered twice.
+ */
+import type { Change } from '@syncline/protocol';
+import type { Storage } from '../storage/storage.js';
+
+const PAGE = 1000;
+const POLL_MS = 1000;
+
+export interface FeedBatch {
+  /** Exclusive lower bound: the batch holds every change with from < position ≤ to. */
+  from: number;
+  to: number;
+  changes: Change[];
+}
+
+export class ChangeFeed {
+  private position = 0;
+  private reading: Promise<void> | undefined;
+  private again = false;
+  private stopListening: (() => Promise<void>) | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly storage: Storage,
+    private readonly onBatch: (batch: FeedBatch) => void,
+    private readonly onError: (err: unknown) => void,
+  ) {}
+
+  /** The last position handed to `onBatch`. */
+  get current(): number {
+    return this.position;
+  }
+
+  async start(): Promise<void> {
+    this.position = await this.storage.currentPosition();
+    this.stopListening = await this.storage.onCommit((p) => {
+      if (p > this.position) this.poke();
+    });
+    this.timer = setInterval(() => this.poke(), POLL_MS);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    await this.stopListening?.();
+    await this.reading;
+  }
+
+  /** Reads until caught up; concurrent pokes fold into one more pass. */
+  poke(): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    if (this.reading) {
+      this.again = true;
+      return this.reading;
+    }
+    this.reading = this.drain()
+      .catch(this.onError)
+      .finally(() => {
+        this.reading = undefined;
+        if (this.again && !this.stopped) {
+          this.again = false;
+          void this.poke();
+        }
+      });
+    return this.reading;
+  }
+
+  private async drain(): Promise<void> {
+    for (;;) {
+      const page = await this.storage.getChanges({ since: this.position, limit: PAGE });
+      if (page.checkpoint > this.position) {
+        const from = this.position;
+        this.position = page.checkpoint;
+        this.onBatch({ from, to: page.checkpoint, changes: page.operations });
+      }
+      if (!page.hasMore || this.stopped) return;
+    }
+  }
+}

@@ -1,0 +1,298 @@
+/** The `/sync` namespace end to end over real Socket.IO connections (registered for PGlite and PostgreSQL). */
+import type { Change } from '@syncline/protocol';
+import { io as connect, type Socket } from 'socket.io-client';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import type { SynclineServer } from '../src/server.js';
+import { opId } from './harness.js';
+
+export type MakeServer = (
+  overrides: Record<string, unknown>,
+) => Promise<{ server: SynclineServer; url: string; cleanup: () => Promise<void> }>;
+
+interface Frame {
+  subscriptionId: string;
+  changes: Change[];
+  from: number;
+  position: number;
+}
+
+/** A client that follows the documented protocol: keep `last`, skip duplicates, count gaps. */
+class Follower {
+  readonly socket: Socket;
+  last = 0;
+  gaps = 0;
+  readonly changes: Change[] = [];
+  readonly errors: unknown[] = [];
+  readonly subErrors: { subscriptionId: string; error: { code: string } }[] = [];
+  subscriptionId: string | undefined;
+
+  constructor(url: string, opts: Record<string, unknown> = {}) {
+    this.socket = connect(`${url}/sync`, { transports: ['websocket'], forceNew: true, reconnection: false, ...opts });
+    this.socket.on('changes', (f: Frame) => {
+      if (f.subscriptionId !== this.subscriptionId) return;
+      if (f.from > this.last) this.gaps++;
+      this.take(f.changes);
+      this.last = Math.max(this.last, f.position);
+    });
+    this.socket.on('error', (e: unknown) => this.errors.push(e));
+    this.socket.on('subscriptionError', (e: { subscriptionId: string; error: { code: string } }) => this.subErrors.push(e));
+  }
+
+  private take(changes: Change[]) {
+    for (const c of changes) if (c.position > this.last) this.changes.push(c);
+  }
+
+  /**
+   * The ack is handled in its callback, synchronously in packet order: frames that
+   * follow it on the wire must find the subscription id already set (a promise
+   * continuation would run after them).
+   */
+  subscribe(
+    payload: Record<string, unknown>,
+  ): Promise<{ ok: boolean; subscriptionId: string; position: number; error?: { code: string } }> {
+    return new Promise((resolve, reject) => {
+      this.socket
+        .timeout(10_000)
+        .emit(
+          'subscribe',
+          payload,
+          (err: unknown, reply: { ok: boolean; subscriptionId: string; position: number; changes?: Change[] }) => {
+            if (err) return reject(err);
+            if (reply.ok) {
+              this.subscriptionId = reply.subscriptionId;
+              this.take(reply.changes ?? []);
+              this.last = Math.max(this.last, reply.position);
+            }
+            resolve(reply);
+          },
+        );
+    });
+  }
+
+  close() {
+    this.socket.disconnect();
+  }
+}
+
+const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
+async function until(check: () => boolean, ms = 10_000) {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error('timed out waiting');
+    await wait(10);
+  }
+}
+
+export function registerSyncTests(name: string, make: MakeServer): void {
+  describe(`/sync namespace: ${name}`, () => {
+    let server: SynclineServer;
+    let url: string;
+    let cleanup: () => Promise<void>;
+    const clients: Follower[] = [];
+    const client = (opts?: Record<string, unknown>) => {
+      const c = new Follower(url, opts);
+      clients.push(c);
+      return c;
+    };
+    const push = async (operations: Record<string, unknown>[], clientId = 'rest') => {
+      const res = await fetch(`${url}/operations`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ clientId, operations }),
+      });
+      expect(res.status).toBe(200);
+      return res.json() as Promise<{ results: { status: string; position?: number }[] }>;
+    };
+    const insert = (collection: string, docId: string, data: Record<string, unknown>) => ({
+      id: opId(),
+      type: 'insert',
+      collection,
+      docId,
+      data,
+    });
+    const pullAll = async (collection: string, since = 0) => {
+      const out: Change[] = [];
+      for (;;) {
+        const page = await server.storage.getChanges({ since, limit: 1000 });
+        out.push(...page.operations.filter((c) => c.collection === collection));
+        since = page.checkpoint;
+        if (!page.hasMore) return out;
+      }
+    };
+
+    beforeAll(async () => {
+      ({ server, url, cleanup } = await make({ socketBufferLimit: 4, maxSubscriptionsPerSocket: 3 }));
+    });
+    afterAll(async () => {
+      for (const c of clients) c.close();
+      await cleanup();
+    });
+
+    test('live changes arrive after commit, in commit order, with from/position', async () => {
+      const c = client();
+      const ack = await c.subscribe({ collection: 'live' });
+      expect(ack).toMatchObject({ ok: true, subscriptionId: expect.any(String), position: expect.any(Number) });
+      await push([insert('live', 'a', { n: 1 }), insert('live', 'b', { n: 2 })]);
+      await push([
+        { id: opId(), type: 'patch', collection: 'live', docId: 'a', data: { n: 3 } },
+        { id: opId(), type: 'delete', collection: 'live', docId: 'b' },
+      ]);
+      await until(() => c.changes.length >= 4);
+      expect(c.changes.map((x) => [x.docId, x.type, x.version])).toEqual([
+        ['a', 'insert', 1],
+        ['b', 'insert', 1],
+        ['a', 'update', 2],
+        ['b', 'delete', 2],
+      ]);
+      expect(c.changes[3]?.data).toBeNull();
+      expect(c.changes[2]?.data).toEqual({ n: 3 });
+      expect(c.gaps).toBe(0);
+      const positions = c.changes.map((x) => x.position);
+      expect(positions).toEqual([...positions].sort((a, b) => a - b));
+    });
+
+    test('filters: only matching documents (indexed equality or not), deletes to the whole collection, never other collections', async () => {
+      const mine = client();
+      const big = client();
+      const other = client();
+      await mine.subscribe({ collection: 'tasks', filter: { owner: 'ann' } });
+      await big.subscribe({ collection: 'tasks', filter: { size: { $gt: 5 } } });
+      await other.subscribe({ collection: 'elsewhere' });
+      await push([
+        insert('tasks', 't1', { owner: 'ann', size: 1 }),
+        insert('tasks', 't2', { owner: 'bob', size: 9 }),
+        insert('tasks', 't3', { owner: 'ann', size: 7 }),
+      ]);
+      await push([{ id: opId(), type: 'delete', collection: 'tasks', docId: 't2' }]);
+      await until(() => mine.changes.length >= 3 && big.changes.length >= 3);
+      await wait(100);
+      expect(mine.changes.map((x) => `${x.docId}:${x.type}`)).toEqual(['t1:insert', 't3:insert', 't2:delete']);
+      expect(big.changes.map((x) => `${x.docId}:${x.type}`)).toEqual(['t2:insert', 't3:insert', 't2:delete']);
+      expect(other.changes).toEqual([]);
+    });
+
+    test('catch-up with since: exactly the missed changes, then live ones, no gap and no duplicate (also over many pages)', async () => {
+      const head = await server.storage.currentPosition();
+      const ops = Array.from({ length: 2500 }, (_, i) => insert('bulk', `d${i}`, { i }));
+      for (let i = 0; i < ops.length; i += 1000) await push(ops.slice(i, i + 1000));
+      const c = client();
+      const ack = await c.subscribe({ collection: 'bulk', since: head });
+      expect(ack.ok).toBe(true);
+      await push([insert('bulk', 'late', { late: true })]);
+      await until(() => c.changes.length >= 2501);
+      const logOrder = (await pullAll('bulk', head)).map((x) => x.docId);
+      expect(logOrder).toHaveLength(2501);
+      expect(c.changes.map((x) => x.docId)).toEqual(logOrder);
+      expect(logOrder.at(-1)).toBe('late');
+      expect(c.gaps).toBe(0);
+    });
+
+    test('a client that disconnects during writes and resubscribes with its last position gets exactly what it missed', async () => {
+      const col = 'reconnect';
+      let writing = true;
+      const writer = (async () => {
+        for (let i = 0; writing && i < 400; i++) {
+          await push([insert(col, `w${i}a`, { i }), insert(col, `w${i}b`, { i })]);
+        }
+      })();
+      const first = client();
+      await first.subscribe({ collection: col, since: 0 });
+      await until(() => first.changes.length >= 20);
+      first.close();
+      const missedFrom = first.last;
+      await wait(150); // writes continue while it is away
+      const second = client();
+      second.last = missedFrom;
+      await second.subscribe({ collection: col, since: missedFrom });
+      await wait(150);
+      writing = false;
+      await writer;
+      const all = await pullAll(col);
+      await until(() => second.last >= (all.at(-1)?.position ?? 0));
+      const received = [...first.changes.filter((x) => x.position <= missedFrom), ...second.changes];
+      expect(received.map((x) => x.position)).toEqual(all.map((x) => x.position));
+      expect(received.map((x) => x.docId)).toEqual(all.map((x) => x.docId));
+      expect(first.gaps + second.gaps).toBe(0);
+      expect(all.length).toBeGreaterThan(40);
+    });
+
+    test('push over the socket answers like POST /operations', async () => {
+      const c = client();
+      await until(() => c.socket.connected);
+      const op = insert('pushed', 'p1', { via: 'socket' });
+      const reply = await c.socket.timeout(5000).emitWithAck('push', { clientId: 'sock', operations: [op, { id: 'bad' }] });
+      expect(reply.ok).toBe(true);
+      expect(reply.accepted.map((a: { id: string }) => a.id)).toEqual([op.id]);
+      expect(reply.results[0]).toMatchObject({ status: 'applied', document: { _id: 'p1', _rev: 1, via: 'socket' } });
+      expect(reply.results[1]).toMatchObject({ status: 'rejected', error: { code: 'VALIDATION_FAILED' } });
+      const again = await c.socket.timeout(5000).emitWithAck('push', { clientId: 'sock', operations: [op] });
+      expect(again.results[0]).toMatchObject({ status: 'duplicate', originalStatus: 'applied' });
+      const bad = await c.socket.timeout(5000).emitWithAck('push', { clientId: 5 });
+      expect(bad).toMatchObject({ ok: false, error: { code: 'VALIDATION_FAILED' } });
+    });
+
+    test('unsubscribe stops delivery; unknown ids are SUBSCRIPTION_NOT_FOUND', async () => {
+      const c = client();
+      const { subscriptionId } = await c.subscribe({ collection: 'unsub' });
+      expect(await c.socket.timeout(5000).emitWithAck('unsubscribe', { subscriptionId })).toEqual({ ok: true });
+      await push([insert('unsub', 'x', {})]);
+      await wait(200);
+      expect(c.changes).toEqual([]);
+      expect(await c.socket.timeout(5000).emitWithAck('unsubscribe', { subscriptionId })).toMatchObject({
+        ok: false,
+        error: { code: 'SUBSCRIPTION_NOT_FOUND' },
+      });
+    });
+
+    test.each([
+      [{ collection: 'bad name' }, 'INVALID_COLLECTION'],
+      [{ collection: 'ok', filter: { a: { $where: '1' } } }, 'UNKNOWN_OPERATOR'],
+      [{ collection: 'ok', filter: { $or: 3 } }, 'INVALID_FILTER'],
+      [{ collection: 'ok', since: -4 }, 'VALIDATION_FAILED'],
+      ['not an object', 'VALIDATION_FAILED'],
+    ])('subscribe %j → %s, and the socket keeps working', async (payload, code) => {
+      const c = client();
+      expect(await c.socket.timeout(5000).emitWithAck('subscribe', payload)).toMatchObject({ ok: false, error: { code } });
+      expect((await c.subscribe({ collection: 'fine' })).ok).toBe(true);
+    });
+
+    test('unknown events get an error event; too many subscriptions are refused', async () => {
+      const c = client();
+      await until(() => c.socket.connected);
+      c.socket.emit('explode', { x: 1 });
+      await until(() => c.errors.length > 0);
+      expect(c.errors[0]).toMatchObject({ code: 'UNKNOWN_EVENT' });
+      for (const col of ['s1', 's2', 's3']) expect((await c.subscribe({ collection: col })).ok).toBe(true);
+      expect(await c.socket.timeout(5000).emitWithAck('subscribe', { collection: 's4' })).toMatchObject({
+        ok: false,
+        error: { code: 'TOO_MANY_SUBSCRIPTIONS' },
+      });
+    });
+
+    test('an oversized message closes only that connection', async () => {
+      const c = client();
+      await until(() => c.socket.connected);
+      const closed = new Promise((r) => c.socket.once('disconnect', r));
+      c.socket.emit('push', { clientId: 'big', operations: [{ pad: 'x'.repeat(2 * 1024 * 1024) }] });
+      await closed;
+      const d = client();
+      expect((await d.subscribe({ collection: 'after-big' })).ok).toBe(true);
+    });
+
+    test('a slow consumer loses its subscription with SLOW_CONSUMER and the server buffer stays bounded', async () => {
+      const c = client({ transports: ['polling'] });
+      const { subscriptionId } = await c.subscribe({ collection: 'slow' });
+      const sid = c.socket.id;
+      // Stop reading: the polling transport stops polling once its open poll returns (the first frame ends it).
+      (c.socket.io.engine.transport as unknown as { pause: (cb: () => void) => void }).pause(() => {});
+      for (let i = 0; i < 12; i++) await push([insert('slow', `s${i}`, {})]);
+      await wait(300);
+      const nsp = server.io.of('/sync');
+      const serverSocket = [...nsp.sockets.values()].find((s) => s.id === sid);
+      expect(serverSocket).toBeDefined();
+      expect(nsp.adapter.rooms.get(`sub:${subscriptionId}`)?.has(sid as string) ?? false).toBe(false);
+      const queued = (serverSocket as unknown as { conn: { writeBuffer: unknown[] } }).conn.writeBuffer.length;
+      expect(queued).toBeLessThanOrEqual(6);
+    });
+  });
+}
