@@ -91,8 +91,9 @@ export const options = {
   },
   socketBufferLimit: {
     env: ['SYNCLINE_SOCKET_BUFFER_LIMIT'],
-    schema: int(1, 1_000_000).default(5000),
-    description: 'Changes queued for one socket before its subscriptions get SLOW_CONSUMER and must catch up with `since`.',
+    schema: int(1, 1_000_000).default(1000),
+    description:
+      'Frames waiting unsent for one socket (or 10× as many changes buffered while it catches up) before its subscriptions end with SLOW_CONSUMER.',
   },
   maxSubscriptionsPerSocket: {
     env: ['SYNCLINE_MAX_SUBSCRIPTIONS_PER_SOCKET'],

@@ -35,6 +35,8 @@ import { toSynclineError } from './errors.js';
 import type { SocketDeps, StopNamespace } from './socket-deps.js';
 
 const CATCH_UP_PAGE = 1000;
+/** While a socket catches up, its live changes wait in memory: at most this many per allowed frame. */
+const JOINING_CHANGES_PER_FRAME = 10;
 
 const SubscribeSchema = z.object({
   collection: CollectionNameSchema,
@@ -121,7 +123,7 @@ export async function registerSyncNamespace(io: Server, deps: SocketDeps): Promi
       for (const j of joiningByGroup.get(g.id) ?? []) {
         j.buffer.push(...g.pending);
         j.bufferedTo = position;
-        if (j.buffer.length > config.socketBufferLimit * CATCH_UP_PAGE) j.overflow = true;
+        if (j.buffer.length > config.socketBufferLimit * JOINING_CHANGES_PER_FRAME) j.overflow = true;
       }
       g.lastSent = position;
       g.pending = [];
