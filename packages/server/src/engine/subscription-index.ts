@@ -124,20 +124,28 @@ export class SubscriptionIndex {
    * goes to every group of its collection (it carries only the id).
    */
   *match(change: Change): Iterable<Group> {
-    const bucket = this.collections.get(change.collection);
-    if (!bucket) return;
     if (change.type === 'delete' || change.data === null) {
-      yield* bucket.unindexed;
-      for (const values of bucket.byEq.values()) for (const set of values.values()) yield* set;
+      yield* this.candidates(change);
       return;
     }
     const doc = { ...change.data, _id: change.docId, _rev: change.version };
-    for (const g of bucket.unindexed) if (matchFilter(g.filter, doc)) yield g;
+    for (const g of this.candidates(change)) if (matchFilter(g.filter, doc)) yield g;
+  }
+
+  /** The groups a change must be checked against: its collection's unindexed groups and the ones indexed under its values. */
+  *candidates(change: Change): Iterable<Group> {
+    const bucket = this.collections.get(change.collection);
+    if (!bucket) return;
+    yield* bucket.unindexed;
+    if (change.type === 'delete' || change.data === null) {
+      for (const values of bucket.byEq.values()) for (const set of values.values()) yield* set;
+      return;
+    }
     for (const [field, values] of bucket.byEq) {
       const v = change.data[field];
       if (!isPrimitive(v)) continue;
       const set = values.get(JSON.stringify(v));
-      if (set) for (const g of set) if (matchFilter(g.filter, doc)) yield g;
+      if (set) yield* set;
     }
   }
 }
