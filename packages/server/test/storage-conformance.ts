@@ -202,6 +202,10 @@ export function registerStorageTests(name: string, factory: HarnessFactory): voi
       expect(await h.storage.getDocument(c, 'd')).toEqual({ _id: 'd', _rev: 2, v: 2 });
       const exists = await h.storage.applyOperations('w', [ins(c, 'new', { v: 1 }, { baseVersion: 3 })]);
       expect(exists.results[0]?.error?.code).toBe('VERSION_MISMATCH');
+      // Re-creating a deleted document based on its tombstone's version (an insert-only batch).
+      await h.storage.applyOperations('w', [{ id: opId(), type: 'delete', collection: c, docId: 'd' }]);
+      const recreate = await h.storage.applyOperations('w', [ins(c, 'd', { v: 'again' }, { baseVersion: 3 })]);
+      expect(recreate.results[0]).toMatchObject({ status: 'applied', document: { _id: 'd', _rev: 4, v: 'again' } });
     });
 
     test('vector clocks: before is rejected, concurrent is a conflict, after/equal are accepted and merged', async () => {

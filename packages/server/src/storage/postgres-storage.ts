@@ -16,18 +16,20 @@ import {
   type QueryResponse,
   type StatsResponse,
   SynclineError,
-  type VectorClock,
   type WireDocument,
 } from '@syncline/protocol';
-import { type DocState, type DocWrite, docKey, type PlannedOp, planOperations, toWire } from '../engine/plan-operations.js';
+import { type DocState, type PlannedOp, planOperations, toWire } from '../engine/plan-operations.js';
 import { validateOperation } from '../engine/validate-operation.js';
+import { type ActionRunner, type ActionRunnerOptions, StagedActionRunner } from './action-runner.js';
 import { type ChangePage, changesJson, changesResponse, readChanges } from './change-page.js';
 import { compileFilter } from './filter-sql.js';
+import { HeldActionRunner } from './held-action-runner.js';
 import { migrate, notifyChannel } from './migrations.js';
 import { buildKeyset, decodeCursor, encodeCursor, parseSort } from './query-sort.js';
 import { Sequencer } from './sequencer.js';
 import type { SqlClient, SqlQueryable } from './sql-client.js';
 import type { ChangesQuery, Storage, StorageLimits } from './storage.js';
+import { readForPlan, withDocument, writePlan } from './write-statement.js';
 
 /** unique_violation, serialization_failure, deadlock_detected, and our own "batch raced" (migrations.ts). */
 const RETRYABLE = new Set(['23505', '40001', '40P01', 'SYR01']);
@@ -35,45 +37,6 @@ const OPTIMISTIC_ATTEMPTS = 2;
 const SWEEP_INTERVAL_MS = 1000;
 const MAX_ATTEMPTS = 6;
 class RetryBatch extends Error {}
-
-/** The rows of one write, as column arrays for `unnest`. */
-class DocColumns {
-  collection: string[] = [];
-  id: string[] = [];
-  data: string[] = [];
-  version: number[] = [];
-  vclock: string[] = [];
-  deleted: boolean[] = [];
-  opId: string[] = [];
-  clientId: string[] = [];
-  prevVersion: number[] = [];
-
-  get size(): number {
-    return this.id.length;
-  }
-
-  push(w: DocWrite, prevVersion: number): void {
-    this.collection.push(w.state.collection);
-    this.id.push(w.state.id);
-    this.data.push(JSON.stringify(w.state.data));
-    this.version.push(w.state.version);
-    this.vclock.push(JSON.stringify(w.state.vclock));
-    this.deleted.push(w.state.deleted);
-    this.opId.push(w.opId);
-    this.clientId.push(w.clientId);
-    this.prevVersion.push(prevVersion);
-  }
-}
-
-interface ReadRow {
-  stored: boolean;
-  collection: string;
-  id: string;
-  data: unknown;
-  version: number;
-  vclock: VectorClock;
-  deleted: boolean;
-}
 
 export class PostgresStorage implements Storage {
   readonly adapter: 'pglite' | 'postgres';
@@ -113,8 +76,9 @@ export class PostgresStorage implements Storage {
         // ids exist (one statement; the write verifies it). Otherwise optimistic
         // (two statements, no explicit transaction); after races, lock the
         // documents in a transaction so a hot document cannot starve a batch.
-        const mode =
-          attempt === 1 && valid.every((v) => v.op.type === 'insert') ? 'blind' : attempt <= OPTIMISTIC_ATTEMPTS ? 'optimistic' : 'locking';
+        // (An insert with a baseVersion above 0 expects a tombstone, which blind planning cannot see.)
+        const blind = attempt === 1 && valid.every((v) => v.op.type === 'insert' && !v.op.baseVersion);
+        const mode = blind ? 'blind' : attempt <= OPTIMISTIC_ATTEMPTS ? 'optimistic' : 'locking';
         await this.applyValid(clientId, valid, results, mode);
         break;
       } catch (err) {
@@ -163,30 +127,15 @@ export class PostgresStorage implements Storage {
     const s = this.s;
     const locking = mode === 'locking';
     const run = async (q: SqlQueryable) => {
-      const ids = valid.map((v) => v.op.id);
-      const keys = new Map<string, [string, string]>();
-      for (const { op } of valid) keys.set(docKey(op.collection, op.docId), [op.collection, op.docId]);
-      const read = async () =>
-        q.query<ReadRow>(
-          `WITH docs AS (
-           SELECT collection, id, data, version, vclock, deleted FROM ${s}.documents
-           WHERE (collection, id) IN (SELECT * FROM unnest($2::text[], $3::text[]))
-           ORDER BY collection, id ${locking ? 'FOR UPDATE' : ''}
-         )
-         SELECT true AS stored, NULL AS collection, o.id, o.result AS data, NULL::integer AS version,
-                NULL::jsonb AS vclock, NULL::boolean AS deleted
-         FROM ${s}.operations o WHERE o.id = ANY($1::text[])
-         UNION ALL
-         SELECT false, collection, id, data, version, vclock, deleted FROM docs`,
-          [ids, [...keys.values()].map((k) => k[0]), [...keys.values()].map((k) => k[1])],
-        );
-      const { rows } = mode === 'blind' ? { rows: [] as ReadRow[] } : await read();
-      const storedById = new Map<string, OperationResult>();
-      const loaded = new Map<string, DocState>();
-      for (const r of rows) {
-        if (r.stored) storedById.set(r.id, r.data as OperationResult);
-        else loaded.set(docKey(r.collection, r.id), r as DocState);
-      }
+      const { storedById, loaded } =
+        mode === 'blind'
+          ? { storedById: new Map<string, OperationResult>(), loaded: new Map<string, DocState>() }
+          : await readForPlan(
+              q,
+              s,
+              valid.map((v) => v.op),
+              locking ? 'wait' : 'none',
+            );
 
       // First occurrence of each unseen id is applied; repeats are duplicates of it.
       const fresh: { index: number; op: PlannedOp }[] = [];
@@ -196,76 +145,10 @@ export class PostgresStorage implements Storage {
         firstIndex.set(v.op.id, v.index);
         fresh.push(v);
       }
-      const plan = planOperations(
-        clientId,
-        fresh.map((f) => f.op),
-        loaded,
-      );
-      if (fresh.length === 0) return { storedById, loaded, fresh, firstIndex, plan, txid: undefined };
-
-      const inserts = new DocColumns();
-      const updates = new DocColumns();
-      // Sorted, so concurrent batches take row locks in the same order.
-      const writes = [...plan.writes.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-      for (const [key, w] of writes) (w.existed ? updates : inserts).push(w, loaded.get(key)?.version ?? 0);
-      const log = {
-        id: [] as string[],
-        client: [] as string[],
-        collection: [] as string[],
-        doc: [] as string[],
-        type: [] as string[],
-        status: [] as string[],
-        result: [] as string[],
-      };
-      fresh.forEach((f, i) => {
-        const r = plan.results[i] as OperationResult;
-        log.id.push(f.op.id);
-        log.client.push(f.op.clientId ?? clientId);
-        log.collection.push(f.op.collection);
-        log.doc.push(f.op.docId);
-        log.type.push(f.op.type);
-        log.status.push(r.status);
-        log.result.push(JSON.stringify(toStored(r)));
-      });
-
-      // One statement; only the parts this batch needs. Each part's row count is
-      // checked by batch_written(), which aborts the statement on a race.
-      const params: unknown[] = [];
-      const p = (v: unknown) => `$${params.push(v)}`;
-      const ctes: string[] = [];
-      const checks: string[] = [];
-      if (inserts.size > 0) {
-        ctes.push(`ins AS (
-           INSERT INTO ${s}.documents (collection, id, data, version, vclock, deleted, op_id, client_id)
-           SELECT * FROM unnest(${p(inserts.collection)}::text[], ${p(inserts.id)}::text[], ${p(inserts.data)}::jsonb[],
-             ${p(inserts.version)}::integer[], ${p(inserts.vclock)}::jsonb[], ${p(inserts.deleted)}::boolean[],
-             ${p(inserts.opId)}::text[], ${p(inserts.clientId)}::text[])
-           ON CONFLICT (collection, id) DO NOTHING RETURNING 1)`);
-        checks.push(`(SELECT count(*) FROM ins) = ${p(inserts.size)}`);
-      }
-      if (updates.size > 0) {
-        ctes.push(`upd AS (
-           UPDATE ${s}.documents d SET data = x.data, version = x.version, vclock = x.vclock, deleted = x.deleted,
-             op_id = x.op_id, client_id = x.client_id, updated_at = now()
-           FROM unnest(${p(updates.collection)}::text[], ${p(updates.id)}::text[], ${p(updates.data)}::jsonb[],
-             ${p(updates.version)}::integer[], ${p(updates.vclock)}::jsonb[], ${p(updates.deleted)}::boolean[],
-             ${p(updates.opId)}::text[], ${p(updates.clientId)}::text[], ${p(updates.prevVersion)}::integer[])
-             AS x(collection, id, data, version, vclock, deleted, op_id, client_id, prev_version)
-           WHERE d.collection = x.collection AND d.id = x.id AND d.version = x.prev_version
-           RETURNING 1)`);
-        checks.push(`(SELECT count(*) FROM upd) = ${p(updates.size)}`);
-      }
-      ctes.push(`ops AS (
-         INSERT INTO ${s}.operations (id, client_id, collection, doc_id, type, status, result)
-         SELECT * FROM unnest(${p(log.id)}::text[], ${p(log.client)}::text[], ${p(log.collection)}::text[],
-           ${p(log.doc)}::text[], ${p(log.type)}::text[], ${p(log.status)}::text[], ${p(log.result)}::jsonb[])
-         ON CONFLICT (id) DO NOTHING RETURNING 1)`);
-      checks.push(`(SELECT count(*) FROM ops) = ${p(log.id.length)}`);
-      const { rows: written } = await q.query<{ tx: string }>(
-        `WITH ${ctes.join(', ')} SELECT ${s}.batch_written(${checks.join(' AND ')}) AS tx`,
-        params,
-      );
-      return { storedById, loaded, fresh, firstIndex, plan, txid: plan.writes.size > 0 ? written[0]?.tx : undefined };
+      const ops = fresh.map((f) => f.op);
+      const plan = planOperations(clientId, ops, loaded);
+      const txid = fresh.length === 0 ? undefined : await writePlan(q, s, clientId, ops, plan, loaded);
+      return { storedById, loaded, fresh, firstIndex, plan, txid };
     };
     const out = locking ? await this.db.transaction(run) : await run(this.db);
 
@@ -467,6 +350,18 @@ export class PostgresStorage implements Storage {
     });
   }
 
+  async createActionRunner(options: ActionRunnerOptions): Promise<ActionRunner> {
+    const sequence = (txid: string) => this.sequencer.positionOf(txid);
+    if (this.adapter === 'postgres' && options.databaseUrl) {
+      return new HeldActionRunner({ ...options, databaseUrl: options.databaseUrl }, this.s, sequence);
+    }
+    // PGlite (one connection): stage, never hold a transaction (DESIGN invariant 6).
+    return new StagedActionRunner({
+      read: (op) => readForPlan(this.db, this.s, [op], 'none'),
+      applyOperations: (clientId, ops) => this.applyOperations(clientId, ops),
+    });
+  }
+
   async ping(): Promise<void> {
     await this.db.query('SELECT 1');
   }
@@ -475,25 +370,6 @@ export class PostgresStorage implements Storage {
     this.sequencer.stopSweeping();
     return this.db.close();
   }
-}
-
-/**
- * What the operation log keeps of a result: everything but the document body
- * of an applied write (it is in `documents` and the change log already), which
- * keeps the log small. `withDocument` puts it back on a duplicate while the
- * document is still at that version.
- */
-function toStored(r: OperationResult): OperationResult {
-  if (r.status !== 'applied' || !r.document) return r;
-  const { document: _doc, ...rest } = r;
-  return rest;
-}
-
-function withDocument(stored: OperationResult, loaded: Map<string, DocState>): OperationResult {
-  if (stored.status !== 'applied' || stored.document !== undefined || !stored.collection || !stored.docId) return stored;
-  const current = loaded.get(docKey(stored.collection, stored.docId));
-  if (current && !current.deleted && current.version === stored.version) return { ...stored, document: toWire(current) };
-  return stored;
 }
 
 function duplicateOf(original: OperationResult): OperationResult {

@@ -22,6 +22,7 @@ import type {
   StatsResponse,
   WireDocument,
 } from '@syncline/protocol';
+import type { ActionRunner, ActionRunnerOptions } from './action-runner.js';
 
 export interface Storage {
   readonly adapter: 'pglite' | 'postgres';
@@ -36,6 +37,11 @@ export interface Storage {
   compact(olderThanDays: number): Promise<CompactResponse>;
   currentPosition(): Promise<number>;
   onCommit(listener: (position: number) => void): Promise<() => Promise<void>>;
+  /**
+   * The transaction seam of `/sendActions` (see action-runner.ts). Optional:
+   * a storage without it answers write actions with a NACK.
+   */
+  createActionRunner?(options: ActionRunnerOptions): Promise<ActionRunner>;
   /** Throws if the database cannot be reached. */
   ping(): Promise<void>;
   close(): Promise<void>;

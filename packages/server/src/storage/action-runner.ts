@@ -1,0 +1,103 @@
+/**
+ * The seam under `/sendActions`: one write action, ACKed first, committed at
+ * the client's FIN or rolled back. Nothing of an action is visible to anyone
+ * (documents, change log, operation log) before `commit()` resolves.
+ *
+ * Two implementations:
+ * - HeldActionRunner (PostgreSQL): a real transaction per action on its own
+ *   pool, row-locked with NOWAIT, written at ACK, committed at FIN.
+ * - StagedActionRunner (PGlite, one connection): holding a transaction would
+ *   block every other query, so the action is planned at ACK without writing and
+ *   applied at FIN through `applyOperations` with the version it was planned on
+ *   (a concurrent change in between turns the FIN into a 'conflict' rollback).
+ */
+import { type ErrorRef, errorRef, type OperationResult, type PushResponse } from '@syncline/protocol';
+import { docKey, type PlannedOp, planOperations } from '../engine/plan-operations.js';
+import { type PlanInput, withDocument } from './write-statement.js';
+
+/** An action's write as a Syncline operation (CREATE → insert, UPDATE → patch, DELETE → delete). */
+export type ActionOp = PlannedOp & { type: 'insert' | 'patch' | 'delete' };
+
+export type BeginOutcome =
+  /** ACK: the write is prepared and holds its record until commit or rollback. */
+  | { kind: 'open'; result: OperationResult; action: OpenAction }
+  /** ACK: this operation id was committed before; nothing is held. */
+  | { kind: 'duplicate'; result: OperationResult }
+  /** NACK: `result.error` says why (RECORD_BUSY, DOCUMENT_EXISTS, DOCUMENT_NOT_FOUND, ...). */
+  | { kind: 'refused'; result: OperationResult };
+
+export type FinOutcome =
+  | { kind: 'committed'; position?: number; duplicate?: boolean }
+  | { kind: 'rolledBack'; reason: 'conflict' | 'error'; error: ErrorRef };
+
+export interface OpenAction {
+  /** Commits; resolves once the change is durable (and sequenced, when a position is given). */
+  commit(): Promise<FinOutcome>;
+  /** Discards the write; never throws. */
+  rollback(): Promise<void>;
+}
+
+export interface ActionRunner {
+  readonly mode: 'held' | 'staged';
+  begin(clientId: string, op: ActionOp): Promise<BeginOutcome>;
+  /** Releases the runner's resources; call after every open action ended. */
+  close(): Promise<void>;
+}
+
+export interface ActionRunnerOptions {
+  /** PostgreSQL URL for the held runner's own pool; without it the staged runner is used. */
+  databaseUrl?: string | undefined;
+  /** Server-wide bound on open actions: the held runner's pool size. */
+  maxOpenActions: number;
+  finTimeoutMs: number;
+  statementTimeoutMs: number;
+}
+
+/** What the staged runner needs from storage. */
+export interface StagedBackend {
+  /** Stored result of the operation id and the document's current state, read without locks. */
+  read(op: ActionOp): Promise<PlanInput>;
+  applyOperations(clientId: string, operations: unknown[]): Promise<PushResponse>;
+}
+
+export const refused = (op: ActionOp, error: ErrorRef): BeginOutcome => ({
+  kind: 'refused',
+  result: { id: op.id, status: 'rejected', collection: op.collection, docId: op.docId, error },
+});
+
+export class StagedActionRunner implements ActionRunner {
+  readonly mode = 'staged' as const;
+
+  constructor(private readonly backend: StagedBackend) {}
+
+  async begin(clientId: string, op: ActionOp): Promise<BeginOutcome> {
+    const { storedById, loaded } = await this.backend.read(op);
+    const stored = storedById.get(op.id);
+    // An earlier attempt with this id: answer as then (a refused one stays refused).
+    if (stored)
+      return stored.status === 'applied'
+        ? { kind: 'duplicate', result: withDocument(stored, loaded) }
+        : { kind: 'refused', result: stored };
+    // The same planning as the write at FIN will do: the ACK carries the result
+    // the commit will produce unless the document changes meanwhile.
+    const result = planOperations(clientId, [op], loaded).results[0] as OperationResult;
+    if (result.status !== 'applied') return { kind: 'refused', result };
+    const staged = { ...op, baseVersion: loaded.get(docKey(op.collection, op.docId))?.version ?? 0 };
+    return {
+      kind: 'open',
+      result,
+      action: {
+        commit: async () => {
+          const r = (await this.backend.applyOperations(clientId, [staged])).results[0] as OperationResult;
+          if (r.status === 'applied') return { kind: 'committed', ...(r.position === undefined ? {} : { position: r.position }) };
+          if (r.status === 'duplicate' && r.originalStatus === 'applied') return { kind: 'committed', duplicate: true };
+          return { kind: 'rolledBack', reason: 'conflict', error: r.error ?? errorRef('CONFLICT') };
+        },
+        // Nothing was written.
+        rollback: async () => {},
+      },
+    };
+  }
+
+  async close(): Promise<void> {}
+}

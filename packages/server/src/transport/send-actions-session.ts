@@ -1,0 +1,302 @@
+/**
+ * One socket of `/sendActions`: its actions from batch to commit or rollback.
+ *
+ * Every action runs on its own (a batch is not awaited as a whole), so each
+ * gets its `actionResult` as soon as it is done. Life of an action:
+ * - READ: ACK with the record (NACK NOT_FOUND if none); holds nothing, needs no FIN.
+ * - write: ACK, then open until `clientFin` (→ commit, `actionCommitted`) or
+ *   timeout / disconnect / shutdown (→ `actionRolledBack`).
+ * - NACK (any type): followed by `actionRolledBack` with reason 'nack'.
+ * Record locks are in-process and never wait: an action on a record held by an
+ * open action is NACKed RECORD_BUSY at once (no queue, so no deadlock or hang).
+ */
+import { type ErrorRef, errorRef, type OperationResult, type SynclineError, type WireDocument } from '@syncline/protocol';
+import type { Socket } from 'socket.io';
+import { docKey } from '../engine/plan-operations.js';
+import type { ActionRunner, BeginOutcome, FinOutcome, OpenAction } from '../storage/action-runner.js';
+import { refused } from '../storage/action-runner.js';
+import { toSynclineError } from './errors.js';
+import type { Action, WireId } from './send-actions-parse.js';
+import type { SocketDeps } from './socket-deps.js';
+
+export type RollbackReason = 'timeout' | 'disconnect' | 'nack' | 'shutdown' | 'conflict' | 'error';
+
+/** State shared by every socket of the namespace on this instance. */
+export interface ActionHub extends SocketDeps {
+  runner: ActionRunner | undefined;
+  /** Records (and operation ids) held by open actions. */
+  locks: Set<string>;
+  /** Write actions in progress server-wide (bounded by config.maxOpenActions). */
+  open: number;
+  stopping: boolean;
+  /** Keeps a promise until it settles, so shutdown can wait for it. */
+  track(p: Promise<unknown>): void;
+}
+
+interface Entry {
+  action: Action;
+  compat: boolean;
+  state: 'starting' | 'open' | 'ending';
+  lockKeys: string[];
+  open?: OpenAction;
+  timer?: NodeJS.Timeout;
+  /** clientFin arrived before the ACK. */
+  finRequested?: boolean;
+  /** Disconnect or shutdown while the action was starting. */
+  cancel?: RollbackReason;
+}
+
+/** Ids of recently ended actions: a late clientFin for one of them is not an error. */
+const RECENT_LIMIT = 1000;
+
+export class ActionSession {
+  private readonly entries = new Map<string, Entry>();
+  /** Open write actions in ACK order (clientFin without id confirms the oldest). */
+  private readonly awaitingFin: Entry[] = [];
+  private readonly recent = new Set<string>();
+  private writes = 0;
+  private reads = 0;
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly hub: ActionHub,
+    private readonly clientId: string,
+  ) {}
+
+  start(action: Action, compat: boolean): void {
+    if (this.entries.has(action.key)) {
+      this.emitError(
+        errorRef('VALIDATION_FAILED', `Action ${JSON.stringify(action.wireId)} is still in progress on this socket; use a new id.`),
+        { id: action.wireId },
+      );
+      return;
+    }
+    const entry: Entry = { action, compat, state: 'starting', lockKeys: [] };
+    const refusal = this.admit(entry);
+    if (refusal) {
+      this.nack(entry, refusal);
+      return;
+    }
+    this.entries.set(action.key, entry);
+    if (action.op) {
+      for (const k of entry.lockKeys) this.hub.locks.add(k);
+      this.writes++;
+      this.hub.open++;
+      this.hub.track(this.begin(entry));
+    } else {
+      this.reads++;
+      this.hub.track(this.read(entry));
+    }
+  }
+
+  /** Why an action cannot start now (limits, a held record), decided at once: nothing ever waits for a lock. */
+  private admit(entry: Entry): ErrorRef | undefined {
+    const { config, locks } = this.hub;
+    const { action } = entry;
+    const recordKey = `r${docKey(action.collection, action.docId)}`;
+    if (this.hub.stopping) return errorRef('STORAGE_UNAVAILABLE', 'The server is shutting down; retry on another connection.');
+    if (locks.has(recordKey)) return errorRef('RECORD_BUSY');
+    if (!action.op) {
+      if (this.reads < config.maxOperations) return undefined;
+      return errorRef('TOO_MANY_OPEN_ACTIONS', `At most ${config.maxOperations} READ actions may be in progress per socket.`);
+    }
+    if (this.writes >= config.maxOpenActionsPerSocket || this.hub.open >= config.maxOpenActions) {
+      const limit =
+        this.writes >= config.maxOpenActionsPerSocket
+          ? `${config.maxOpenActionsPerSocket} per socket`
+          : `${config.maxOpenActions} server-wide`;
+      return errorRef(
+        'TOO_MANY_OPEN_ACTIONS',
+        `At most ${limit} write actions may await their FIN; send clientFin for earlier ones first.`,
+      );
+    }
+    const opKey = `o${action.op.id}`;
+    if (locks.has(opKey)) return errorRef('RECORD_BUSY', 'This action is already open on another connection.');
+    entry.lockKeys = [recordKey, opKey];
+    return undefined;
+  }
+
+  /** NACKs an action that failed validation. */
+  refuse(wireId: WireId, compat: boolean, error: ErrorRef): void {
+    const action: Action = { wireId, key: String(wireId), type: 'READ', collection: '', docId: '' };
+    this.nack({ action, compat, state: 'ending', lockKeys: [] }, error);
+  }
+
+  private async read(entry: Entry): Promise<void> {
+    const { collection, docId } = entry.action;
+    try {
+      const doc = await this.hub.storage.getDocument(collection, docId);
+      this.end(entry);
+      if (doc) this.emitResult(entry, { status: 'ACK', data: toRecord(doc) });
+      else this.nack(entry, errorRef('NOT_FOUND', `No record ${JSON.stringify(docId)} in collection ${collection}.`));
+    } catch (err) {
+      this.end(entry);
+      this.nack(entry, this.internal(err));
+    }
+  }
+
+  private async begin(entry: Entry): Promise<void> {
+    const op = entry.action.op as NonNullable<Action['op']>;
+    let outcome: BeginOutcome;
+    try {
+      outcome = this.hub.runner
+        ? await this.hub.runner.begin(this.clientId, op)
+        : refused(op, errorRef('INTERNAL', 'This storage does not support write actions.'));
+    } catch (err) {
+      outcome = refused(op, this.internal(err));
+    }
+    if (outcome.kind === 'open' && entry.cancel) {
+      await outcome.action.rollback();
+      this.end(entry);
+      this.emitRolledBack(entry, entry.cancel);
+      return;
+    }
+    if (outcome.kind === 'refused') {
+      this.end(entry);
+      this.nack(entry, outcome.result.error ?? errorRef('INTERNAL'), outcome.result.serverDocument);
+      return;
+    }
+    if (outcome.kind === 'duplicate') {
+      // Committed by an earlier attempt with this id: answer as then, apply nothing.
+      this.end(entry);
+      this.emitResult(entry, { status: 'ACK', data: resultRecord(outcome.result), duplicate: true });
+      this.socket.emit('actionCommitted', { id: entry.action.wireId, duplicate: true });
+      return;
+    }
+    entry.state = 'open';
+    entry.open = outcome.action;
+    this.awaitingFin.push(entry);
+    entry.timer = setTimeout(() => this.hub.track(this.rollback(entry, 'timeout')), this.hub.config.finTimeoutMs);
+    entry.timer.unref();
+    this.emitResult(entry, { status: 'ACK', data: resultRecord(outcome.result) });
+    if (entry.finRequested) await this.commit(entry);
+  }
+
+  /** `clientFin` payload: `{id}`, a bare id, or nothing (= the oldest ACKed open action). */
+  fin(payload: unknown): void {
+    const raw = typeof payload === 'object' && payload !== null ? (payload as { id?: unknown }).id : payload;
+    if (raw === undefined || raw === null) {
+      const oldest = this.awaitingFin[0];
+      if (oldest) this.hub.track(this.commit(oldest));
+      return;
+    }
+    if (typeof raw !== 'string' && typeof raw !== 'number') {
+      this.emitError(errorRef('VALIDATION_FAILED', 'clientFin: expected {id} with the id of an ACKed action.'));
+      return;
+    }
+    const key = String(raw);
+    const entry = this.entries.get(key);
+    if (!entry) {
+      if (!this.recent.has(key)) {
+        this.emitError(errorRef('NOT_FOUND', `clientFin: no action ${JSON.stringify(raw)} awaits a FIN on this socket.`), { id: raw });
+      }
+      return;
+    }
+    if (entry.state === 'starting' && entry.action.op) entry.finRequested = true;
+    else if (entry.state === 'open') this.hub.track(this.commit(entry));
+  }
+
+  private async commit(entry: Entry): Promise<void> {
+    if (entry.state !== 'open' || !entry.open) return;
+    this.settle(entry);
+    let out: FinOutcome;
+    try {
+      out = await entry.open.commit();
+    } catch (err) {
+      out = { kind: 'rolledBack', reason: 'error', error: this.internal(err) };
+    }
+    // Unlocked before the client hears of it, so its next action on the record is not busy.
+    this.end(entry);
+    if (out.kind === 'committed') {
+      this.socket.emit('actionCommitted', {
+        id: entry.action.wireId,
+        ...(out.position === undefined ? {} : { position: out.position }),
+        ...(out.duplicate ? { duplicate: true } : {}),
+      });
+    } else this.emitRolledBack(entry, out.reason, out.error);
+  }
+
+  private async rollback(entry: Entry, reason: RollbackReason): Promise<void> {
+    if (entry.state === 'starting') {
+      entry.cancel = reason;
+      return;
+    }
+    if (entry.state !== 'open' || !entry.open) return;
+    this.settle(entry);
+    await entry.open.rollback();
+    this.end(entry);
+    this.emitRolledBack(entry, reason);
+  }
+
+  /** Rolls back every action of this socket (disconnect, shutdown). */
+  closeAll(reason: RollbackReason): Promise<void> {
+    return Promise.all([...this.entries.values()].map((e) => this.rollback(e, reason))).then(() => {});
+  }
+
+  private settle(entry: Entry): void {
+    entry.state = 'ending';
+    clearTimeout(entry.timer);
+    const i = this.awaitingFin.indexOf(entry);
+    if (i >= 0) this.awaitingFin.splice(i, 1);
+  }
+
+  private end(entry: Entry): void {
+    if (this.entries.get(entry.action.key) !== entry) return;
+    this.entries.delete(entry.action.key);
+    if (entry.action.op) {
+      this.writes--;
+      this.hub.open--;
+      for (const k of entry.lockKeys) this.hub.locks.delete(k);
+    } else this.reads--;
+    this.remember(entry.action.key);
+  }
+
+  private remember(key: string): void {
+    this.recent.add(key);
+    if (this.recent.size > RECENT_LIMIT) this.recent.delete(this.recent.values().next().value as string);
+  }
+
+  private nack(entry: Entry, error: ErrorRef, serverDocument?: WireDocument | null): void {
+    const { path: _path, ...err } = error;
+    this.emitResult(entry, { status: 'NACK', error: err, ...(serverDocument ? { serverDocument: toRecord(serverDocument) } : {}) });
+    this.emitRolledBack(entry, 'nack');
+    if (!this.entries.has(entry.action.key)) this.remember(entry.action.key);
+  }
+
+  private emitResult(entry: Entry, body: Record<string, unknown>): void {
+    this.socket.emit(entry.compat ? 'productActionResult' : 'actionResult', { id: entry.action.wireId, ...body });
+  }
+
+  private emitRolledBack(entry: Entry, reason: RollbackReason, error?: ErrorRef): void {
+    this.socket.emit('actionRolledBack', {
+      id: entry.action.wireId,
+      reason,
+      ...(error ? { error: { code: error.code, message: error.message } } : {}),
+    });
+  }
+
+  emitError(error: ErrorRef | SynclineError, details?: Record<string, unknown>): void {
+    const d = details ?? ('details' in error ? error.details : undefined);
+    this.socket.emit('error', { code: error.code, message: error.message, ...(d ? { details: d } : {}) });
+  }
+
+  private internal(err: unknown): ErrorRef {
+    const e = toSynclineError(err);
+    if (e.status >= 500) this.hub.log.error({ err }, '/sendActions: action failed');
+    return errorRef(e.code, e.message);
+  }
+}
+
+/** A document as the reference's records: `{id, ...fields, _rev}`. */
+function toRecord(doc: WireDocument): Record<string, unknown> {
+  const { _id, _rev, id: _shadowed, ...fields } = doc;
+  return { id: _id, ...fields, _rev };
+}
+
+function resultRecord(r: OperationResult): Record<string, unknown> {
+  if (r.document) return toRecord(r.document);
+  // A delete (or a duplicate whose document moved on): the id and the version it wrote.
+  return { id: r.docId, ...(r.version === undefined ? {} : { _rev: r.version }), ...(r.document === null ? { deleted: true } : {}) };
+}
+
+export type { WireId };
