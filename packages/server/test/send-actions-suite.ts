@@ -382,11 +382,15 @@ export function registerSendActionsTests(name: string, makeServer: MakeServer, o
       expect((await api.pull(0, col)).length).toBe(3);
     });
 
-    test('a concurrent REST write of a record held by an action: held (PostgreSQL) waits for the FIN, staged (PGlite) rolls back', async () => {
+    test('a concurrent REST write of a record held by an action: RECORD_BUSY after a bounded wait (PostgreSQL), the FIN rolls back (PGlite)', async () => {
       const c = await connect();
       const col = freshCollection('m');
-      const patch = (data: Record<string, unknown>) =>
-        api.post('/operations', { clientId: 'rest', operations: [{ id: opId(), type: 'patch', collection: col, docId: 'k', data }] });
+      const patchOp = { id: opId(), type: 'patch', collection: col, docId: 'k', data: { y: 2 } };
+      const patch = () =>
+        api.post('/operations', {
+          clientId: 'rest',
+          operations: [patchOp, { id: opId(), type: 'insert', collection: col, docId: 'free', data: {} }],
+        });
       expect(
         (
           await api.post('/operations', {
@@ -398,20 +402,19 @@ export function registerSendActionsTests(name: string, makeServer: MakeServer, o
       const a = aid();
       c.send([{ id: a, type: 'UPDATE', collection: col, data: { id: 'k', x: 1 } }]);
       expect(await c.result(a)).toMatchObject({ status: 'ACK', data: { v: 0, x: 1, _rev: 2 } });
-      let restDone = false;
-      const restWrite = patch({ y: 2 }).then((r) => {
-        restDone = true;
-        return r;
-      });
       if (main.server.storage.adapter === 'postgres') {
-        await sleep(300);
-        expect(restDone).toBe(false);
+        // The held record is refused after SYNCLINE_LOCK_TIMEOUT_MS; the rest of the batch applies.
+        const busy = await patch();
+        expect(busy.body.results[0]).toMatchObject({ status: 'rejected', error: { code: 'RECORD_BUSY' } });
+        expect(busy.body.results[1]).toMatchObject({ status: 'applied' });
         c.fin(a);
         expect((await c.committed(a)).position).toBeGreaterThan(0);
-        expect((await restWrite).body.results[0]).toMatchObject({ status: 'applied' });
+        // RECORD_BUSY is not recorded: the same operation goes through once the record is free.
+        const again = await api.post('/operations', { clientId: 'rest', operations: [patchOp] });
+        expect(again.body.results[0]).toMatchObject({ status: 'applied' });
         expect((await api.get(col, 'k')).body).toEqual({ _id: 'k', _rev: 3, v: 0, x: 1, y: 2 });
       } else {
-        expect((await restWrite).body.results[0]).toMatchObject({ status: 'applied' });
+        expect((await patch()).body.results[0]).toMatchObject({ status: 'applied' });
         c.fin(a);
         expect(await c.rolledBack(a)).toMatchObject({ reason: 'conflict', error: { code: 'VERSION_MISMATCH' } });
         expect((await api.get(col, 'k')).body).toEqual({ _id: 'k', _rev: 2, v: 0, y: 2 });

@@ -116,6 +116,12 @@ export const options = {
     description:
       '`/sendActions`: ACKed actions held open server-wide (on PostgreSQL each holds a connection of a separate pool of this size, so REST and `/sync` never wait for them).',
   },
+  lockTimeoutMs: {
+    env: ['SYNCLINE_LOCK_TIMEOUT_MS'],
+    schema: int(10, 600_000).default(1000),
+    description:
+      'PostgreSQL: longest a REST or `/sync` write waits for a row lock; a record held longer (by an open `/sendActions` action) is answered RECORD_BUSY.',
+  },
   logLevel: {
     env: ['LOG_LEVEL'],
     schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -14,6 +14,7 @@ type StorageConfig = Pick<
   | 'schema'
   | 'poolSize'
   | 'statementTimeoutMs'
+  | 'lockTimeoutMs'
   | 'maxChangesLimit'
   | 'maxQueryLimit'
   | 'defaultQueryLimit'
@@ -31,6 +32,7 @@ export async function createStorage(config: StorageConfig): Promise<Storage> {
       connectionString: config.databaseUrl as string,
       poolSize: config.poolSize,
       statementTimeoutMs: config.statementTimeoutMs,
+      lockTimeoutMs: config.lockTimeoutMs,
     });
     return new PostgresStorage(client, config.schema, limits);
   }

@@ -17,7 +17,7 @@ import { planOperations } from '../engine/plan-operations.js';
 import type { ActionOp, ActionRunner, ActionRunnerOptions, BeginOutcome, FinOutcome } from './action-runner.js';
 import { refused } from './action-runner.js';
 import type { SqlQueryable } from './sql-client.js';
-import { readForPlan, withDocument, writePlan } from './write-statement.js';
+import { actionLockKey, readForPlan, withDocument, writePlan } from './write-statement.js';
 
 /** lock_not_available: NOWAIT or lock_timeout. */
 const LOCK_NOT_AVAILABLE = '55P03';
@@ -76,7 +76,7 @@ export class HeldActionRunner implements ActionRunner {
     try {
       await client.query('BEGIN');
       const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0)) AS ok', [
-        JSON.stringify([this.s, 'record', op.collection, op.docId]),
+        actionLockKey(this.s, op.collection, op.docId),
       ]);
       if (!rows[0]?.ok) return refused(op, errorRef('RECORD_BUSY'));
       const { storedById, loaded } = await readForPlan(q, this.s, [op], 'nowait');

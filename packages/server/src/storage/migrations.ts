@@ -290,6 +290,8 @@ CREATE FUNCTION ${s}.sequence_pending() RETURNS bigint LANGUAGE plpgsql AS $fn$
 DECLARE
   last_pos bigint;
 BEGIN
+  -- Sequencing must wait for its turn whatever the session's lock_timeout.
+  PERFORM set_config('lock_timeout', '0', true);
   PERFORM pg_advisory_xact_lock(hashtext('${s}.positions'));
   -- Under the lock, this statement sees every sequencer that committed before us.
   WITH pending AS (
@@ -345,7 +347,7 @@ export async function migrate(
   if (!SCHEMA_NAME.test(schema)) throw new Error(`invalid schema name: ${schema}`);
   const applied: number[] = [];
   await client.transaction(async (tx) => {
-    await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`${schema}.migrate`]);
+    await tx.query("SELECT set_config('lock_timeout', '0', true), pg_advisory_xact_lock(hashtext($1))", [`${schema}.migrate`]);
     await tx.exec(`CREATE SCHEMA IF NOT EXISTS ${schema};
       CREATE TABLE IF NOT EXISTS ${schema}.migrations (
         version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now());`);

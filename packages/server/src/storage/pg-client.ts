@@ -6,6 +6,8 @@ export interface PgClientOptions {
   poolSize?: number;
   /** Bound on how long one statement may run (ms). */
   statementTimeoutMs?: number;
+  /** Bound on how long a statement waits for a lock (ms). */
+  lockTimeoutMs?: number;
 }
 
 // int8 (positions, counts) fits in a JS number up to 2^53; parse it as one.
@@ -17,6 +19,7 @@ export async function createPgClient(opts: PgClientOptions): Promise<SqlClient> 
     max: opts.poolSize ?? 10,
     connectionTimeoutMillis: 5000,
     statement_timeout: opts.statementTimeoutMs ?? 30_000,
+    ...(opts.lockTimeoutMs ? { lock_timeout: opts.lockTimeoutMs } : {}),
     // A transaction left open by a crashed caller must not hold locks forever.
     idle_in_transaction_session_timeout: 60_000,
   } as pg.PoolConfig);

@@ -8,6 +8,7 @@ import {
   type CompactResponse,
   type ConflictEntry,
   type ErrorCode,
+  errorRef,
   FilterError,
   type OperationResult,
   type PushResponse,
@@ -18,7 +19,7 @@ import {
   SynclineError,
   type WireDocument,
 } from '@syncline/protocol';
-import { type DocState, type PlannedOp, planOperations, toWire } from '../engine/plan-operations.js';
+import { type DocState, docKey, type PlannedOp, planOperations, toWire } from '../engine/plan-operations.js';
 import { validateOperation } from '../engine/validate-operation.js';
 import { type ActionRunner, type ActionRunnerOptions, StagedActionRunner } from './action-runner.js';
 import { type ChangePage, changesJson, changesResponse, readChanges } from './change-page.js';
@@ -29,8 +30,10 @@ import { buildKeyset, decodeCursor, encodeCursor, parseSort } from './query-sort
 import { Sequencer } from './sequencer.js';
 import type { SqlClient, SqlQueryable } from './sql-client.js';
 import type { ChangesQuery, Storage, StorageLimits } from './storage.js';
-import { readForPlan, withDocument, writePlan } from './write-statement.js';
+import { heldByActions, readForPlan, withDocument, writePlan } from './write-statement.js';
 
+/** lock_not_available: a row lock not granted within lock_timeout. */
+const LOCK_NOT_AVAILABLE = '55P03';
 /** unique_violation, serialization_failure, deadlock_detected, and our own "batch raced" (migrations.ts). */
 const RETRYABLE = new Set(['23505', '40001', '40P01', 'SYR01']);
 const OPTIMISTIC_ATTEMPTS = 2;
@@ -70,6 +73,7 @@ export class PostgresStorage implements Storage {
       else results[index] = v.result;
     });
 
+    let busy = false;
     for (let attempt = 1; ; attempt++) {
       try {
         // A batch of inserts first assumes that none of its documents or operation
@@ -78,12 +82,14 @@ export class PostgresStorage implements Storage {
         // documents in a transaction so a hot document cannot starve a batch.
         // (An insert with a baseVersion above 0 expects a tombstone, which blind planning cannot see.)
         const blind = attempt === 1 && valid.every((v) => v.op.type === 'insert' && !v.op.baseVersion);
-        const mode = blind ? 'blind' : attempt <= OPTIMISTIC_ATTEMPTS ? 'optimistic' : 'locking';
+        const mode = busy ? 'busy' : blind ? 'blind' : attempt <= OPTIMISTIC_ATTEMPTS ? 'optimistic' : 'locking';
         await this.applyValid(clientId, valid, results, mode);
         break;
       } catch (err) {
         const code = (err as { code?: string }).code;
-        const retry = err instanceof RetryBatch || (code !== undefined && RETRYABLE.has(code));
+        // A row held past lock_timeout (e.g. by an action awaiting its FIN): go around the held records.
+        if (code === LOCK_NOT_AVAILABLE) busy = true;
+        const retry = err instanceof RetryBatch || (code !== undefined && (RETRYABLE.has(code) || code === LOCK_NOT_AVAILABLE));
         if (!retry || attempt >= MAX_ATTEMPTS) throw err;
       }
     }
@@ -115,32 +121,55 @@ export class PostgresStorage implements Storage {
    * the operation log in one statement that re-checks every version it read
    * and aborts (retryably) if anything changed in between. `locking` reads
    * with row locks inside a transaction, so the check cannot fail; `blind`
-   * skips the read, assuming nothing exists (the write's checks verify it).
+   * skips the read, assuming nothing exists (the write's checks verify it);
+   * `busy` is `locking` that first try-locks each record's action lock: the
+   * operations on records an open action holds are answered RECORD_BUSY (not
+   * logged, so the same operation can be sent again) and the others applied.
    */
   private async applyValid(
     clientId: string,
     valid: { index: number; op: PlannedOp }[],
     results: (OperationResult | undefined)[],
-    mode: 'blind' | 'optimistic' | 'locking',
+    mode: 'blind' | 'optimistic' | 'locking' | 'busy',
   ): Promise<void> {
     if (valid.length === 0) return;
     const s = this.s;
-    const locking = mode === 'locking';
+    const locking = mode === 'locking' || mode === 'busy';
     const run = async (q: SqlQueryable) => {
+      let active = valid;
+      if (mode === 'busy') {
+        const held = await heldByActions(
+          q,
+          s,
+          valid.map((v) => v.op),
+        );
+        active = [];
+        for (const v of valid) {
+          if (held.has(docKey(v.op.collection, v.op.docId))) {
+            results[v.index] = {
+              id: v.op.id,
+              collection: v.op.collection,
+              docId: v.op.docId,
+              status: 'rejected',
+              error: errorRef('RECORD_BUSY'),
+            };
+          } else active.push(v);
+        }
+      }
       const { storedById, loaded } =
         mode === 'blind'
           ? { storedById: new Map<string, OperationResult>(), loaded: new Map<string, DocState>() }
           : await readForPlan(
               q,
               s,
-              valid.map((v) => v.op),
+              active.map((v) => v.op),
               locking ? 'wait' : 'none',
             );
 
       // First occurrence of each unseen id is applied; repeats are duplicates of it.
       const fresh: { index: number; op: PlannedOp }[] = [];
       const firstIndex = new Map<string, number>();
-      for (const v of valid) {
+      for (const v of active) {
         if (storedById.has(v.op.id) || firstIndex.has(v.op.id)) continue;
         firstIndex.set(v.op.id, v.index);
         fresh.push(v);
@@ -304,7 +333,7 @@ export class PostgresStorage implements Storage {
     const s = this.s;
     return this.db.transaction(async (tx) => {
       // One compaction at a time; pulls keep running (they check the horizon in their own snapshot).
-      await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`${s}.compact`]);
+      await tx.query("SELECT set_config('lock_timeout', '0', true), pg_advisory_xact_lock(hashtext($1))", [`${s}.compact`]);
       const cutoff = `now() - make_interval(secs => $1::double precision * 86400)`;
       const { rows: h } = await tx.query<{ h: number | null }>(
         `SELECT max(last_position) AS h FROM ${s}.commits WHERE committed_at < ${cutoff}`,

@@ -184,3 +184,26 @@ export function withDocument(stored: OperationResult, loaded: Map<string, DocSta
   if (current && !current.deleted && current.version === stored.version) return { ...stored, document: toWire(current) };
   return stored;
 }
+
+/** The key of a record's action lock: held-action-runner.ts takes it before the row lock. */
+export function actionLockKey(schema: string, collection: string, id: string): string {
+  return JSON.stringify([schema, 'record', collection, id]);
+}
+
+/**
+ * Inside a transaction: try-locks each record's action lock (never waits) and
+ * returns the keys of records an open action holds. The locks taken are kept
+ * to the end of the transaction, so no action can take those records meanwhile.
+ */
+export async function heldByActions(q: SqlQueryable, s: string, ops: PlannedOp[]): Promise<Set<string>> {
+  const keys = new Map<string, [string, string]>();
+  for (const op of ops) keys.set(docKey(op.collection, op.docId), [op.collection, op.docId]);
+  const entries = [...keys.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  const { rows } = await q.query<{ i: number; free: boolean }>(
+    'SELECT i::integer, pg_try_advisory_xact_lock(hashtextextended(k, 0)) AS free FROM unnest($1::text[]) WITH ORDINALITY AS t(k, i) ORDER BY i',
+    [entries.map(([, [c, id]]) => actionLockKey(s, c, id))],
+  );
+  const held = new Set<string>();
+  for (const r of rows) if (!r.free) held.add((entries[r.i - 1] as [string, unknown])[0]);
+  return held;
+}
