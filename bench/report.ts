@@ -11,8 +11,10 @@ export interface Result {
   baseline: number;
   baselineUnit: string;
   ratio: number;
-  /** Minimum ratio; null = informational. */
+  /** Minimum ratio; null = informational. With `targetLabel`, an upper bound on `value` instead. */
   target: number | null;
+  /** How the target is printed when it is not a minimum ratio, e.g. `≤ 15 KiB`. */
+  targetLabel?: string;
   pass: boolean | null;
   /** Set when a correctness check failed (value/baseline may then be 0). */
   error?: string;
@@ -42,6 +44,25 @@ export function result(
   };
 }
 
+/** A row whose target is an upper bound on the value itself (latency, memory), not a minimum ratio. */
+export function resultAtMost(
+  name: string,
+  value: number,
+  unit: string,
+  baseline: number,
+  baselineUnit: string,
+  limit: number,
+  targetLabel: string,
+  details?: Record<string, unknown>,
+): Result {
+  return {
+    ...result(name, value, unit, baseline, baselineUnit, null, details),
+    target: round(limit),
+    targetLabel,
+    pass: value <= limit,
+  };
+}
+
 export function failed(name: string, unit: string, baselineUnit: string, target: number | null, err: unknown): Result {
   return {
     name,
@@ -57,7 +78,8 @@ export function failed(name: string, unit: string, baselineUnit: string, target:
 }
 
 const round = (n: number) => Math.round(n * 10) / 10;
-const fmt = (n: number, unit: string) => `${Math.round(n).toLocaleString('en-US')} ${unit}`;
+const fmt = (n: number, unit: string) =>
+  `${Math.abs(n) < 100 && !Number.isInteger(n) ? n.toFixed(1) : Math.round(n).toLocaleString('en-US')} ${unit}`;
 
 export function printTable(results: Result[]): string {
   const header = ['scenario', 'syncline', 'baseline', 'ratio', 'target', 'result'];
@@ -66,7 +88,7 @@ export function printTable(results: Result[]): string {
     r.error ? '—' : fmt(r.value, r.unit),
     r.error ? '—' : fmt(r.baseline, r.baselineUnit),
     r.error ? '—' : r.ratio.toFixed(2),
-    r.target === null ? '(info)' : `≥ ${r.target.toFixed(2)}`,
+    r.targetLabel ?? (r.target === null ? '(info)' : `≥ ${r.target.toFixed(2)}`),
     r.error ? 'ERROR' : r.pass === null ? 'info' : r.pass ? 'PASS' : 'FAIL',
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));

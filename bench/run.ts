@@ -4,22 +4,30 @@
  *   push (PostgreSQL)  8 clients POST /operations (100 inserts each) vs raw pg batched INSERTs   target ratio ≥ 0.6
  *   pull (PostgreSQL)  one client pages POST /changes over 200k changes vs raw keyset SELECTs   target ratio ≥ 0.5
  *   push / pull (PGlite)  the same on embedded PGlite (informational)
+ *   fanout  1k and 5k sockets subscribed on /sync (a separate client process) while one writer POSTs
+ *           single inserts at 100 and 1,000/s, vs a bare Socket.IO server io.emit-ing the same frames:
+ *           deliveries/s ≥ 1.0× baseline; commit-to-delivery p99 ≤ 1.5× baseline p99 + 10 ms;
+ *           every client must get every change exactly once, gap-free
+ *   memory  server RSS per idle subscribed /sync connection at 5k connections (PGlite) vs a bare
+ *           Socket.IO server's per idle connection: ≤ 15 KiB
  *
  * Prints a table and writes bench/results/latest.json. Exit code 0 even when a
  * target is missed; 1 when a correctness check fails (or a scenario cannot run).
  *
  * Options (after `npm run bench --`):
- *   --only=push-pg,pull-pg,push-pglite,pull-pglite   run a subset
+ *   --only=push-pg,pull-pg,push-pglite,pull-pglite,fanout,memory   run a subset
  *   --cpu-prof[=DIR]   write V8 CPU profiles of the server children (default bench/results/profiles)
  *   --measure=SECONDS  PostgreSQL push measurement window (default 8; warm-up 2)
  *   --server-cli=PATH  benchmark another build of the server (default packages/server/dist/cli.js)
- *   --keep             keep the PostgreSQL bench schemas/tables afterwards (bench_push, bench_pull, bench_raw_*)
+ *   --fanout-clients=1000,5000  --fanout-rates=100,1000  --fanout-measure=SECONDS (default 5; warm-up 1)
+ *   --keep             keep the PostgreSQL bench schemas/tables afterwards (bench_push, bench_pull, bench_raw_*, bench_fanout)
  * Investigating a miss: `--cpu-prof`, then `node --import tsx bench/profile-summary.ts FILE.cpuprofile`;
  * latest.json has CPU per operation/page for the bench, the server and PostgreSQL, and WAL bytes per op.
  * Environment: BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test).
  */
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { type FanoutConfig, fanout, type MemoryConfig, memory } from './fanout.js';
 import { backgroundLoad, CLI, ROOT, setServerCli } from './harness.js';
 import { cleanupPgliteDirs, type PgliteBenchConfig, pullPglite, pushPglite } from './pglite.js';
 import { type PgBenchConfig, pullPostgres, pushPostgres } from './postgres.js';
@@ -32,6 +40,9 @@ const { values: args } = parseArgs({
     measure: { type: 'string' },
     'server-cli': { type: 'string' },
     keep: { type: 'boolean', default: false },
+    'fanout-clients': { type: 'string' },
+    'fanout-rates': { type: 'string' },
+    'fanout-measure': { type: 'string' },
   },
   allowPositionals: false,
   strict: true,
@@ -43,6 +54,12 @@ const log = (msg: string) => process.stderr.write(`${msg}\n`);
 if (args['server-cli']) setServerCli(args['server-cli']);
 const cpuProfDir = args['cpu-prof'] === undefined ? undefined : args['cpu-prof'] || join(ROOT, 'bench/results/profiles');
 const measureS = Number(args.measure ?? 8);
+const numbers = (list: string) =>
+  list.split(',').map((x) => {
+    const v = Number(x);
+    if (!(v > 0)) throw new Error(`expected a list of positive numbers, got ${list}`);
+    return v;
+  });
 if (!(measureS > 0)) throw new Error(`--measure must be a positive number of seconds`);
 
 const pgCfg: PgBenchConfig = {
@@ -68,6 +85,19 @@ const pgliteCfg: PgliteBenchConfig = {
   log,
   ...(cpuProfDir ? { cpuProfDir } : {}),
 };
+const fanoutCfg: FanoutConfig = {
+  databaseUrl: pgCfg.databaseUrl,
+  clients: numbers(args['fanout-clients'] ?? '1000,5000'),
+  rates: numbers(args['fanout-rates'] ?? '100,1000'),
+  warmupMs: 1000,
+  measureMs: Number(args['fanout-measure'] ?? 5) * 1000,
+  graceMs: 250,
+  drainMs: 60_000,
+  keep: args.keep === true,
+  log,
+  ...(cpuProfDir ? { cpuProfDir } : {}),
+};
+const memoryCfg: MemoryConfig = { clients: 5000, targetKiB: 15, log, ...(cpuProfDir ? { cpuProfDir } : {}) };
 
 interface Scenario {
   key: string;
@@ -75,13 +105,15 @@ interface Scenario {
   unit: string;
   baselineUnit: string;
   target: number | null;
-  run: () => Promise<Result>;
+  run: () => Promise<Result | Result[]>;
 }
 const scenarios: Scenario[] = [
   { key: 'push-pg', name: 'push (PostgreSQL)', unit: 'ops/s', baselineUnit: 'rows/s', target: 0.6, run: () => pushPostgres(pgCfg) },
   { key: 'pull-pg', name: 'pull (PostgreSQL)', unit: 'changes/s', baselineUnit: 'rows/s', target: 0.5, run: () => pullPostgres(pgCfg) },
   { key: 'push-pglite', name: 'push (PGlite)', unit: 'ops/s', baselineUnit: 'rows/s', target: null, run: () => pushPglite(pgliteCfg) },
   { key: 'pull-pglite', name: 'pull (PGlite)', unit: 'changes/s', baselineUnit: 'rows/s', target: null, run: () => pullPglite(pgliteCfg) },
+  { key: 'fanout', name: 'fanout', unit: 'deliveries/s', baselineUnit: 'deliveries/s', target: 1.0, run: () => fanout(fanoutCfg) },
+  { key: 'memory', name: 'memory per connection', unit: 'KiB', baselineUnit: 'KiB', target: null, run: () => memory(memoryCfg) },
 ];
 
 const only = args.only
@@ -100,9 +132,11 @@ for (const s of scenarios) {
     if (background > 0.25) {
       log(`warning: ${background.toFixed(2)} CPU cores were busy before ${s.name} started (other processes); figures will be noisy`);
     }
-    const r = await s.run();
-    r.details = { ...r.details, backgroundCores: Math.round(background * 100) / 100 };
-    results.push(r);
+    const rs = await s.run();
+    for (const r of Array.isArray(rs) ? rs : [rs]) {
+      r.details = { ...r.details, backgroundCores: Math.round(background * 100) / 100 };
+      results.push(r);
+    }
   } catch (err) {
     // Not a wrong answer but the scenario could not run (server did not start, database unreachable…).
     log(`${s.name}: ${(err as Error).stack ?? String(err)}`);
@@ -132,6 +166,14 @@ const file = writeJson(results, {
       pullChanges: pgliteCfg.pullChanges,
       pullLimit: pgliteCfg.pullLimit,
     },
+    fanout: {
+      clients: fanoutCfg.clients,
+      rates: fanoutCfg.rates,
+      warmupMs: fanoutCfg.warmupMs,
+      measureMs: fanoutCfg.measureMs,
+      graceMs: fanoutCfg.graceMs,
+    },
+    memory: { clients: memoryCfg.clients, targetKiB: memoryCfg.targetKiB },
     ...(only ? { only } : {}),
   },
   server: CLI,
