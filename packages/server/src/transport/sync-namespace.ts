@@ -135,10 +135,13 @@ export async function registerSyncNamespace(io: Server, deps: SocketDeps): Promi
   function dropSlowConsumers(g: Group): void {
     const members = nsp.adapter.rooms.get(room(g));
     if (!members) return;
-    for (const sid of [...members]) {
+    const slow: Socket[] = [];
+    for (const sid of members) {
       const socket = nsp.sockets.get(sid);
-      if (socket && queued(socket) >= config.socketBufferLimit) endSubscription(socket, g, 'SLOW_CONSUMER');
+      if (socket && queued(socket) >= config.socketBufferLimit) slow.push(socket);
     }
+    // Leaving the room changes `members`, so only after the scan.
+    for (const socket of slow) endSubscription(socket, g, 'SLOW_CONSUMER');
   }
 
   function endSubscription(socket: Socket, g: Group, code: 'SLOW_CONSUMER'): void {
