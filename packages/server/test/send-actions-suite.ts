@@ -5,25 +5,13 @@
  */
 import type { Change } from '@syncline/protocol';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import type { ConfigInput } from '../src/config/options.js';
-import type { SynclineServer } from '../src/server.js';
 import type { ActionRunner } from '../src/storage/action-runner.js';
 import type { Storage } from '../src/storage/storage.js';
 import { freshCollection, opId } from './harness.js';
 import { ActionsClient, type Payload, sleep } from './send-actions-client.js';
+import type { TestServer, TestServerOptions } from './server-harness.js';
 
-export interface ActionsServer {
-  url: string;
-  server: SynclineServer;
-  /** Closes the server, then the storage if makeServer opened it. */
-  close(): Promise<void>;
-}
-export interface MakeServerOptions {
-  config?: ConfigInput;
-  /** Open the storage outside the server and wrap it (the server then leaves it open on close). */
-  wrap?: (storage: Storage) => Storage;
-}
-export type MakeServer = (opts?: MakeServerOptions) => Promise<ActionsServer>;
+export type MakeServer = (opts?: TestServerOptions) => Promise<TestServer>;
 
 /** Actions on collections named `slow*` take SLOW_MS to start: a slow action next to fast ones. */
 const SLOW_MS = 1500;
@@ -85,10 +73,10 @@ async function errorFrom(c: ActionsClient, fn: () => void): Promise<Payload> {
 
 export function registerSendActionsTests(name: string, makeServer: MakeServer, opts: { heldActions: number }): void {
   describe(`/sendActions: ${name}`, () => {
-    let main: ActionsServer;
+    let main: TestServer;
     let api: ReturnType<typeof rest>;
     const clients: ActionsClient[] = [];
-    const connect = async (s: ActionsServer = main, auth?: Record<string, unknown>) => {
+    const connect = async (s: TestServer = main, auth?: Record<string, unknown>) => {
       const c = await ActionsClient.connect(s.url, auth);
       clients.push(c);
       return c;
@@ -458,7 +446,7 @@ export function registerSendActionsTests(name: string, makeServer: MakeServer, o
     });
 
     describe('with a short FIN timeout', () => {
-      let s: ActionsServer;
+      let s: TestServer;
       beforeAll(async () => {
         s = await makeServer({ config: { finTimeoutMs: 400 } });
       });
@@ -494,7 +482,7 @@ export function registerSendActionsTests(name: string, makeServer: MakeServer, o
     });
 
     describe(`with ${opts.heldActions} actions held open`, () => {
-      let s: ActionsServer;
+      let s: TestServer;
       const held = opts.heldActions;
       beforeAll(async () => {
         s = await makeServer({ config: { finTimeoutMs: 20_000, maxOpenActionsPerSocket: held, maxOpenActions: held + 2 } });

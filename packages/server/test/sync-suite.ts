@@ -2,12 +2,12 @@
 import type { Change } from '@syncline/protocol';
 import { io as connect, type Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import type { ConfigInput } from '../src/config/options.js';
 import type { SynclineServer } from '../src/server.js';
 import { opId } from './harness.js';
+import type { TestServer } from './server-harness.js';
 
-export type MakeServer = (
-  overrides: Record<string, unknown>,
-) => Promise<{ server: SynclineServer; url: string; cleanup: () => Promise<void> }>;
+export type MakeServer = (config: ConfigInput) => Promise<TestServer>;
 
 interface Frame {
   subscriptionId: string;
@@ -121,7 +121,7 @@ export function registerSyncTests(name: string, make: MakeServer): void {
     };
 
     beforeAll(async () => {
-      ({ server, url, cleanup } = await make({ socketBufferLimit: 4, maxSubscriptionsPerSocket: 3 }));
+      ({ server, url, close: cleanup } = await make({ socketBufferLimit: 4, maxSubscriptionsPerSocket: 3 }));
     });
     afterAll(async () => {
       for (const c of clients) c.close();
