@@ -294,5 +294,18 @@ export function registerSyncTests(name: string, make: MakeServer): void {
       const queued = (serverSocket as unknown as { conn: { writeBuffer: unknown[] } }).conn.writeBuffer.length;
       expect(queued).toBeLessThanOrEqual(6);
     });
+
+    // Last: compaction moves the horizon for the whole server.
+    test('after compaction, subscribing below the horizon is RESYNC_REQUIRED; from the horizon it works', async () => {
+      await push([insert('compacted', 'c1', {})]);
+      const { horizon } = await server.storage.compact(0);
+      expect(horizon).toBeGreaterThan(0);
+      const c = client();
+      expect(await c.subscribe({ collection: 'compacted', since: 0 })).toMatchObject({ ok: false, error: { code: 'RESYNC_REQUIRED' } });
+      expect((await c.subscribe({ collection: 'compacted', since: horizon })).ok).toBe(true);
+      await push([insert('compacted', 'c2', {})]);
+      await until(() => c.changes.length >= 1);
+      expect(c.changes.map((x) => x.docId)).toEqual(['c2']);
+    });
   });
 }

@@ -4,7 +4,7 @@
  * covers a lost one): it always reads "changes after my position" from the
  * database, so nothing is skipped and nothing is delivered twice.
  */
-import type { Change } from '@syncline/protocol';
+import { type Change, SynclineError } from '@syncline/protocol';
 import type { Storage } from '../storage/storage.js';
 
 const PAGE = 1000;
@@ -29,6 +29,8 @@ export class ChangeFeed {
     private readonly storage: Storage,
     private readonly onBatch: (batch: FeedBatch) => void,
     private readonly onError: (err: unknown) => void,
+    /** Compaction passed the feed: changes up to `horizon` are gone, subscribers must resync. */
+    private readonly onResync: (horizon: number) => void = () => {},
   ) {}
 
   /** The last position handed to `onBatch`. */
@@ -73,7 +75,16 @@ export class ChangeFeed {
 
   private async drain(): Promise<void> {
     for (;;) {
-      const page = await this.storage.getChanges({ since: this.position, limit: PAGE });
+      let page: Awaited<ReturnType<Storage['getChanges']>>;
+      try {
+        page = await this.storage.getChanges({ since: this.position, limit: PAGE });
+      } catch (err) {
+        const horizon = err instanceof SynclineError && err.code === 'RESYNC_REQUIRED' ? Number(err.details?.horizon) : Number.NaN;
+        if (!Number.isSafeInteger(horizon)) throw err;
+        this.position = horizon;
+        this.onResync(horizon);
+        continue;
+      }
       if (page.checkpoint > this.position) {
         const from = this.position;
         this.position = page.checkpoint;

@@ -96,7 +96,18 @@ export async function registerSyncNamespace(io: Server, deps: SocketDeps): Promi
   const dirty = new Set<Group>();
   let flushScheduled = false;
 
-  const feed = new ChangeFeed(storage, onBatch, (err) => log.warn({ err }, 'change feed read failed; retrying'));
+  const feed = new ChangeFeed(
+    storage,
+    onBatch,
+    (err) => log.warn({ err }, 'change feed read failed; retrying'),
+    (horizon) => {
+      log.warn({ horizon }, 'compaction passed the change feed; every subscription must resync');
+      for (const socket of nsp.sockets.values()) {
+        const state = states.get(socket.id);
+        for (const g of [...(state?.active.values() ?? [])]) endSubscription(socket, g, 'RESYNC_REQUIRED');
+      }
+    },
+  );
 
   function onBatch(batch: FeedBatch): void {
     for (const change of batch.changes) {
@@ -144,7 +155,7 @@ export async function registerSyncNamespace(io: Server, deps: SocketDeps): Promi
     for (const socket of slow) endSubscription(socket, g, 'SLOW_CONSUMER');
   }
 
-  function endSubscription(socket: Socket, g: Group, code: 'SLOW_CONSUMER'): void {
+  function endSubscription(socket: Socket, g: Group, code: 'SLOW_CONSUMER' | 'RESYNC_REQUIRED'): void {
     const state = states.get(socket.id);
     if (!state?.active.delete(g.id)) return;
     socket.leave(room(g));
