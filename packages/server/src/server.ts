@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs';
 import type { Server as HttpServer, IncomingMessage, ServerResponse } from 'node:http';
 import cors from '@fastify/cors';
+import { SynclineError } from '@syncline/protocol';
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import type { Server as SocketServer } from 'socket.io';
 import { loadConfig } from './config/load-config.js';
@@ -43,13 +45,26 @@ export async function createServer(options: CreateServerOptions = {}): Promise<S
     throw err;
   }
 
-  const app: FastifyInstance = Fastify({
+  if (config.useSsl && httpServer) {
+    throw new SynclineError('INVALID_CONFIG', 'USE_SSL cannot be combined with an existing server: terminate TLS on that server.');
+  }
+  let tls: { key: Buffer; cert: Buffer } | undefined;
+  if (config.useSsl) {
+    try {
+      tls = { key: readFileSync(config.tlsKeyFile as string), cert: readFileSync(config.tlsCertFile as string) };
+    } catch (err) {
+      throw new SynclineError('INVALID_CONFIG', `USE_SSL: cannot read TLS_CERT_FILE / TLS_KEY_FILE: ${(err as Error).message}`);
+    }
+  }
+
+  const app = Fastify({
     logger: {
       level: config.logLevel,
       redact: ['req.headers.authorization', 'req.headers.cookie'],
     },
     logController: new LogController({ disableRequestLogging: !config.logRequests }),
     bodyLimit: config.bodyLimit,
+    ...(tls ? { https: tls } : {}),
     ...(httpServer
       ? {
           serverFactory: (handler: (req: IncomingMessage, res: ServerResponse) => void) => {

@@ -31,6 +31,9 @@ export function loadConfig(explicit: ConfigInput = {}, env: NodeJS.ProcessEnv = 
   if (out.adapter === 'postgres' && !out.databaseUrl) {
     problems.push('ADAPTER=postgres needs DATABASE_URL (or POSTGRES_DATABASE_URL)');
   }
+  if (out.useSsl && (!out.tlsCertFile || !out.tlsKeyFile)) {
+    problems.push('USE_SSL needs TLS_CERT_FILE and TLS_KEY_FILE');
+  }
   if (problems.length > 0) {
     throw new SynclineError('INVALID_CONFIG', `Invalid configuration:\n  ${problems.join('\n  ')}`, { problems });
   }

@@ -79,6 +79,17 @@ export const options = {
     schema: int(100, 3_600_000).default(30_000),
     description: 'Longest a single SQL statement may run (PostgreSQL adapter).',
   },
+  useSsl: {
+    env: ['USE_SSL'],
+    // As in esink: setting it requires TLS (any value but '', 'false', '0'); plain HTTP is then refused.
+    schema: z
+      .union([z.boolean(), z.string()])
+      .default(false)
+      .transform((v) => (typeof v === 'boolean' ? v : !['', 'false', '0', 'no', 'off'].includes(v.trim().toLowerCase()))),
+    description: 'Serve HTTPS and WSS only (needs TLS_CERT_FILE and TLS_KEY_FILE); plain HTTP is refused.',
+  },
+  tlsCertFile: { env: ['TLS_CERT_FILE'], schema: z.string().min(1).optional(), description: 'PEM certificate (chain) for USE_SSL.' },
+  tlsKeyFile: { env: ['TLS_KEY_FILE'], schema: z.string().min(1).optional(), description: 'PEM private key for USE_SSL.' },
   corsOrigin: {
     env: ['SYNCLINE_CORS_ORIGIN'],
     schema: z.string().min(1).default('*'),
