@@ -13,6 +13,8 @@ export interface PgClientOptions {
 // int8 (positions, counts) fits in a JS number up to 2^53; parse it as one.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number.parseInt(v, 10));
 
+const LISTEN_RETRY_MS = 500;
+
 export async function createPgClient(opts: PgClientOptions): Promise<SqlClient> {
   const pool = new pg.Pool({
     connectionString: opts.connectionString,
@@ -35,8 +37,37 @@ export async function createPgClient(opts: PgClientOptions): Promise<SqlClient> 
       await c.query(sql);
     },
   });
-  let listener: pg.Client | undefined;
+  // One LISTEN connection for all channels. If it drops (a PostgreSQL restart),
+  // it reconnects and listens again; readers poll meanwhile, so nothing is lost.
+  let listener: Promise<pg.Client> | undefined;
+  let closed = false;
   const handlers = new Map<string, Set<(p: string) => void>>();
+  const connectListener = (): Promise<pg.Client> => {
+    const client = new pg.Client({ connectionString: opts.connectionString });
+    const lost = () => {
+      if (closed || listener === undefined) return;
+      listener = undefined;
+      setTimeout(() => {
+        if (!closed && listener === undefined && handlers.size > 0) ensureListener().catch(() => {});
+      }, LISTEN_RETRY_MS).unref();
+    };
+    client.on('error', lost);
+    client.on('end', lost);
+    client.on('notification', (n) => {
+      for (const h of handlers.get(n.channel) ?? []) h(n.payload ?? '');
+    });
+    return client.connect().then(async () => {
+      for (const channel of handlers.keys()) await client.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+      return client;
+    });
+  };
+  const ensureListener = (): Promise<pg.Client> => {
+    listener ??= connectListener().catch((err) => {
+      listener = undefined;
+      throw err;
+    });
+    return listener;
+  };
 
   return {
     kind: 'postgres',
@@ -60,27 +91,24 @@ export async function createPgClient(opts: PgClientOptions): Promise<SqlClient> 
       }
     },
     async listen(channel, onPayload) {
-      if (!listener) {
-        listener = new pg.Client({ connectionString: opts.connectionString });
-        listener.on('error', () => {});
-        listener.on('notification', (n) => {
-          for (const h of handlers.get(n.channel) ?? []) h(n.payload ?? '');
-        });
-        await listener.connect();
-      }
       let set = handlers.get(channel);
+      const isNew = !set;
       if (!set) {
         set = new Set();
         handlers.set(channel, set);
-        await listener.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
       }
       set.add(onPayload);
+      const client = await ensureListener();
+      if (isNew) await client.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
       return async () => {
         set.delete(onPayload);
       };
     },
     async close() {
-      await listener?.end().catch(() => {});
+      closed = true;
+      const l = listener;
+      listener = undefined;
+      await l?.then((c) => c.end()).catch(() => {});
       await pool.end();
     },
   };
