@@ -31,18 +31,17 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { io, type Socket } from 'socket.io-client';
 import type { ClientsConfig, ClientsReport, ClientsStatus, FromClients, ToClients } from './fanout-clients.js';
 import {
+  admin,
   CorrectnessError,
-  freePort,
-  JsonClient,
   machineCpu,
   now,
   postgresCpuSeconds,
   processCpuSeconds,
   ROOT,
+  round,
   type ServerChild,
   sleep,
   startServer,
@@ -88,7 +87,6 @@ const RATE_TARGET = 1.0;
 const P99_FACTOR = 1.5;
 const P99_SLACK_MS = 10;
 
-const round = (n: number, d: number) => Math.round(n * 10 ** d) / 10 ** d;
 const wall = () => performance.timeOrigin + performance.now();
 const CLK_TCK = 100;
 
@@ -97,67 +95,11 @@ process.on('exit', () => {
   for (const c of children) c.kill('SIGKILL');
 });
 
-async function admin<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return await fn(c);
-  } finally {
-    await c.end();
-  }
-}
-
 // ---------------------------------------------------------------- baseline server child
 
-/** The bare Socket.IO server as a child process, shaped like harness's ServerChild. */
-async function startBaselineServer(label: string, env: Record<string, string>, cpuProfDir?: string): Promise<ServerChild> {
-  const port = await freePort();
-  const args = ['--import', 'tsx'];
-  if (cpuProfDir) args.push('--cpu-prof', `--cpu-prof-dir=${join(cpuProfDir, label)}`);
-  const child = spawn(process.execPath, [...args, BASELINE_SCRIPT], {
-    cwd: ROOT,
-    env: { ...process.env, ...env, PORT: String(port) },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-  children.add(child);
-  let exited = false;
-  const exit = new Promise<void>((res) =>
-    child.on('exit', () => {
-      exited = true;
-      children.delete(child);
-      res();
-    }),
-  );
-  const client = new JsonClient(port, 64);
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (exited) throw new Error(`${label} exited before it was healthy`);
-    try {
-      if ((await client.request('GET', '/health')).status === 200) break;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`${label} not healthy after 30 s`);
-    }
-    await sleep(100);
-  }
-  const pid = child.pid as number;
-  return {
-    port,
-    pid,
-    client,
-    cpuSeconds: () => processCpuSeconds(pid),
-    async stop() {
-      client.close();
-      if (exited) return;
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await exit;
-      clearTimeout(timer);
-    },
-  };
+/** The bare Socket.IO server as a child process (the same lifecycle as Syncline's). */
+function startBaselineServer(label: string, env: Record<string, string>, cpuProfDir?: string): Promise<ServerChild> {
+  return startServer({ label, env, sockets: 64, command: ['--import', 'tsx', BASELINE_SCRIPT], ...(cpuProfDir ? { cpuProfDir } : {}) });
 }
 
 // ---------------------------------------------------------------- client process

@@ -8,6 +8,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import pg from 'pg';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 /** The server's CLI; `--server-cli` (run.ts) points it at another build, e.g. a copy of dist. */
@@ -138,10 +139,12 @@ export interface StartServerOptions {
   /** Concurrent keep-alive sockets of the bench's client. */
   sockets?: number;
   label: string;
+  /** Node arguments of another server to run instead of `syncline serve` (it must answer GET /health). */
+  command?: string[];
 }
 
 export async function startServer(opts: StartServerOptions): Promise<ServerChild> {
-  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` first`);
+  if (!opts.command && !existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` first`);
   const port = await freePort();
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!SERVER_ENV.test(k)) env[k] = v;
@@ -152,7 +155,11 @@ export async function startServer(opts: StartServerOptions): Promise<ServerChild
     mkdirSync(dir, { recursive: true });
     args.push('--cpu-prof', `--cpu-prof-dir=${dir}`);
   }
-  const child = spawn(process.execPath, [...args, CLI, 'serve'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...args, ...(opts.command ?? [CLI, 'serve'])], {
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   live.add(child);
   const tail: string[] = [];
   const collect = (stream: NodeJS.ReadableStream, echo: boolean) => {
@@ -224,6 +231,30 @@ export async function startServer(opts: StartServerOptions): Promise<ServerChild
     },
   };
 }
+
+/** Runs `fn` on a short-lived admin connection. */
+export async function admin<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    return await fn(c);
+  } finally {
+    await c.end();
+  }
+}
+
+export const round = (n: number, d: number) => Math.round(n * 10 ** d) / 10 ** d;
+
+/** The details of a timed run, as latest.json records them. */
+export const timedDetails = (t: TimedResult) => ({
+  seconds: round(t.seconds, 2),
+  requests: t.requests,
+  p50ms: round(t.p50, 1),
+  p99ms: round(t.p99, 1),
+  cpuCores: Object.fromEntries(Object.entries(t.cpu).map(([k, v]) => [k, round(v, 2)])),
+  /** CPU microseconds per operation/row, by process: less sensitive to other load than the rate. */
+  cpuMicrosPerUnit: Object.fromEntries(Object.entries(t.cpu).map(([k, v]) => [k, round((v * 1e6) / t.perSecond, 1)])),
+});
 
 // ---------------------------------------------------------------- CPU accounting
 

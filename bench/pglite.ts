@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
-import { CorrectnessError, now, rawBatches, runTimed, startServer, type TimedResult } from './harness.js';
+import { CorrectnessError, now, rawBatches, round, runTimed, startServer, type TimedResult, timedDetails } from './harness.js';
 import { failed, type Result, result } from './report.js';
 import { pullAll, pusher } from './workload.js';
 
@@ -31,17 +31,6 @@ function tempDir(tag: string): string {
 export function cleanupPgliteDirs(): void {
   for (const d of tempDirs.splice(0)) rmSync(d, { recursive: true, force: true });
 }
-
-const round = (n: number, d: number) => Math.round(n * 10 ** d) / 10 ** d;
-const timedDetails = (t: TimedResult) => ({
-  seconds: round(t.seconds, 2),
-  requests: t.requests,
-  p50ms: round(t.p50, 1),
-  p99ms: round(t.p99, 1),
-  cpuCores: Object.fromEntries(Object.entries(t.cpu).map(([k, v]) => [k, round(v, 2)])),
-  /** CPU microseconds per operation/row, by process: less sensitive to other load than the rate. */
-  cpuMicrosPerUnit: Object.fromEntries(Object.entries(t.cpu).map(([k, v]) => [k, round((v * 1e6) / t.perSecond, 1)])),
-});
 
 async function rawPglite(tag: string): Promise<PGlite> {
   return PGlite.create(tempDir(tag));

@@ -3,7 +3,18 @@
  * raw `pg` doing the same work with the simplest efficient SQL.
  */
 import pg from 'pg';
-import { CorrectnessError, now, postgresCpuSeconds, rawBatches, runTimed, startServer, type TimedResult } from './harness.js';
+import {
+  admin,
+  CorrectnessError,
+  now,
+  postgresCpuSeconds,
+  rawBatches,
+  round,
+  runTimed,
+  startServer,
+  type TimedResult,
+  timedDetails,
+} from './harness.js';
 import { failed, type Result, result } from './report.js';
 import { pullAll, pusher } from './workload.js';
 
@@ -24,26 +35,6 @@ export interface PgBenchConfig {
 const PUSH_SCHEMA = 'bench_push';
 const PULL_SCHEMA = 'bench_pull';
 
-async function admin<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return await fn(c);
-  } finally {
-    await c.end();
-  }
-}
-
-const timedDetails = (t: TimedResult) => ({
-  seconds: round(t.seconds, 2),
-  requests: t.requests,
-  p50ms: round(t.p50, 1),
-  p99ms: round(t.p99, 1),
-  cpuCores: Object.fromEntries(Object.entries(t.cpu).map(([k, v]) => [k, round(v, 2)])),
-  /** CPU microseconds per operation/row, by process: less sensitive to other load than the rate. */
-  cpuMicrosPerUnit: Object.fromEntries(Object.entries(t.cpu).map(([k, v]) => [k, round((v * 1e6) / t.perSecond, 1)])),
-});
-const round = (n: number, d: number) => Math.round(n * 10 ** d) / 10 ** d;
 const roundAll = (o: Record<string, number | undefined>) =>
   Object.fromEntries(Object.entries(o).map(([k, v]) => [k, v === undefined ? v : round(v, 2)]));
 

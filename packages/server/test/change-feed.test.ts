@@ -1,22 +1,10 @@
-import { type Change, SynclineError } from '@syncline/protocol';
+import { SynclineError } from '@syncline/protocol';
 import { describe, expect, test } from 'vitest';
 import { ChangeFeed, type FeedBatch } from '../src/engine/change-feed.js';
 import type { Storage } from '../src/storage/storage.js';
+import { testChange } from './harness.js';
 
-const change = (position: number): Change => ({
-  position,
-  id: `op${position}`,
-  type: 'insert',
-  collection: 'c',
-  docId: `d${position}`,
-  data: {},
-  version: 1,
-  vectorClock: {},
-  timestamp: 0,
-  clientId: null,
-  source: 'api',
-  synced: true,
-});
+const change = (position: number) => testChange({ position, id: `op${position}`, docId: `d${position}` });
 
 /** A change log of positions 1..head, compacted up to `horizon`, read in pages of 2. */
 function fakeStorage(log: { head: number; horizon: number }): Storage {

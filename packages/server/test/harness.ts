@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Change } from '@syncline/protocol';
 import { postgresUrl, uniqueSchema } from '../../../test/services.js';
 import { createPgClient } from '../src/storage/pg-client.js';
 import { createPgliteClient } from '../src/storage/pglite-client.js';
@@ -74,3 +75,22 @@ let counter = 0;
 export const freshCollection = (prefix = 'c') => `${prefix}${++counter}_${Math.random().toString(36).slice(2, 6)}`;
 let opCounter = 0;
 export const opId = () => `op-${process.pid}-${++opCounter}-${Math.random().toString(36).slice(2, 8)}`;
+
+/** A change as the change log serves it, for unit tests; fields default to an API insert at position 1. */
+export function testChange(fields: Partial<Change>): Change {
+  return {
+    position: 1,
+    id: 'op1',
+    type: 'insert',
+    collection: 'c',
+    docId: 'd1',
+    data: {},
+    version: 1,
+    vectorClock: {},
+    timestamp: 0,
+    clientId: null,
+    source: 'api',
+    synced: true,
+    ...fields,
+  };
+}

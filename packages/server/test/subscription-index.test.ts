@@ -1,22 +1,11 @@
-import type { Change, Filter } from '@syncline/protocol';
+import type { Filter } from '@syncline/protocol';
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import { changeMatches, groupId, SubscriptionIndex } from '../src/engine/subscription-index.js';
+import { testChange } from './harness.js';
 
-const change = (collection: string, docId: string, data: Record<string, unknown> | null, position = 1): Change => ({
-  position,
-  id: `op${position}`,
-  type: data === null ? 'delete' : 'update',
-  collection,
-  docId,
-  data,
-  version: 1,
-  vectorClock: {},
-  timestamp: 0,
-  clientId: null,
-  source: 'api',
-  synced: true,
-});
+const change = (collection: string, docId: string, data: Record<string, unknown> | null) =>
+  testChange({ collection, docId, data, type: data === null ? 'delete' : 'update' });
 
 describe('SubscriptionIndex', () => {
   test('equal filters share a group whatever their key order; leaving the last member removes it', () => {

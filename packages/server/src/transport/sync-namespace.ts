@@ -259,33 +259,24 @@ export async function registerSyncNamespace(io: Server, deps: SocketDeps): Promi
   nsp.on('connection', (socket) => {
     const state: SocketState = { active: new Map(), joining: new Map() };
     states.set(socket.id, state);
-    const handle = (event: string, run: (payload: unknown) => Promise<unknown> | unknown) => {
+    /** Runs a handler; its result (or error) goes to the ack, or to an `error` event when there is none. */
+    const handle = (event: string, run: (payload: unknown, reply: (r: unknown) => void) => Promise<unknown> | unknown) => {
       socket.on(event, async (payload: unknown, ack?: Ack) => {
-        let reply: unknown;
+        const reply = (r: unknown) => {
+          if (typeof ack === 'function') ack(r);
+          else if ((r as { ok?: boolean }).ok === false) socket.emit('error', (r as { error: unknown }).error);
+        };
         try {
-          reply = await run(payload);
+          const r = await run(payload, reply);
+          if (r !== undefined) reply(r);
         } catch (err) {
-          reply = fail(err);
-          const e = toSynclineError(err);
-          if (e.status >= 500) log.error({ err }, `/sync ${event} failed`);
+          if (toSynclineError(err).status >= 500) log.error({ err }, `/sync ${event} failed`);
+          reply(fail(err));
         }
-        if (reply === undefined) return;
-        if (typeof ack === 'function') ack(reply);
-        else if ((reply as { ok?: boolean }).ok === false) socket.emit('error', (reply as { error: unknown }).error);
       });
     };
-    socket.on('subscribe', async (payload: unknown, ack?: Ack) => {
-      const reply = (r: unknown) => {
-        if (typeof ack === 'function') ack(r);
-        else if ((r as { ok?: boolean }).ok === false) socket.emit('error', (r as { error: unknown }).error);
-      };
-      try {
-        await subscribe(socket, state, payload, reply);
-      } catch (err) {
-        if (toSynclineError(err).status >= 500) log.error({ err }, '/sync subscribe failed');
-        reply(fail(err));
-      }
-    });
+    // subscribe replies itself: its ack must leave before the catch-up frames.
+    handle('subscribe', (p, reply) => subscribe(socket, state, p, reply));
     handle('unsubscribe', (p) => {
       const { subscriptionId } = parse(UnsubscribeSchema, p);
       if (!unsubscribe(socket, state, subscriptionId)) throw new SynclineError('SUBSCRIPTION_NOT_FOUND');
