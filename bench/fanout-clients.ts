@@ -20,7 +20,18 @@
  * wall-clock window [from, to]) are counted, those received by `until` apart,
  * and their latencies go to a fresh histogram; `{type: 'status'}`; `{type: 'report'}`;
  * `{type: 'exit'}`. Child → parent: `ready`, `status`, `report`, `fatal`.
+ *
+ * Per-user clients (the routing scenario, bench/routing.ts), all optional: with
+ * `users`, client i is user `${users.prefix}${i}`: it connects with
+ * `auth: {token}` (an HS256 JWT with `sub` = that user, signed here with
+ * `users.jwtSecret`, so 5,000 tokens need not travel on the command line),
+ * subscribes with `filter: {[users.filterField]: user}` when `filterField` is
+ * set, and every insert it receives must have `data[users.ownerField] === user`
+ * (else an error). `{type: 'status', cyclicTotal: T}` also checks per-client
+ * counts when T writes were spread over the clients in turn (write k → client
+ * k mod N): `short`/`over` count the clients below/above their share.
  */
+import { SignJWT } from 'jose';
 import { io, type Socket } from 'socket.io-client';
 
 export interface ClientsConfig {
@@ -32,11 +43,13 @@ export interface ClientsConfig {
   startPosition?: number;
   /** Handshakes in flight at once while connecting. */
   concurrency?: number;
+  /** Mode `syncline`: client i is an authenticated user of its own (see the header). */
+  users?: { prefix: string; jwtSecret: string; ownerField: string; filterField?: string };
 }
 
 export type ToClients =
   | { type: 'phase'; phase: number; from: number; to: number; until: number }
-  | { type: 'status' }
+  | { type: 'status'; cyclicTotal?: number }
   | { type: 'report' }
   | { type: 'exit' };
 
@@ -49,6 +62,9 @@ export interface ClientsStatus {
   totalCount: number;
   errors: number;
   firstError: string | null;
+  /** With `cyclicTotal`: clients with fewer / more changes than their share of it. */
+  short?: number;
+  over?: number;
 }
 
 export interface ClientsReport {
@@ -82,7 +98,7 @@ export type FromClients =
 interface WireChange {
   position: number;
   timestamp: number;
-  data: { m?: number; t?: number } | null;
+  data: { m?: number; t?: number; [field: string]: unknown } | null;
 }
 interface Frame {
   subscriptionId: string;
@@ -97,6 +113,8 @@ const cfg = JSON.parse(arg) as ClientsConfig;
 const n = cfg.clients;
 const send = (m: FromClients) => process.send?.(m);
 const wall = () => performance.timeOrigin + performance.now();
+const users = cfg.mode === 'syncline' ? cfg.users : undefined;
+const userOf = (i: number) => `${users?.prefix ?? ''}${i}`;
 
 // ---------------------------------------------------------------- per-client state
 
@@ -140,6 +158,9 @@ function onFrame(i: number, frame: Frame): void {
     if (c.position <= prev) error(`client ${i}: change at ${c.position} again (last ${prev})`);
     else if (c.position > frame.position) error(`client ${i}: change at ${c.position} beyond frame position ${frame.position}`);
     prev = c.position;
+    if (users && c.data !== null && c.data[users.ownerField] !== userOf(i)) {
+      error(`client ${i}: received a change of ${JSON.stringify(c.data[users.ownerField])}, it is ${userOf(i)}`);
+    }
     if (c.data !== null && c.data.m === phase) {
       let lat = t - c.timestamp;
       if (lat < 0) {
@@ -196,17 +217,25 @@ function report(): ClientsReport {
   };
 }
 
-function status(): ClientsStatus {
+function status(cyclicTotal?: number): ClientsStatus {
   let min = Infinity;
   let max = 0;
   let total = 0;
+  let short = 0;
+  let over = 0;
   for (let i = 0; i < n; i++) {
     const c = count[i] as number;
     if (c < min) min = c;
     if (c > max) max = c;
     total += c;
+    if (cyclicTotal !== undefined) {
+      const share = Math.floor(cyclicTotal / n) + (i < cyclicTotal % n ? 1 : 0);
+      if (c < share) short++;
+      else if (c > share) over++;
+    }
   }
-  return { type: 'status', connected, minCount: n > 0 ? min : 0, maxCount: max, totalCount: total, errors, firstError };
+  const s: ClientsStatus = { type: 'status', connected, minCount: n > 0 ? min : 0, maxCount: max, totalCount: total, errors, firstError };
+  return cyclicTotal === undefined ? s : { ...s, short, over };
 }
 
 // ---------------------------------------------------------------- connecting
@@ -214,10 +243,19 @@ function status(): ClientsStatus {
 const sockets: Socket[] = [];
 let connected = 0;
 
-function connectOne(i: number): Promise<void> {
+const jwtKey = users ? new TextEncoder().encode(users.jwtSecret) : undefined;
+
+async function connectOne(i: number): Promise<void> {
   const target = cfg.mode === 'syncline' ? `${cfg.url}/sync` : `${cfg.url}/`;
+  const token = jwtKey ? await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(userOf(i)).sign(jwtKey) : undefined;
   // forceNew: one engine.io connection per socket (by default io() multiplexes every socket of a URL over one).
-  const socket = io(target, { transports: ['websocket'], forceNew: true, reconnection: false, timeout: 60_000 });
+  const socket = io(target, {
+    transports: ['websocket'],
+    forceNew: true,
+    reconnection: false,
+    timeout: 60_000,
+    ...(token ? { auth: { token } } : {}),
+  });
   sockets[i] = socket;
   socket.on('changes', (frame: Frame) => onFrame(i, frame));
   socket.on('subscriptionError', (e: unknown) => error(`client ${i}: subscriptionError ${JSON.stringify(e)}`));
@@ -236,7 +274,10 @@ function connectOne(i: number): Promise<void> {
       }
       socket
         .timeout(60_000)
-        .emitWithAck('subscribe', { collection: cfg.collection })
+        .emitWithAck(
+          'subscribe',
+          users?.filterField ? { collection: cfg.collection, filter: { [users.filterField]: userOf(i) } } : { collection: cfg.collection },
+        )
         .then((ack: { ok: boolean; subscriptionId?: string; position?: number; error?: unknown }) => {
           if (!ack.ok || typeof ack.subscriptionId !== 'string' || typeof ack.position !== 'number') {
             reject(new Error(`client ${i}: subscribe answered ${JSON.stringify(ack)}`));
@@ -281,7 +322,7 @@ process.on('message', (m: ToClients) => {
       e2eHist.fill(0);
       break;
     case 'status':
-      send(status());
+      send(status(m.cyclicTotal));
       break;
     case 'report':
       send(report());

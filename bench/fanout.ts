@@ -104,7 +104,8 @@ function startBaselineServer(label: string, env: Record<string, string>, cpuProf
 
 // ---------------------------------------------------------------- client process
 
-class ClientsProcess {
+/** The subscriber clients' child process (bench/fanout-clients.ts); also used by bench/routing.ts. */
+export class ClientsProcess {
   private waiting = new Map<string, (m: FromClients) => void>();
   private fatal: string | undefined;
   private exited = false;
@@ -139,14 +140,19 @@ class ClientsProcess {
   }
 
   /** Spawns the client process and resolves once every client is connected (and subscribed). */
-  static async start(cfg: ClientsConfig, cpuProfDir?: string): Promise<{ proc: ClientsProcess; seconds: number; position: number }> {
-    const prof = cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${join(cpuProfDir, `fanout-clients-${cfg.mode}-${cfg.clients}`)}`] : [];
+  static async start(
+    cfg: ClientsConfig,
+    cpuProfDir?: string,
+    profLabel = `fanout-clients-${cfg.mode}-${cfg.clients}`,
+  ): Promise<{ proc: ClientsProcess; seconds: number; position: number }> {
+    const prof = cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${join(cpuProfDir, profLabel)}`] : [];
     const child = spawn(process.execPath, [...prof, '--import', 'tsx', CLIENTS_SCRIPT, JSON.stringify(cfg)], {
       cwd: ROOT,
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     const proc = new ClientsProcess(child, cfg.clients);
-    const ready = await proc.wait('ready', 180_000);
+    // Thousands of clients each signing and subscribing take a while on 2 cores.
+    const ready = await proc.wait('ready', 300_000);
     if (ready.type !== 'ready') {
       await proc.stop();
       throw new Error(`client process: ${ready.type === 'fatal' ? ready.message : 'no ready'}`);
@@ -176,8 +182,9 @@ class ClientsProcess {
     return m as T;
   }
 
-  status(): Promise<ClientsStatus> {
-    return this.ask<ClientsStatus>({ type: 'status' });
+  /** `cyclicTotal`: also count clients short of / over their share of that many changes (routing). */
+  status(cyclicTotal?: number): Promise<ClientsStatus> {
+    return this.ask<ClientsStatus>(cyclicTotal === undefined ? { type: 'status' } : { type: 'status', cyclicTotal });
   }
 
   report(): Promise<ClientsReport> {
@@ -203,7 +210,7 @@ interface PushReply {
   results: { id: string; status: string }[];
 }
 
-interface WriterResult {
+export interface WriterResult {
   /** Writes sent (and applied), in all and inside the measured window. */
   writes: number;
   measuredWrites: number;
@@ -225,7 +232,7 @@ let writeSeq = 0;
 const writerId = `fan-writer-${Date.now().toString(36)}`;
 
 /** Unanswered writes at most; a write falling due beyond that is skipped (and counted). */
-const MAX_IN_FLIGHT = 64;
+export const MAX_IN_FLIGHT = 64;
 
 /**
  * Writes `rate`/s single-insert POST /operations on a fixed schedule (open
@@ -235,7 +242,7 @@ const MAX_IN_FLIGHT = 64;
  * not build up in the writer (the achieved rate is reported).
  * Documents written in the measured window carry `m: phase`, the others `m: 0`.
  */
-async function pacedWrites(
+export async function pacedWrites(
   server: ServerChild,
   collection: string,
   rate: number,
@@ -244,7 +251,14 @@ async function pacedWrites(
   phase: number,
   procs: { clients: number; postgres: boolean },
   onWindow: (from: number, to: number) => void,
+  opts: {
+    /** Sends a push (default: the server's JsonClient, no credentials). */
+    post?: (body: unknown) => Promise<PushReply>;
+    /** Fields of the i-th write sent in this call (routing spreads rows over users by i). */
+    data?: (i: number) => Record<string, unknown>;
+  } = {},
 ): Promise<WriterResult> {
+  const post = opts.post ?? ((body: unknown) => server.client.post<PushReply>('/operations', body));
   const total = Math.round(((warmupMs + measureMs) * rate) / 1000);
   const warm = Math.round((warmupMs * rate) / 1000);
   const t0 = now() + 20;
@@ -281,19 +295,24 @@ async function pacedWrites(
       skipped++;
       return;
     }
-    sent++;
+    const i = sent++;
     if (k >= warm) measuredSent++;
     const seq = writeSeq++;
     const opId = `${writerId}-op${seq}`;
     const body = {
       clientId: writerId,
       operations: [
-        { id: opId, type: 'insert', collection, docId: `${writerId}-d${seq}`, data: { n: seq, t: Date.now(), m: k >= warm ? phase : 0 } },
+        {
+          id: opId,
+          type: 'insert',
+          collection,
+          docId: `${writerId}-d${seq}`,
+          data: { ...opts.data?.(i), n: seq, t: Date.now(), m: k >= warm ? phase : 0 },
+        },
       ],
     };
     const a = now();
-    const p: Promise<void> = server.client
-      .post<PushReply>('/operations', body)
+    const p: Promise<void> = post(body)
       .then((reply) => {
         const r = reply.results?.[0];
         if (reply.results?.length !== 1 || r?.status !== 'applied' || r.id !== opId) {
@@ -323,13 +342,13 @@ async function pacedWrites(
   const cpu: Record<string, number> = {};
   if (cpu0 && cpu1) {
     const s = (cpu1.t - cpu0.t) / 1000;
-    cpu.server = round((cpu1.server - cpu0.server) / s, 2);
-    cpu.clients = round((cpu1.clients - cpu0.clients) / s, 2);
-    if (procs.postgres) cpu.postgres = round((cpu1.postgres - cpu0.postgres) / s, 2);
-    cpu.bench = round((cpu1.bench.user + cpu1.bench.system - cpu0.bench.user - cpu0.bench.system) / 1e6 / s, 2);
-    cpu.machine = round((cpu1.machine - cpu0.machine) / s, 2);
+    cpu.server = round((cpu1.server - cpu0.server) / s, 3);
+    cpu.clients = round((cpu1.clients - cpu0.clients) / s, 3);
+    if (procs.postgres) cpu.postgres = round((cpu1.postgres - cpu0.postgres) / s, 3);
+    cpu.bench = round((cpu1.bench.user + cpu1.bench.system - cpu0.bench.user - cpu0.bench.system) / 1e6 / s, 3);
+    cpu.machine = round((cpu1.machine - cpu0.machine) / s, 3);
     // Busy cores not accounted to the processes above (kernel softirq work, other programs): noise when large.
-    cpu.other = round(cpu.machine - cpu.server - cpu.clients - (cpu.postgres ?? 0) - cpu.bench, 2);
+    cpu.other = round(cpu.machine - cpu.server - cpu.clients - (cpu.postgres ?? 0) - cpu.bench, 3);
   }
   return {
     writes: sent,

@@ -143,12 +143,24 @@ export interface StartServerOptions {
   command?: string[];
 }
 
+/**
+ * A load test's clients are thousands of anonymous sockets and requests from one
+ * loopback address, which the per-user/IP limits (issue 5) would count as one
+ * user: every bench server lifts them (a scenario's own env may set them again).
+ */
+export const LOAD_TEST_LIMITS = {
+  SYNCLINE_MAX_SOCKETS_PER_USER: '100000',
+  SYNCLINE_MAX_SUBSCRIPTIONS_PER_USER: '1000000',
+  SYNCLINE_SOCKET_EVENTS_PER_MINUTE: '0',
+  SYNCLINE_RATE_LIMIT_PER_MINUTE: '0',
+};
+
 export async function startServer(opts: StartServerOptions): Promise<ServerChild> {
   if (!opts.command && !existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` first`);
   const port = await freePort();
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!SERVER_ENV.test(k)) env[k] = v;
-  Object.assign(env, { PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn' }, opts.env);
+  Object.assign(env, { PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn' }, LOAD_TEST_LIMITS, opts.env);
   const args: string[] = [];
   if (opts.cpuProfDir) {
     const dir = join(opts.cpuProfDir, opts.label);

@@ -10,28 +10,51 @@
  *           every client must get every change exactly once, gap-free
  *   memory  server RSS per idle subscribed /sync connection at 5k connections (PGlite) vs a bare
  *           Socket.IO server's per idle connection: ≤ 15 KiB
+ *   capture-latency  (issue 4, bench/capture.ts) another program INSERTs single rows (own transaction each)
+ *           at 100 and 1,000/s into a TABLE_NAMES table; 10 /sync subscribers (a separate process) measure
+ *           receive − the writer's send time, vs esink's way done raw (row trigger pg_notify of the row
+ *           JSON → LISTEN → io.emit on a bare Socket.IO server): Syncline p99 ≤ 30 ms (absolute);
+ *           every subscriber must get every change exactly once, gap-free
+ *   capture-ingest  8 clients INSERT … SELECT FROM unnest(…) 100-row batches into a table watched by a
+ *           running Syncline server vs an identical unwatched one, alternating rounds: rows/s ratio ≥ 0.8
+ *   capture-mysql  as capture-latency on MariaDB/MySQL at 100 writes/s vs a raw poller of a trigger-fed
+ *           table at the same interval: p99 ≤ MYSQL_POLL_INTERVAL_MS (250) + 20 ms; reports "could not
+ *           run" when the server build has no MySQL adapter
+ *   routing  (issue 5, bench/routing.ts) 5,000 users (a separate client process), each with its own JWT,
+ *           subscribed {collection: 'notes'} under the rule read {field: 'owner'}; one writer inserts
+ *           1,000 rows/s, row k owned by user k mod 5,000 → deliveries/s, p50/p99, server CPU per write,
+ *           vs the same workload under a "*" rule with each user subscribed filter {owner: its id}:
+ *           routed deliveries/s ≥ 0.8× unrouted; every user must get exactly its own rows, once, gap-free
  *
  * Prints a table and writes bench/results/latest.json. Exit code 0 even when a
  * target is missed; 1 when a correctness check fails (or a scenario cannot run).
  *
  * Options (after `npm run bench --`):
- *   --only=push-pg,pull-pg,push-pglite,pull-pglite,fanout,memory   run a subset
+ *   --only=push-pg,pull-pg,push-pglite,pull-pglite,fanout,memory,capture-latency,capture-ingest,capture-mysql,routing
+ *                      run a subset
  *   --cpu-prof[=DIR]   write V8 CPU profiles of the server children (default bench/results/profiles)
  *   --measure=SECONDS  PostgreSQL push measurement window (default 8; warm-up 2)
  *   --server-cli=PATH  benchmark another build of the server (default packages/server/dist/cli.js)
  *   --fanout-clients=1000,5000  --fanout-rates=100,1000  --fanout-measure=SECONDS (default 5; warm-up 1)
- *   --keep             keep the PostgreSQL bench schemas/tables afterwards (bench_push, bench_pull, bench_raw_*, bench_fanout)
+ *   --capture-rates=100,1000  --capture-subscribers=10  --capture-measure=SECONDS (default 5; warm-up 1;
+ *                      capture-ingest: per round, 2 rounds per table)
+ *   --routing-users=5000  --routing-rate=1000  --routing-measure=SECONDS (default 5; warm-up 1)
+ *   --keep             keep the bench schemas/tables afterwards (bench_push, bench_pull, bench_raw_*, bench_fanout,
+ *                      bench_capture, bench_capture_sl, bench_routing_*; MariaDB database bench_capture)
  * Investigating a miss: `--cpu-prof`, then `node --import tsx bench/profile-summary.ts FILE.cpuprofile`;
  * latest.json has CPU per operation/page for the bench, the server and PostgreSQL, and WAL bytes per op.
- * Environment: BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test).
+ * Environment: BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test); capture-mysql:
+ * BENCH_MYSQL_HOST (127.0.0.1), BENCH_MYSQL_PORT (3306), BENCH_MYSQL_USER (root), BENCH_MYSQL_PASSWORD ('').
  */
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { type CaptureConfig, captureIngest, captureLatency, captureMysql } from './capture.js';
 import { type FanoutConfig, fanout, type MemoryConfig, memory } from './fanout.js';
 import { backgroundLoad, CLI, ROOT, setServerCli } from './harness.js';
 import { cleanupPgliteDirs, type PgliteBenchConfig, pullPglite, pushPglite } from './pglite.js';
 import { type PgBenchConfig, pullPostgres, pushPostgres } from './postgres.js';
 import { failed, printTable, type Result, writeJson } from './report.js';
+import { type RoutingConfig, routing } from './routing.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -43,6 +66,12 @@ const { values: args } = parseArgs({
     'fanout-clients': { type: 'string' },
     'fanout-rates': { type: 'string' },
     'fanout-measure': { type: 'string' },
+    'capture-rates': { type: 'string' },
+    'capture-subscribers': { type: 'string' },
+    'capture-measure': { type: 'string' },
+    'routing-users': { type: 'string' },
+    'routing-rate': { type: 'string' },
+    'routing-measure': { type: 'string' },
   },
   allowPositionals: false,
   strict: true,
@@ -97,6 +126,40 @@ const fanoutCfg: FanoutConfig = {
   log,
   ...(cpuProfDir ? { cpuProfDir } : {}),
 };
+const captureCfg: CaptureConfig = {
+  databaseUrl: pgCfg.databaseUrl,
+  rates: numbers(args['capture-rates'] ?? '100,1000'),
+  subscribers: numbers(args['capture-subscribers'] ?? '10')[0] as number,
+  warmupMs: 1000,
+  measureMs: numbers(args['capture-measure'] ?? '5')[0]! * 1000,
+  drainMs: 60_000,
+  ingestClients: 8,
+  ingestBatch: 100,
+  ingestRounds: 2,
+  mysql: {
+    host: process.env.BENCH_MYSQL_HOST || '127.0.0.1',
+    port: Number(process.env.BENCH_MYSQL_PORT || 3306),
+    user: process.env.BENCH_MYSQL_USER || 'root',
+    password: process.env.BENCH_MYSQL_PASSWORD ?? '',
+    database: 'bench_capture',
+  },
+  mysqlRate: 100,
+  pollMs: 250,
+  keep: args.keep === true,
+  log,
+  ...(cpuProfDir ? { cpuProfDir } : {}),
+};
+const routingCfg: RoutingConfig = {
+  databaseUrl: pgCfg.databaseUrl,
+  users: numbers(args['routing-users'] ?? '5000')[0] as number,
+  rate: numbers(args['routing-rate'] ?? '1000')[0] as number,
+  warmupMs: 1000,
+  measureMs: (numbers(args['routing-measure'] ?? '5')[0] as number) * 1000,
+  drainMs: 60_000,
+  keep: args.keep === true,
+  log,
+  ...(cpuProfDir ? { cpuProfDir } : {}),
+};
 const memoryCfg: MemoryConfig = { clients: 5000, targetKiB: 15, log, ...(cpuProfDir ? { cpuProfDir } : {}) };
 
 interface Scenario {
@@ -114,6 +177,17 @@ const scenarios: Scenario[] = [
   { key: 'pull-pglite', name: 'pull (PGlite)', unit: 'changes/s', baselineUnit: 'rows/s', target: null, run: () => pullPglite(pgliteCfg) },
   { key: 'fanout', name: 'fanout', unit: 'deliveries/s', baselineUnit: 'deliveries/s', target: 1.0, run: () => fanout(fanoutCfg) },
   { key: 'memory', name: 'memory per connection', unit: 'KiB', baselineUnit: 'KiB', target: null, run: () => memory(memoryCfg) },
+  { key: 'capture-latency', name: 'capture latency', unit: 'ms', baselineUnit: 'ms', target: null, run: () => captureLatency(captureCfg) },
+  {
+    key: 'capture-ingest',
+    name: 'capture-ingest',
+    unit: 'rows/s',
+    baselineUnit: 'rows/s',
+    target: 0.8,
+    run: () => captureIngest(captureCfg),
+  },
+  { key: 'capture-mysql', name: 'capture mysql', unit: 'ms', baselineUnit: 'ms', target: null, run: () => captureMysql(captureCfg) },
+  { key: 'routing', name: 'routing', unit: 'deliveries/s', baselineUnit: 'deliveries/s', target: 0.8, run: () => routing(routingCfg) },
 ];
 
 const only = args.only
@@ -174,6 +248,15 @@ const file = writeJson(results, {
       graceMs: fanoutCfg.graceMs,
     },
     memory: { clients: memoryCfg.clients, targetKiB: memoryCfg.targetKiB },
+    capture: {
+      rates: captureCfg.rates,
+      subscribers: captureCfg.subscribers,
+      warmupMs: captureCfg.warmupMs,
+      measureMs: captureCfg.measureMs,
+      ingest: { clients: captureCfg.ingestClients, batch: captureCfg.ingestBatch, rounds: captureCfg.ingestRounds },
+      mysql: { rate: captureCfg.mysqlRate, pollMs: captureCfg.pollMs, database: captureCfg.mysql.database },
+    },
+    routing: { users: routingCfg.users, rate: routingCfg.rate, warmupMs: routingCfg.warmupMs, measureMs: routingCfg.measureMs },
     ...(only ? { only } : {}),
   },
   server: CLI,

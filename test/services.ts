@@ -36,3 +36,40 @@ export function postgresAvailable(): Promise<boolean> {
 export function uniqueSchema(prefix: string): string {
   return `${prefix}_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
 }
+
+/** MySQL/MariaDB for tests: TEST_MYSQL_URL (mysql://user:pass@host:port/db) or TEST_MYSQL_HOST/PORT/USER/PASSWORD/DATABASE. */
+export const mysqlConfig = (() => {
+  const url = process.env.TEST_MYSQL_URL ? new URL(process.env.TEST_MYSQL_URL) : undefined;
+  return {
+    host: url?.hostname || process.env.TEST_MYSQL_HOST || '127.0.0.1',
+    port: Number(url?.port || process.env.TEST_MYSQL_PORT || 3306),
+    user: decodeURIComponent(url?.username ?? '') || process.env.TEST_MYSQL_USER || 'root',
+    password: decodeURIComponent(url?.password ?? '') || process.env.TEST_MYSQL_PASSWORD || '',
+    database: url?.pathname.slice(1) || process.env.TEST_MYSQL_DATABASE || 'test',
+  };
+})();
+
+let mysqlProbe: Promise<boolean> | undefined;
+
+/** True if MySQL/MariaDB answers; throws in CI if it does not. */
+export function mysqlAvailable(): Promise<boolean> {
+  mysqlProbe ??= (async () => {
+    const where = `${mysqlConfig.user}@${mysqlConfig.host}:${mysqlConfig.port}/${mysqlConfig.database}`;
+    const mysql = await import('mysql2/promise');
+    let conn: Awaited<ReturnType<typeof mysql.createConnection>> | undefined;
+    try {
+      conn = await mysql.createConnection({ ...mysqlConfig, connectTimeout: 3000 });
+      await conn.query('SELECT 1');
+      return true;
+    } catch (err) {
+      if (requireServices) {
+        throw new Error(`MySQL is required (CI) but unreachable at ${where}: ${(err as Error).message}`);
+      }
+      console.warn(`[syncline tests] MySQL unreachable at ${where}: skipping its tests (set TEST_MYSQL_URL).`);
+      return false;
+    } finally {
+      await conn?.end().catch(() => {});
+    }
+  })();
+  return mysqlProbe;
+}

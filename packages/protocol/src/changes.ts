@@ -29,6 +29,12 @@ export interface Change {
   docId: string;
   /** Document fields after the change; `null` for a delete (tombstone). */
   data: Record<string, unknown> | null;
+  /**
+   * Server-side only, never sent to clients: for an update of a table row, the
+   * old values of the columns it changed; for a delete of a table row, the
+   * deleted row. Routing reads it ("old or new row").
+   */
+  old?: Record<string, unknown>;
   version: number;
   vectorClock: VectorClock;
   /** Commit time, ms since epoch. */

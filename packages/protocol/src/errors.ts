@@ -45,6 +45,38 @@ export const ErrorCodes = {
     error: 'Too many operations',
     message: 'A request may carry at most SYNCLINE_MAX_OPERATIONS operations; split the batch.',
   },
+  UNKNOWN_COLUMN: {
+    status: 400,
+    error: 'Unknown column',
+    message: 'This collection is a SQL table and has no such column; write only its columns (see details.column).',
+  },
+  CONSTRAINT_VIOLATION: {
+    status: 409,
+    error: 'Constraint violation',
+    message:
+      'The write breaks a constraint of the table (foreign key, unique, not null or check; see details.constraint); nothing was written.',
+  },
+  UNAUTHORIZED: {
+    status: 401,
+    error: 'Unauthorized',
+    message: 'Missing or invalid credentials; send a valid token.',
+  },
+  FORBIDDEN: { status: 403, error: 'Forbidden', message: 'These credentials do not allow this.' },
+  PUBLISH_DISABLED: {
+    status: 403,
+    error: 'Publishing disabled',
+    message: 'SECURITY_TOKEN is not configured on the server, so POST /publish is disabled.',
+  },
+  RATE_LIMITED: {
+    status: 429,
+    error: 'Rate limited',
+    message: 'Too many requests or events from this user or address; slow down and retry after the time in details.retryAfterMs.',
+  },
+  TOO_MANY_CONNECTIONS: {
+    status: 429,
+    error: 'Too many connections',
+    message: 'This user (or address) holds the maximum number of socket connections; close some first.',
+  },
   NOT_FOUND: { status: 404, error: 'Not found', message: 'No such endpoint; see the API reference in README.md.' },
   DOCUMENT_NOT_FOUND: { status: 404, error: 'Document not found', message: 'No live document with this id in this collection.' },
   DOCUMENT_EXISTS: {

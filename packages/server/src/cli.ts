@@ -40,8 +40,15 @@ addConfigFlags(program.command('serve').description('Start the server (migrates 
     fail(err);
   }
   const address = await server.listen().catch(fail);
-  const where = server.config.adapter === 'postgres' ? 'PostgreSQL' : `embedded PGlite in ${server.config.dataDir}`;
-  server.app.log.info(`Syncline listening on ${address} (storage: ${where})`);
+  const c = server.config;
+  const where =
+    c.adapter === 'postgres'
+      ? 'PostgreSQL'
+      : c.adapter === 'mysql'
+        ? `MySQL ${c.mysqlHost}:${c.mysqlPort}/${c.mysqlDatabase}`
+        : `embedded PGlite in ${c.dataDir}`;
+  const tables = c.tableNames.length > 0 ? `; tables: ${c.tableNames.join(', ')}` : '';
+  server.app.log.info(`Syncline listening on ${address} (storage: ${where}${tables})`);
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

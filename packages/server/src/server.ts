@@ -4,12 +4,22 @@ import cors from '@fastify/cors';
 import { SynclineError } from '@syncline/protocol';
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import type { Server as SocketServer } from 'socket.io';
+import { Access, type AuthenticateFn } from './auth/access.js';
+import { ColumnFilters } from './auth/column-filters.js';
+import { mergeRules, Policy } from './auth/policy.js';
+import { publicStorage, visibleChanges } from './auth/public-storage.js';
 import { loadConfig } from './config/load-config.js';
 import type { Config, ConfigInput } from './config/options.js';
+import { SharedFeed } from './engine/change-feed.js';
 import { createStorage } from './storage/create-storage.js';
 import type { Storage } from './storage/storage.js';
+import { type EsinkNamespace, registerEsinkNamespace } from './transport/esink-namespace.js';
+import { registerHttpAuth } from './transport/http-auth.js';
 import { registerRoutes } from './transport/http-routes.js';
+import { registerPublishRoute } from './transport/publish-route.js';
+import { registerRestRateLimit, socketLimits } from './transport/rate-limits.js';
 import { registerSendActions } from './transport/send-actions.js';
+import { socketAuth } from './transport/socket-auth.js';
 import { closeSocketServer, createSocketServer } from './transport/socket-server.js';
 import { registerSyncNamespace } from './transport/sync-namespace.js';
 
@@ -20,6 +30,11 @@ export interface CreateServerOptions extends ConfigInput {
   server?: HttpServer;
   /** Environment to read configuration from (default: process.env). */
   env?: NodeJS.ProcessEnv;
+  /**
+   * Library use: decide who a request or socket is (e.g. from your session cookie).
+   * Tried before the configured methods; return null when you do not know the caller.
+   */
+  authenticate?: AuthenticateFn;
 }
 
 export interface SynclineServer {
@@ -35,11 +50,19 @@ export interface SynclineServer {
 }
 
 export async function createServer(options: CreateServerOptions = {}): Promise<SynclineServer> {
-  const { storage: givenStorage, server: httpServer, env, ...input } = options;
+  const { storage: givenStorage, server: httpServer, env, authenticate, ...input } = options;
   const config = loadConfig(input, env);
   const storage = givenStorage ?? (await createStorage(config));
+  let access: Access;
   try {
     await storage.migrate();
+    access = new Access(config, storage, authenticate);
+    if (access.open && config.nodeEnv === 'production' && !config.allowAnonymous) {
+      throw new SynclineError(
+        'INVALID_CONFIG',
+        'NODE_ENV=production with no authentication configured: set AUTH_TABLE/AUTH_COLUMN, JWT_SECRET, JWT_PUBLIC_KEY or JWKS_URL (or ALLOW_ANONYMOUS=true to serve everyone).',
+      );
+    }
   } catch (err) {
     if (!givenStorage) await storage.close().catch(() => {});
     throw err;
@@ -78,12 +101,40 @@ export async function createServer(options: CreateServerOptions = {}): Promise<S
     const origins = config.corsOrigin.split(',').map((o) => o.trim());
     await app.register(cors, { origin: origins.length === 1 && origins[0] === '*' ? '*' : origins, maxAge: 600 });
   }
-  registerRoutes(app, storage, config);
+  const policy = new Policy(mergeRules(config.rules, config.tableAuthColumnRouting), access.open);
+  // Hidden fields of the rules are FILTERS too.
+  const filters = new ColumnFilters([...config.filters, ...policy.hiddenSpecs()]);
+  // Transports read through the public view; the feed reads raw changes (routing needs every column and old rows).
+  const pub = publicStorage(storage, filters);
+  if (access.open) {
+    app.log.warn(
+      'No authentication configured: every caller is anonymous and may read and write everything. Configure AUTH_TABLE/AUTH_COLUMN or a JWT key before exposing this server.',
+    );
+  }
+  registerHttpAuth(app, access);
+  // Before the routes: the plugin limits the routes registered after it.
+  await registerRestRateLimit(app, config);
+  registerRoutes(app, pub, config, policy, (query, who) => visibleChanges(storage, filters, policy, query, who));
+  // The default namespace is created after the HTTP app is ready; /publish reaches it through this binding.
+  let esink: EsinkNamespace | undefined;
+  registerPublishRoute(app, config, (event) => {
+    if (!esink) throw new SynclineError('INTERNAL', 'The server is still starting.');
+    esink.publish(event);
+  });
   await app.ready();
   const io = createSocketServer(app.server, config);
-  const deps = { storage, config, log: app.log };
+  const feed = new SharedFeed(storage, (err) => app.log.warn({ err }, 'change feed read failed; retrying'));
+  const deps = { storage: pub, raw: storage, filters, config, log: app.log, feed, access, policy };
+  // One limiter for every namespace, so a user's sockets and events count together.
+  const limits = socketLimits(config);
+  for (const name of ['/sync', '/sendActions']) io.of(name).use(socketAuth(access)).use(limits.middleware);
+  // The default namespace authenticates after connecting (esink sends an `error` event): limited per IP.
+  io.of('/').use(limits.middleware);
   const stopSync = await registerSyncNamespace(io, deps);
   const stopActions = await registerSendActions(io, deps);
+  esink = await registerEsinkNamespace(io, deps);
+  const stopEsink = esink.stop;
+  await feed.feed.start();
 
   let closed = false;
   return {
@@ -100,6 +151,8 @@ export async function createServer(options: CreateServerOptions = {}): Promise<S
       // Open actions roll back, subscribers disconnect, then HTTP stops.
       await stopActions();
       await stopSync();
+      await stopEsink();
+      await feed.feed.stop();
       await closeSocketServer(io);
       await app.close();
       if (!givenStorage) await storage.close();

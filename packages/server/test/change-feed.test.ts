@@ -55,4 +55,39 @@ describe('ChangeFeed', () => {
     expect(resyncs).toEqual([10]);
     expect(batches.map((b) => [b.from, b.to])).toEqual([[10, 12]]);
   });
+
+  test('with nobody listening it moves to the head without reading changes; once someone listens it reads again', async () => {
+    let reads = 0;
+    let head = 7;
+    const base = fakeStorage({ head: 100, horizon: 0 });
+    const storage = {
+      ...base,
+      currentPosition: async () => head,
+      getChanges: async (req: { since: number; limit: number }) => {
+        reads++;
+        return base.getChanges(req);
+      },
+    } as unknown as Storage;
+    let listening = false;
+    const batches: FeedBatch[] = [];
+    const feed = new ChangeFeed(
+      storage,
+      (b) => batches.push(b),
+      (e) => expect(e).toBeUndefined(),
+      undefined,
+      () => listening,
+    );
+    await feed.start();
+    head = 9;
+    await feed.poke();
+    expect(reads).toBe(0);
+    expect(feed.current).toBe(9);
+    expect(batches.map((b) => [b.from, b.to, b.changes.length])).toEqual([[7, 9, 0]]);
+    listening = true;
+    await feed.poke();
+    await feed.stop();
+    expect(reads).toBeGreaterThan(0);
+    expect(batches[1]?.from).toBe(9);
+    expect(batches[1]?.changes[0]?.position).toBe(10);
+  });
 });

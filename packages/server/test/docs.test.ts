@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ErrorCodes } from '@syncline/protocol';
 import { describe, expect, test } from 'vitest';
+import { regenerate } from '../../../scripts/readme-tables.js';
 import { options } from '../src/config/options.js';
 
 const readme = readFileSync(resolve(import.meta.dirname, '../../../README.md'), 'utf8');
@@ -12,6 +13,10 @@ describe('README', () => {
     const firstBlock = readme.split('```')[1] ?? '';
     expect(firstBlock).toContain('npm install && npm start');
     expect(firstBlock).toContain('npm test');
+  });
+
+  test('the configuration and error tables are the generated ones (npm run docs)', () => {
+    expect(regenerate(readme)).toBe(readme);
   });
 
   test.each(Object.entries(ErrorCodes))('documents error %s with its status', (code, spec) => {

@@ -3,16 +3,35 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Change } from '@syncline/protocol';
 import { postgresUrl, uniqueSchema } from '../../../test/services.js';
+import { migrations } from '../src/storage/migrations.js';
 import { createPgClient } from '../src/storage/pg-client.js';
 import { createPgliteClient } from '../src/storage/pglite-client.js';
 import { PostgresStorage } from '../src/storage/postgres-storage.js';
 import type { SqlClient } from '../src/storage/sql-client.js';
+import type { Storage } from '../src/storage/storage.js';
+
+/** Raw SQL in the backend's dialect; `$n` placeholders (the MySQL harness translates them). */
+export interface TestSql {
+  readonly kind: 'pglite' | 'postgres' | 'mysql';
+  query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<{ rows: T[]; affectedRows: number }>;
+  /** Runs a script of several statements. */
+  exec(sql: string): Promise<void>;
+  transaction<T>(fn: (tx: Pick<TestSql, 'query' | 'exec'>) => Promise<T>): Promise<T>;
+}
 
 export interface Harness {
-  storage: PostgresStorage;
+  storage: Storage;
   /** Raw SQL on the same database, for writes "made by another program" and for inspection. */
-  sql: SqlClient;
+  sql: TestSql;
   schema: string;
+  /** One of Syncline's own tables as SQL: `syncline.documents` (PostgreSQL), `syncline_documents` (MySQL). */
+  table(name: string): string;
+  /** The migration versions a migrated database records. */
+  migrations: number[];
+  /** SQL of the JSON column `col` with the JSON object literal `json` merged in. */
+  jsonMerge(col: string, json: string): string;
+  /** Moves the recorded times of the change log, the operation log or the documents `days` days back. */
+  age(what: 'changes' | 'operations' | 'documents', days: number): Promise<void>;
   /** Closes and opens the storage again on the same data (a restart). */
   reopen(): Promise<void>;
   close(): Promise<void>;
@@ -22,6 +41,21 @@ export type HarnessFactory = () => Promise<Harness>;
 
 export const limits = { maxChangesLimit: 1000, maxQueryLimit: 1000, defaultQueryLimit: 100 };
 
+/** The dialect parts of a PostgreSQL / PGlite harness. */
+function postgresDialect(schema: string, sql: () => TestSql) {
+  const column = { changes: ['commits', 'committed_at'], operations: ['operations', 'created_at'], documents: ['documents', 'updated_at'] };
+  return {
+    schema,
+    table: (name: string) => `${schema}.${name}`,
+    migrations: migrations.map((m) => m.version),
+    jsonMerge: (col: string, json: string) => `${col} || ${json}`,
+    async age(what: keyof typeof column, days: number) {
+      const [table, col] = column[what];
+      await sql().exec(`UPDATE ${schema}.${table} SET ${col} = ${col} - interval '${days} days'`);
+    },
+  };
+}
+
 /** PGlite in a temporary folder, so that a restart keeps the data. */
 export const pgliteHarness: HarnessFactory = async () => {
   const dir = mkdtempSync(join(tmpdir(), 'syncline-test-'));
@@ -29,11 +63,12 @@ export const pgliteHarness: HarnessFactory = async () => {
   const h: Harness = {
     sql: await createPgliteClient(dir),
     storage: undefined as unknown as PostgresStorage,
-    schema,
+    ...postgresDialect(schema, () => h.sql),
     async reopen() {
       await h.storage.close();
-      h.sql = await createPgliteClient(dir);
-      h.storage = new PostgresStorage(h.sql, schema, limits);
+      const sql = await createPgliteClient(dir);
+      h.sql = sql;
+      h.storage = new PostgresStorage(sql, schema, limits);
       await h.storage.migrate();
     },
     async close() {
@@ -41,7 +76,7 @@ export const pgliteHarness: HarnessFactory = async () => {
       rmSync(dir, { recursive: true, force: true });
     },
   };
-  h.storage = new PostgresStorage(h.sql, schema, limits);
+  h.storage = new PostgresStorage(h.sql as SqlClient, schema, limits);
   await h.storage.migrate();
   return h;
 };
@@ -54,7 +89,7 @@ export const postgresHarness: HarnessFactory = async () => {
   const h: Harness = {
     sql,
     storage: new PostgresStorage(await open(), schema, limits),
-    schema,
+    ...postgresDialect(schema, () => sql),
     async reopen() {
       await h.storage.close();
       h.storage = new PostgresStorage(await open(), schema, limits);

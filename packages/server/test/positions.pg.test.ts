@@ -1,8 +1,10 @@
 /**
  * DESIGN invariant 1: a reader that keeps pulling "changes after my checkpoint"
  * while many transactions commit out of order (random delays before COMMIT,
- * some rollbacks, API and direct-SQL writers mixed) ends with exactly the
- * committed set: nothing skipped, nothing twice, positions strictly increasing.
+ * some rollbacks, API and direct-SQL writers mixed, on documents and on a
+ * watched table whose multi-row INSERT statements are logged one row per
+ * statement) ends with exactly the committed set: nothing skipped, nothing
+ * twice, positions strictly increasing.
  */
 import type { Change } from '@syncline/protocol';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -19,17 +21,24 @@ describe.skipIf(!available)('positions are gap-free and duplicate-free under con
   let writers: SqlClient;
   // Several storages = several server instances, each with its own sequencer.
   const instances: PostgresStorage[] = [];
+  let app: string;
   beforeAll(async () => {
     h = await postgresHarness();
     writers = await createPgClient({ connectionString: postgresUrl, poolSize: 16 });
+    app = `${h.schema}_app`;
+    await writers.exec(`CREATE SCHEMA ${app}; CREATE TABLE ${app}.inv_t (id text PRIMARY KEY, w integer)`);
     for (let i = 0; i < 3; i++) {
-      const st = new PostgresStorage(await createPgClient({ connectionString: postgresUrl, poolSize: 4 }), h.schema, limits);
+      const st = new PostgresStorage(await createPgClient({ connectionString: postgresUrl, poolSize: 4 }), h.schema, limits, {
+        names: ['inv_t'],
+        schema: app,
+      });
       await st.migrate();
       instances.push(st);
     }
   });
   afterAll(async () => {
     for (const st of instances) await st.close();
+    await writers?.exec(`DROP SCHEMA IF EXISTS ${app} CASCADE`);
     await writers?.close();
     await h?.close();
   });
@@ -63,6 +72,27 @@ describe.skipIf(!available)('positions are gap-free and duplicate-free under con
           }
         }
       };
+      // Rows of the watched table: one or two multi-row INSERT statements per transaction.
+      const tableWriter = async (w: number) => {
+        for (let t = 0; t < 20; t++) {
+          const first = Array.from({ length: 1 + rand(5) }, (_, i) => `t${round}-${w}-${t}-a${i}`);
+          const second = rand(2) === 0 ? Array.from({ length: 1 + rand(3) }, (_, i) => `t${round}-${w}-${t}-b${i}`) : [];
+          const rollback = rand(5) === 0;
+          try {
+            await writers.transaction(async (tx) => {
+              await tx.query(`INSERT INTO ${app}.inv_t (id, w) SELECT id, $2 FROM unnest($1::text[]) AS id`, [first, w]);
+              await tx.query('SELECT pg_sleep($1)', [rand(30) / 1000]);
+              if (second.length > 0)
+                await tx.query(`INSERT INTO ${app}.inv_t (id, w) SELECT id, $2 FROM unnest($1::text[]) AS id`, [second, w]);
+              if (rollback) throw new Error('rollback');
+            });
+            for (const id of [...first, ...second]) committed.add(id);
+          } catch (err) {
+            if ((err as Error).message !== 'rollback') throw err;
+            for (const id of [...first, ...second]) rolledBack.add(id);
+          }
+        }
+      };
       const apiWriter = async (w: number) => {
         const storage = instances[w % instances.length] as PostgresStorage;
         for (let t = 0; t < 20; t++) {
@@ -80,13 +110,15 @@ describe.skipIf(!available)('positions are gap-free and duplicate-free under con
       };
 
       const seen: Change[] = [];
-      let since = await h.storage.currentPosition();
+      // The reader is an instance that watches the table (it reads inserted rows from it).
+      const readerStorage = instances[0] as PostgresStorage;
+      let since = await readerStorage.currentPosition();
       let done = false;
       let pulls = 0;
       const reader = (async () => {
         for (;;) {
           const finished = done;
-          const page = await h.storage.getChanges({ since, limit: 25 });
+          const page = await readerStorage.getChanges({ since, limit: 25 });
           pulls++;
           seen.push(...page.operations);
           since = page.checkpoint;
@@ -97,13 +129,18 @@ describe.skipIf(!available)('positions are gap-free and duplicate-free under con
         }
       })();
 
-      await Promise.all([...Array.from({ length: 10 }, (_, w) => sqlWriter(w)), ...Array.from({ length: 4 }, (_, w) => apiWriter(w))]);
+      await Promise.all([
+        ...Array.from({ length: 8 }, (_, w) => sqlWriter(w)),
+        ...Array.from({ length: 4 }, (_, w) => tableWriter(w)),
+        ...Array.from({ length: 4 }, (_, w) => apiWriter(w)),
+      ]);
       done = true;
       await reader;
 
       const positions = seen.map((x) => x.position);
       for (let i = 1; i < positions.length; i++) expect(positions[i]).toBeGreaterThan(positions[i - 1] as number);
-      const ids = seen.map((x) => x.docId);
+      const ids = seen.filter((x) => x.collection === c || x.collection === 'inv_t').map((x) => x.docId);
+      expect(seen.filter((x) => x.collection === 'inv_t').length).toBeGreaterThan(50);
       expect(new Set(ids).size).toBe(ids.length);
       expect(new Set(ids)).toEqual(committed);
       for (const id of rolledBack) expect(ids).not.toContain(id);

@@ -49,3 +49,18 @@ export function startPostgresServer(prefix: string, opts: TestServerOptions = {}
     await client.end();
   });
 }
+
+/** A server on a storage the test opened (its tables made first); close() closes both, then runs `after`. */
+export async function serveStorage(storage: Storage, config: ConfigInput = {}, after?: () => Promise<void>): Promise<TestServer> {
+  const server = await createServer({ storage, env: {}, logLevel: 'silent', host: '127.0.0.1', port: 0, ...config });
+  const url = await server.listen();
+  return {
+    server,
+    url,
+    async close() {
+      await server.close();
+      await storage.close();
+      await after?.();
+    },
+  };
+}

@@ -43,8 +43,8 @@ export function registerStorageTests(name: string, factory: HarnessFactory): voi
 
     test('migrations are versioned and applying them again changes nothing', async () => {
       expect(await h.storage.migrate()).toEqual([]);
-      const { rows } = await h.sql.query<{ version: number }>(`SELECT version FROM ${h.schema}.migrations`);
-      expect(rows.map((r) => r.version)).toEqual([1]);
+      const { rows } = await h.sql.query<{ version: number }>(`SELECT version FROM ${h.table('migrations')}`);
+      expect(rows.map((r) => r.version).sort()).toEqual(h.migrations);
     });
 
     test('insert returns the document as {_id, _rev, ...fields} with a position, and get reads it back', async () => {
@@ -238,6 +238,40 @@ export function registerStorageTests(name: string, factory: HarnessFactory): voi
       expect(await h.storage.getDocument(c, 'd')).toMatchObject({ v: 'c', _rev: 4 });
     });
 
+    test('document updates keep the old values of the fields they changed, deletes the data as it was (server-side)', async () => {
+      if (h.sql.kind === 'mysql') return; // MySQL keeps no old values for documents yet
+      const c = freshCollection();
+      const start = await h.storage.currentPosition();
+      await h.storage.applyOperations('w', [ins(c, 'o', { owner: 'a', n: 1, gone: true })]);
+      await h.storage.applyOperations('w', [
+        { id: opId(), type: 'update', collection: c, docId: 'o', data: { owner: 'b', n: 1, added: 2 } },
+      ]);
+      await h.storage.applyOperations('w', [{ id: opId(), type: 'delete', collection: c, docId: 'o' }]);
+      const changes = await pullAll(h, start, c);
+      expect(changes.map((x) => [x.type, x.old])).toEqual([
+        ['insert', undefined],
+        ['update', { owner: 'a', gone: true, added: null }],
+        ['delete', { owner: 'b', n: 1, added: 2 }],
+      ]);
+    });
+
+    test('a write that leaves the data as it was still gets a new version, a position and a change', async () => {
+      const c = freshCollection();
+      await h.storage.applyOperations('w', [ins(c, 'same', { n: 1 })]);
+      const start = await h.storage.currentPosition();
+      const res = await h.storage.applyOperations('w', [
+        { id: opId(), type: 'patch', collection: c, docId: 'same', data: { n: 1 } },
+        { id: opId(), type: 'update', collection: c, docId: 'same', data: { n: 1 } },
+      ]);
+      expect(res.results.map((r) => [r.status, r.version])).toEqual([
+        ['applied', 2],
+        ['applied', 3],
+      ]);
+      expect(res.results[1]?.position).toBeGreaterThan(start);
+      const changes = await pullAll(h, start, c);
+      expect(changes.map((x) => [x.type, x.version, x.data])).toEqual([['update', 3, { n: 1 }]]);
+    });
+
     test('changes page in position order with checkpoint and hasMore, one per document write', async () => {
       const c = freshCollection();
       const start = await h.storage.currentPosition();
@@ -263,11 +297,11 @@ export function registerStorageTests(name: string, factory: HarnessFactory): voi
     test('writes made directly in SQL are captured like API writes, with version and clock bumps', async () => {
       const c = freshCollection();
       await h.storage.applyOperations('w', [ins(c, 'api', { v: 1 }, { vectorClock: { w: 1 } })]);
-      const s = h.schema;
-      await h.sql.exec(`INSERT INTO ${s}.documents (collection, id, data) VALUES ('${c}', 'sql1', '{"from":"psql"}'), ('${c}', 'sql2', '{"n":2}');
-        UPDATE ${s}.documents SET data = data || '{"edited":true}' WHERE collection = '${c}' AND id = 'api';
-        UPDATE ${s}.documents SET data = data WHERE collection = '${c}' AND id = 'sql2';
-        DELETE FROM ${s}.documents WHERE collection = '${c}' AND id = 'sql2';`);
+      const docs = h.table('documents');
+      await h.sql.exec(`INSERT INTO ${docs} (collection, id, data) VALUES ('${c}', 'sql1', '{"from":"psql"}'), ('${c}', 'sql2', '{"n":2}');
+        UPDATE ${docs} SET data = ${h.jsonMerge('data', `'{"edited":true}'`)} WHERE collection = '${c}' AND id = 'api';
+        UPDATE ${docs} SET data = data WHERE collection = '${c}' AND id = 'sql2';
+        DELETE FROM ${docs} WHERE collection = '${c}' AND id = 'sql2';`);
       const changes = await pullAll(h, 0, c);
       expect(changes.map((x) => [x.docId, x.type, x.version, x.source])).toEqual([
         ['api', 'insert', 1, 'api'],
@@ -299,11 +333,15 @@ export function registerStorageTests(name: string, factory: HarnessFactory): voi
       };
       await h.storage.applyOperations('w"x', [ins(c, 'id "1"', tricky), ins(c, 'two', { ok: true })]);
       await h.storage.applyOperations('w', [{ id: opId(), type: 'delete', collection: c, docId: 'two' }]);
-      await h.sql.query(`INSERT INTO ${h.schema}.documents (collection, id, data) VALUES ($1, 'ext', '{}')`, [c]);
+      await h.sql.query(`INSERT INTO ${h.table('documents')} (collection, id, data) VALUES ($1, 'ext', '{}')`, [c]);
       for (const limit of [1, 2, 100]) {
         const q = { since, limit };
         const text = await h.storage.getChangesJson(q);
-        expect(JSON.parse(text)).toEqual(await h.storage.getChanges(q));
+        // The object form may carry the server-only `old` values; the wire form never does.
+        const objects = await h.storage.getChanges(q);
+        const wire = { ...objects, operations: objects.operations.map(({ old: _old, ...rest }) => rest) };
+        expect(JSON.parse(text)).toEqual(wire);
+        expect(text).not.toContain('"old"');
       }
       const all = JSON.parse(await h.storage.getChangesJson({ since, limit: 100 }));
       expect(all.operations.map((x: { docId: string; type: string }) => [x.docId, x.type])).toEqual([
@@ -318,6 +356,8 @@ export function registerStorageTests(name: string, factory: HarnessFactory): voi
     });
 
     test('a TRUNCATE made directly in SQL is captured as deletes', async () => {
+      // MySQL fires no trigger on TRUNCATE, so it cannot be captured there (README).
+      if (h.sql.kind === 'mysql') return;
       const h2 = await factory();
       try {
         await h2.storage.applyOperations('w', [
@@ -326,7 +366,7 @@ export function registerStorageTests(name: string, factory: HarnessFactory): voi
           { id: opId(), type: 'delete', collection: 't', docId: 'b' },
         ]);
         const since = await h2.storage.currentPosition();
-        await h2.sql.exec(`TRUNCATE ${h2.schema}.documents`);
+        await h2.sql.exec(`TRUNCATE ${h2.table('documents')}`);
         const page = await h2.storage.getChanges({ since, limit: 10 });
         expect(page.operations.map((x) => [x.docId, x.type, x.source])).toEqual([['a', 'delete', 'database']]);
       } finally {
@@ -344,21 +384,24 @@ export function registerStorageTests(name: string, factory: HarnessFactory): voi
       expect(res.results[1]?.status).toBe('applied');
     });
 
-    test('one NOTIFY per transaction, carrying its last position, never row data', async () => {
+    test('one NOTIFY per sequencing pass, carrying the last position, never row data', async () => {
       const c = freshCollection();
       const seen: number[] = [];
       const stop = await h.storage.onCommit((p) => seen.push(p));
       const big = 'x'.repeat(9000);
       await h.sql.transaction(async (tx) => {
         for (let i = 0; i < 3; i++) {
-          await tx.query(`INSERT INTO ${h.schema}.documents (collection, id, data) VALUES ($1, $2, $3)`, [c, `r${i}`, { big }]);
+          await tx.query(`INSERT INTO ${h.table('documents')} (collection, id, data) VALUES ($1, $2, $3)`, [c, `r${i}`, { big }]);
         }
       });
       const res = await h.storage.applyOperations('w', [ins(c, 'big', { big })]);
       await new Promise((r) => setTimeout(r, 300));
       await stop();
       const head = await h.storage.currentPosition();
-      expect(seen).toEqual([head - 1, head]);
+      // One notification per sequencing pass (one pass may cover several transactions), the last at head.
+      expect(seen.at(-1)).toBe(head);
+      expect(seen.length).toBeLessThanOrEqual(2);
+      expect(seen).toEqual([...seen].sort((a, b) => a - b));
       expect(res.results[0]?.position).toBe(head);
       const changes = await pullAll(h, 0, c);
       expect(changes).toHaveLength(4);
@@ -374,7 +417,7 @@ export function registerStorageTests(name: string, factory: HarnessFactory): voi
         release = r;
       });
       const slow = h.sql.transaction(async (tx) => {
-        await tx.query(`INSERT INTO ${h.schema}.documents (collection, id, data) VALUES ($1, 'slow', '{}')`, [c]);
+        await tx.query(`INSERT INTO ${h.table('documents')} (collection, id, data) VALUES ($1, 'slow', '{}')`, [c]);
         await held;
       });
       await new Promise((r) => setTimeout(r, 100));
@@ -438,7 +481,7 @@ export function registerStorageTests(name: string, factory: HarnessFactory): voi
       // That client acknowledged head-2: the last two changes are unsynced (others may lag further).
       expect(stats.unsyncedOperations).toBeGreaterThanOrEqual(2);
       await h.storage.getChanges({ since: head, limit: 1, clientId: `lagging-${c}` });
-      const { rows } = await h.sql.query<{ position: number }>(`SELECT position FROM ${h.schema}.clients WHERE client_id = $1`, [
+      const { rows } = await h.sql.query<{ position: number }>(`SELECT position FROM ${h.table('clients')} WHERE client_id = $1`, [
         `lagging-${c}`,
       ]);
       expect(Number(rows[0]?.position)).toBe(head);
@@ -475,11 +518,8 @@ export function registerStorageTests(name: string, factory: HarnessFactory): voi
         { id: opId(), type: 'delete', collection: c, docId: 'gone' },
       ]);
       const oldHead = await h.storage.currentPosition();
-      const s = h.schema;
       // Age everything so far by 40 days.
-      await h.sql.exec(`UPDATE ${s}.commits SET committed_at = committed_at - interval '40 days';
-        UPDATE ${s}.operations SET created_at = created_at - interval '40 days';
-        UPDATE ${s}.documents SET updated_at = updated_at - interval '40 days';`);
+      for (const what of ['changes', 'operations', 'documents'] as const) await h.age(what, 40);
       await h.storage.applyOperations('w', [ins(c, 'recent', { v: 1 })]);
 
       const nothing = await h.storage.compact(60);
@@ -510,7 +550,7 @@ export function registerStorageTests(name: string, factory: HarnessFactory): voi
       expect((await h.storage.getChanges({ since: snapshot.position, limit: 10 })).operations).toEqual([]);
       expect((await h.storage.getStats()).horizon).toBe(oldHead);
       // After everything is compacted the head position still does not go backwards.
-      await h.sql.exec(`UPDATE ${s}.commits SET committed_at = committed_at - interval '40 days'`);
+      await h.age('changes', 40);
       const all = await h.storage.compact(30);
       expect(all.horizon).toBe(oldHead + 1);
       expect(await h.storage.currentPosition()).toBe(oldHead + 1);

@@ -1,7 +1,7 @@
 import type { Filter } from '@syncline/protocol';
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
-import { changeMatches, groupId, SubscriptionIndex } from '../src/engine/subscription-index.js';
+import { changeFor, groupId, SubscriptionIndex } from '../src/engine/subscription-index.js';
 import { testChange } from './harness.js';
 
 const change = (collection: string, docId: string, data: Record<string, unknown> | null) =>
@@ -29,9 +29,12 @@ describe('SubscriptionIndex', () => {
     index.join('other', {}, 0);
     const candidates = [...index.candidates(change('notes', 'n1', { owner: 'user42', size: 5 }))];
     expect(candidates.map((g) => g.filter)).toEqual([{ size: { $gt: 3 } }, { owner: 'user42' }]);
-    expect([...index.match(change('notes', 'n1', { owner: 'user42', size: 1 }))].map((g) => g.filter)).toEqual([{ owner: 'user42' }]);
-    // A delete carries no fields: every group of the collection gets it.
+    expect([...index.match(change('notes', 'n1', { owner: 'user42', size: 1 }))].map(([g]) => g.filter)).toEqual([{ owner: 'user42' }]);
+    // A delete whose old row is unknown: every group of the collection (none holds a read rule) gets it.
     expect([...index.match(change('notes', 'n1', null))]).toHaveLength(10_001);
+    // With its old row, only the groups that held the document.
+    const del = { ...change('notes', 'n1', null), old: { owner: 'user7', size: 1 } };
+    expect([...index.match(del)].map(([g]) => g.filter)).toEqual([{ owner: 'user7' }]);
   });
 
   test('indexed matching equals checking every group (property)', () => {
@@ -55,9 +58,9 @@ describe('SubscriptionIndex', () => {
           const groups = new Map(subs.map(([collection, f]) => [groupId(collection, f), { collection, f }]));
           for (const [collection, d] of changes) {
             const c = change(collection, 'doc', d);
-            const got = [...index.match(c)].map((g) => g.id).sort();
+            const got = [...index.match(c)].map(([g]) => g.id).sort();
             const want = [...groups]
-              .filter(([, g]) => changeMatches(g.collection, g.f, c))
+              .filter(([, g]) => changeFor(g.collection, g.f, false, c) !== null)
               .map(([id]) => id)
               .sort();
             expect(got).toEqual(want);

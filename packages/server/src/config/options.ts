@@ -4,6 +4,7 @@
  * configuration table all derive from this list.
  */
 import { z } from 'zod';
+import { RulesSchema } from '../auth/policy.js';
 
 export interface OptionSpec<T extends z.ZodType = z.ZodType> {
   /** Environment variables, first match wins (later names are aliases). */
@@ -13,14 +14,49 @@ export interface OptionSpec<T extends z.ZodType = z.ZodType> {
 }
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const bool = z.union([z.boolean(), z.stringbool()]);
+const sqlName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'SQL identifier');
+/** A comma-separated list (environment) or an array (config file); blanks and quotes trimmed. */
+const list = z
+  .union([z.string(), z.array(z.string())])
+  .default([])
+  .transform((v) => (Array.isArray(v) ? v : v.split(',')).map((x) => x.trim().replace(/^['"]|['"]$/g, '')).filter((x) => x.length > 0));
+/** TABLE_AUTH_COLUMN_ROUTING: JSON text (environment) or an object (config file). */
+const routingValue = z.union([z.literal('*'), z.string().min(1), z.array(z.string().min(1)).min(1)]);
+const routing = z
+  .union([
+    z.string().transform((text, ctx) => {
+      try {
+        return JSON.parse(text.trim().replace(/^'|'$/g, '')) as unknown;
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'not valid JSON' });
+        return z.NEVER;
+      }
+    }),
+    z.record(z.string(), z.unknown()),
+  ])
+  .default({})
+  .pipe(z.record(z.string(), routingValue))
+  .transform((r) => {
+    const out: Record<string, '*' | string[]> = {};
+    for (const [table, v] of Object.entries(r)) out[table] = v === '*' ? '*' : Array.isArray(v) ? v : [v];
+    return out;
+  });
 
 export const options = {
+  configFile: {
+    env: ['SYNCLINE_CONFIG'],
+    schema: z.string().min(1).default('syncline.config.json'),
+    description:
+      'JSON file of options (keys: option names as in the Flag column, camelCase, or the variable names); read if it exists. Environment variables override it.',
+  },
   port: { env: ['PORT'], schema: int(0, 65535).default(3000), description: 'HTTP port.' },
   host: { env: ['HOST'], schema: z.string().min(1).default('localhost'), description: 'Interface to bind (0.0.0.0 for all).' },
   adapter: {
     env: ['ADAPTER'],
-    schema: z.enum(['pglite', 'postgres']).optional(),
-    description: 'Storage: `pglite` (embedded, default without a database URL) or `postgres` (default with one).',
+    schema: z.enum(['pglite', 'postgres', 'mysql']).optional(),
+    description:
+      'Storage: `pglite` (embedded, the default), `postgres` (default with a database URL) or `mysql` (default with MYSQL_DATABASE).',
   },
   databaseUrl: {
     env: ['DATABASE_URL', 'POSTGRES_DATABASE_URL', 'POSTGRES_CONNECTION_STRING'],
@@ -42,6 +78,50 @@ export const options = {
       .regex(/^[a-z_][a-z0-9_]{0,40}$/, 'lower-case SQL identifier')
       .default('syncline'),
     description: "SQL schema holding Syncline's tables.",
+  },
+  tableNames: {
+    env: ['TABLE_NAMES'],
+    schema: list,
+    description:
+      'Existing SQL tables to sync as collections (comma-separated, as in esink): Syncline installs capture triggers on them, and removes them from tables no longer listed.',
+  },
+  tableSchema: {
+    env: ['SYNCLINE_TABLE_SCHEMA'],
+    schema: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, 'SQL identifier')
+      .default('public'),
+    description: 'PostgreSQL schema of the TABLE_NAMES tables (MySQL: they live in MYSQL_DATABASE).',
+  },
+  capturePollMs: {
+    env: ['SYNCLINE_CAPTURE_POLL_MS'],
+    schema: int(1, 60_000).default(10),
+    description:
+      'PostgreSQL: how often the server looks for committed SQL transactions that left their positions to it (concurrent writers do, so their commits never wait for each other); bounds their extra delivery delay.',
+  },
+  mysqlDatabase: {
+    env: ['MYSQL_DATABASE'],
+    schema: z.string().min(1).optional(),
+    description: 'MySQL/MariaDB database; selects the MySQL adapter (through `mysql2`).',
+  },
+  mysqlHost: { env: ['MYSQL_HOST'], schema: z.string().min(1).default('127.0.0.1'), description: 'MySQL host.' },
+  mysqlPort: { env: ['MYSQL_PORT'], schema: int(1, 65535).default(3306), description: 'MySQL port.' },
+  mysqlUsername: { env: ['MYSQL_USERNAME', 'MYSQL_USER'], schema: z.string().min(1).default('root'), description: 'MySQL user.' },
+  mysqlPassword: { env: ['MYSQL_PASSWORD'], schema: z.string().default(''), description: 'MySQL password.' },
+  mysqlTableTarget: {
+    env: ['MYSQL_TABLE_TARGET'],
+    schema: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'SQL identifier')
+      .optional(),
+    description:
+      'MySQL: the table capture triggers append to (default `<SYNCLINE_SCHEMA>_pubsub`, so each Syncline schema has its own); the server polls it, moves rows into the ordered change log and trims them.',
+  },
+  mysqlPollIntervalMs: {
+    env: ['MYSQL_POLL_INTERVAL_MS'],
+    schema: int(10, 60_000).default(250),
+    description:
+      'MySQL: how often the change table is polled (250 ms = 4 times a second, as esink); the server also reads it right after its own writes.',
   },
   poolSize: { env: ['DATABASE_POOL_SIZE'], schema: int(1, 1000).default(10), description: 'PostgreSQL pool size.' },
   bodyLimit: {
@@ -86,7 +166,8 @@ export const options = {
       .union([z.boolean(), z.string()])
       .default(false)
       .transform((v) => (typeof v === 'boolean' ? v : !['', 'false', '0', 'no', 'off'].includes(v.trim().toLowerCase()))),
-    description: 'Serve HTTPS and WSS only (needs TLS_CERT_FILE and TLS_KEY_FILE); plain HTTP is refused.',
+    description:
+      "Serve HTTPS and WSS only (needs TLS_CERT_FILE and TLS_KEY_FILE); plain HTTP is refused. Any value but '', false, 0, no, off turns it on (as in esink).",
   },
   tlsCertFile: { env: ['TLS_CERT_FILE'], schema: z.string().min(1).optional(), description: 'PEM certificate (chain) for USE_SSL.' },
   tlsKeyFile: { env: ['TLS_KEY_FILE'], schema: z.string().min(1).optional(), description: 'PEM private key for USE_SSL.' },
@@ -105,6 +186,11 @@ export const options = {
     schema: int(1, 1_000_000).default(1000),
     description:
       'Frames waiting unsent for one socket (or 10× as many changes buffered while it catches up) before its subscriptions end with SLOW_CONSUMER.',
+  },
+  maxSubscriptionsPerUser: {
+    env: ['SYNCLINE_MAX_SUBSCRIPTIONS_PER_USER'],
+    schema: int(1, 1_000_000).default(500),
+    description: 'Subscriptions one user (or one IP when anonymous) may hold on `/sync`, all sockets together.',
   },
   maxSubscriptionsPerSocket: {
     env: ['SYNCLINE_MAX_SUBSCRIPTIONS_PER_SOCKET'],
@@ -133,6 +219,120 @@ export const options = {
     description:
       'PostgreSQL: longest a REST or `/sync` write waits for a row lock; a record held longer (by an open `/sendActions` action) is answered RECORD_BUSY.',
   },
+  nodeEnv: {
+    env: ['NODE_ENV'],
+    schema: z.string().default('development'),
+    description: '`production` refuses unsafe settings (the TEST token).',
+  },
+  authTable: {
+    env: ['AUTH_TABLE'],
+    schema: sqlName.optional(),
+    description: 'Token authentication: the table a token is looked up in (a row with an `id` column is the user).',
+  },
+  authColumn: {
+    env: ['AUTH_COLUMN'],
+    schema: sqlName.optional(),
+    description: 'Token authentication: the column of AUTH_TABLE holding the token.',
+  },
+  jwtSecret: {
+    env: ['JWT_SECRET'],
+    schema: z.string().min(1).optional(),
+    description: 'JWT authentication with HS256 and this secret.',
+  },
+  jwtPublicKey: {
+    env: ['JWT_PUBLIC_KEY'],
+    schema: z.string().min(1).optional(),
+    description: 'JWT authentication with RS256/ES256: a PEM public key (SPKI), or a path to a file holding one.',
+  },
+  jwksUrl: { env: ['JWKS_URL'], schema: z.url().optional(), description: 'JWT authentication with keys from this JWKS URL.' },
+  jwtUserClaim: {
+    env: ['JWT_USER_CLAIM'],
+    schema: z.string().min(1).default('sub'),
+    description: "The JWT claim that is the user's id.",
+  },
+  jwtIssuer: { env: ['JWT_ISSUER'], schema: z.string().min(1).optional(), description: 'If set, JWTs must carry this `iss`.' },
+  jwtAudience: { env: ['JWT_AUDIENCE'], schema: z.string().min(1).optional(), description: 'If set, JWTs must carry this `aud`.' },
+  allowTestToken: {
+    env: ['ALLOW_TEST_TOKEN'],
+    schema: bool.default(false),
+    description: "Accept esink's sample token `TEST` (user id -1, sample data). Refused when NODE_ENV=production.",
+  },
+  allowAnonymous: {
+    env: ['ALLOW_ANONYMOUS'],
+    schema: bool.default(false),
+    description:
+      'With no authentication method configured, serve anyway with NODE_ENV=production (otherwise it refuses to start open). Without production, open mode only warns.',
+  },
+  adminToken: {
+    env: ['ADMIN_TOKEN'],
+    schema: z.string().min(16, 'at least 16 characters').optional(),
+    description: 'Bearer token for the admin endpoints (/stats, /compact) once any authentication is configured.',
+  },
+  adminClaim: {
+    env: ['ADMIN_CLAIM'],
+    schema: z.string().min(1).default('admin'),
+    description: 'A JWT whose claim of this name is true (or whose `roles` list holds it) may use the admin endpoints too.',
+  },
+  rateLimitPerMinute: {
+    env: ['SYNCLINE_RATE_LIMIT_PER_MINUTE'],
+    schema: int(0, 10_000_000).default(6000),
+    description: 'REST requests per minute per user (or per IP when anonymous); 0 turns the limit off. Above it: 429 RATE_LIMITED.',
+  },
+  socketEventsPerMinute: {
+    env: ['SYNCLINE_SOCKET_EVENTS_PER_MINUTE'],
+    schema: int(0, 10_000_000).default(6000),
+    description: 'Socket.IO events a user (or an IP when anonymous) may send per minute, all sockets together; 0 turns the limit off.',
+  },
+  maxSocketsPerUser: {
+    env: ['SYNCLINE_MAX_SOCKETS_PER_USER'],
+    schema: int(1, 100_000).default(50),
+    description: 'Socket.IO connections one user (or one IP when anonymous) may hold at once, all namespaces together.',
+  },
+  rules: {
+    env: ['SYNCLINE_RULES'],
+    schema: z
+      .union([
+        z.string().transform((text, ctx) => {
+          try {
+            return JSON.parse(text) as unknown;
+          } catch {
+            ctx.addIssue({ code: 'custom', message: 'not valid JSON' });
+            return z.NEVER;
+          }
+        }),
+        z.record(z.string(), z.unknown()),
+      ])
+      .default({})
+      .pipe(RulesSchema),
+    description:
+      'Read/write rules, hidden fields and owner field per collection (JSON; usually `rules` in the config file). See README, "Rules". Deny by default once authentication is configured.',
+  },
+  tableAuthColumnRouting: {
+    env: ['TABLE_AUTH_COLUMN_ROUTING'],
+    schema: routing,
+    description:
+      'Which users receive a table\'s changes on the default namespace (JSON, as esink): `{"table": "column" | ["col1", "col2"] | "*"}`. Unlisted tables are delivered to no one.',
+  },
+  filters: {
+    env: ['FILTERS'],
+    schema: list,
+    description: 'Columns removed from every payload on every path (`table.column,...`, as esink).',
+  },
+  securityToken: {
+    env: ['SECURITY_TOKEN'],
+    schema: z.string().min(1).optional(),
+    description: '`POST /publish` needs this token in its body (unset: the route answers 403).',
+  },
+  defaultSource: {
+    env: ['DEFAULT_SOURCE'],
+    schema: z.string().min(1).max(64).default('API'),
+    description: '`source` of a published event that names none.',
+  },
+  allowRepublishing: {
+    env: ['ALLOW_REPUBLISHING'],
+    schema: bool.default(false),
+    description: 'Let default-namespace clients emit `publish` themselves (routed and filtered like any change).',
+  },
   logLevel: {
     env: ['LOG_LEVEL'],
     schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -140,7 +340,7 @@ export const options = {
   },
   logRequests: {
     env: ['SYNCLINE_LOG_REQUESTS'],
-    schema: z.union([z.boolean(), z.stringbool()]).default(false),
+    schema: bool.default(false),
     description: 'Log every HTTP request (off by default: it costs throughput).',
   },
   shutdownTimeoutMs: {

@@ -31,6 +31,8 @@ export class ChangeFeed {
     private readonly onError: (err: unknown) => void,
     /** Compaction passed the feed: changes up to `horizon` are gone, subscribers must resync. */
     private readonly onResync: (horizon: number) => void = () => {},
+    /** Whether anyone listens now; when not, the feed skips to the head without reading. */
+    private readonly wanted?: () => boolean,
   ) {}
 
   /** The last position handed to `onBatch`. */
@@ -74,6 +76,16 @@ export class ChangeFeed {
   }
 
   private async drain(): Promise<void> {
+    // Nobody to deliver to: move to the head without reading (and parsing) the changes.
+    if (this.wanted && !this.wanted()) {
+      const head = await this.storage.currentPosition();
+      if (head > this.position) {
+        const from = this.position;
+        this.position = head;
+        this.onBatch({ from, to: head, changes: [] });
+      }
+      return;
+    }
     for (;;) {
       let page: Awaited<ReturnType<Storage['getChanges']>>;
       try {
@@ -92,5 +104,45 @@ export class ChangeFeed {
       }
       if (!page.hasMore || this.stopped) return;
     }
+  }
+}
+
+export interface FeedListener {
+  batch(batch: FeedBatch): void;
+  resync?(horizon: number): void;
+  /** Whether this listener has anyone to deliver to now (default: yes). */
+  wanted?(): boolean;
+}
+
+/** One feed per server instance, shared by every namespace that delivers changes. */
+export class SharedFeed {
+  readonly feed: ChangeFeed;
+  private readonly listeners = new Set<FeedListener>();
+
+  constructor(storage: Storage, onError: (err: unknown) => void) {
+    this.feed = new ChangeFeed(
+      storage,
+      (b) => {
+        for (const l of this.listeners) l.batch(b);
+      },
+      onError,
+      (h) => {
+        for (const l of this.listeners) l.resync?.(h);
+      },
+      () => {
+        for (const l of this.listeners) if (l.wanted?.() ?? true) return true;
+        return false;
+      },
+    );
+  }
+
+  /** The last position handed to listeners. */
+  get current(): number {
+    return this.feed.current;
+  }
+
+  listen(listener: FeedListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 }

@@ -47,6 +47,14 @@ export type PlannedOp = Operation & { docId: string };
 
 export const docKey = (collection: string, id: string) => `${collection}\u0000${id}`;
 
+export type WriteKind = 'insert' | 'update' | 'delete';
+/**
+ * Write rules (auth/policy.ts): may the caller make this write? `before` is the
+ * live document (null when there is none), `after` what it would become (null
+ * for a delete). A refused operation is `rejected` with FORBIDDEN and changes nothing.
+ */
+export type Authorize = (kind: WriteKind, collection: string, before: WireDocument | null, after: WireDocument | null) => boolean;
+
 export function toWire(state: DocState): WireDocument | null {
   if (state.deleted) return null;
   return { _id: state.id, _rev: state.version, ...state.data };
@@ -65,7 +73,7 @@ export interface Plan {
   writes: Map<string, DocWrite>;
 }
 
-export function planOperations(clientId: string, ops: PlannedOp[], loaded: Map<string, DocState>): Plan {
+export function planOperations(clientId: string, ops: PlannedOp[], loaded: Map<string, DocState>, authorize?: Authorize): Plan {
   const current = new Map(loaded);
   const writes = new Map<string, DocWrite>();
   const results: OperationResult[] = [];
@@ -123,6 +131,14 @@ export function planOperations(clientId: string, ops: PlannedOp[], loaded: Map<s
       vclock,
       deleted: op.type === 'delete',
     };
+    if (authorize) {
+      const kind: WriteKind = op.type === 'delete' ? 'delete' : live ? 'update' : 'insert';
+      if (!authorize(kind, op.collection, live && cur ? toWire(cur) : null, toWire(next))) {
+        // Like any refusal, but without the server's document: the caller may not be allowed to read it.
+        results.push({ ...base, status: 'rejected', error: errorRef('FORBIDDEN') });
+        continue;
+      }
+    }
     current.set(key, next);
     writes.set(key, { state: next, existed: loaded.has(key), opId: op.id, clientId: op.clientId ?? clientId });
     results.push({ ...base, status: 'applied', document: toWire(next), version: next.version, vectorClock: vclock });

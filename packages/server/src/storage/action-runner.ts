@@ -12,11 +12,15 @@
  *   (a concurrent change in between turns the FIN into a 'conflict' rollback).
  */
 import { type ErrorRef, errorRef, type OperationResult, type PushResponse } from '@syncline/protocol';
-import { docKey, type PlannedOp, planOperations } from '../engine/plan-operations.js';
+import { type Authorize, docKey, type PlannedOp, planOperations } from '../engine/plan-operations.js';
 import { type PlanInput, withDocument } from './write-statement.js';
 
 /** An action's write as a Syncline operation (CREATE → insert, UPDATE → patch, DELETE → delete). */
-export type ActionOp = PlannedOp & { type: 'insert' | 'patch' | 'delete' };
+export type ActionOp = PlannedOp & {
+  type: 'insert' | 'patch' | 'delete';
+  /** False when the client sent no record id and `docId` was generated (a table may then draw its own key). */
+  idGiven?: boolean;
+};
 
 export type BeginOutcome =
   /** ACK: the write is prepared and holds its record until commit or rollback. */
@@ -39,7 +43,8 @@ export interface OpenAction {
 
 export interface ActionRunner {
   readonly mode: 'held' | 'staged';
-  begin(clientId: string, op: ActionOp): Promise<BeginOutcome>;
+  /** `authorize`: the write rules (a refused action is NACKed with FORBIDDEN). */
+  begin(clientId: string, op: ActionOp, authorize?: Authorize): Promise<BeginOutcome>;
   /** Releases the runner's resources; call after every open action ended. */
   close(): Promise<void>;
 }
@@ -57,7 +62,7 @@ export interface ActionRunnerOptions {
 export interface StagedBackend {
   /** Stored result of the operation id and the document's current state, read without locks. */
   read(op: ActionOp): Promise<PlanInput>;
-  applyOperations(clientId: string, operations: unknown[]): Promise<PushResponse>;
+  applyOperations(clientId: string, operations: unknown[], authorize?: Authorize): Promise<PushResponse>;
 }
 
 export const refused = (op: ActionOp, error: ErrorRef): BeginOutcome => ({
@@ -70,7 +75,7 @@ export class StagedActionRunner implements ActionRunner {
 
   constructor(private readonly backend: StagedBackend) {}
 
-  async begin(clientId: string, op: ActionOp): Promise<BeginOutcome> {
+  async begin(clientId: string, op: ActionOp, authorize?: Authorize): Promise<BeginOutcome> {
     const { storedById, loaded } = await this.backend.read(op);
     const stored = storedById.get(op.id);
     // An earlier attempt with this id: answer as then (a refused one stays refused).
@@ -80,7 +85,7 @@ export class StagedActionRunner implements ActionRunner {
         : { kind: 'refused', result: stored };
     // The same planning as the write at FIN will do: the ACK carries the result
     // the commit will produce unless the document changes meanwhile.
-    const result = planOperations(clientId, [op], loaded).results[0] as OperationResult;
+    const result = planOperations(clientId, [op], loaded, authorize).results[0] as OperationResult;
     if (result.status !== 'applied') return { kind: 'refused', result };
     const staged = { ...op, baseVersion: loaded.get(docKey(op.collection, op.docId))?.version ?? 0 };
     return {
@@ -88,7 +93,7 @@ export class StagedActionRunner implements ActionRunner {
       result,
       action: {
         commit: async () => {
-          const r = (await this.backend.applyOperations(clientId, [staged])).results[0] as OperationResult;
+          const r = (await this.backend.applyOperations(clientId, [staged], authorize)).results[0] as OperationResult;
           if (r.status === 'applied') return { kind: 'committed', ...(r.position === undefined ? {} : { position: r.position }) };
           if (r.status === 'duplicate' && r.originalStatus === 'applied') return { kind: 'committed', duplicate: true };
           return { kind: 'rolledBack', reason: 'conflict', error: r.error ?? errorRef('CONFLICT') };

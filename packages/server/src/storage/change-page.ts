@@ -21,6 +21,8 @@ export interface ChangeRow {
   source: Change['source'];
   /** Commit time, ms since epoch. */
   ts: number;
+  /** JSON text: a table row's old values (see Change.old), or null. Server-side only. */
+  old: string | null;
 }
 
 export interface ChangePage {
@@ -37,10 +39,10 @@ export async function readChanges(db: SqlQueryable, schema: string, since: numbe
   const { rows } = await db.query<ChangeRow & { head: number | null; horizon: number | null }>(
     `SELECT NULL::bigint AS position, NULL AS collection, NULL AS doc_id, NULL AS type, NULL AS data,
             NULL::integer AS version, NULL AS vclock, NULL AS op_id, NULL AS client_id, NULL AS source, NULL::bigint AS ts,
-            ${schema}.head_position() AS head, ${schema}.horizon() AS horizon
+            NULL AS old, ${schema}.head_position() AS head, ${schema}.horizon() AS horizon
      UNION ALL
      SELECT pos, collection, doc_id, type, data::text, version, vclock::text, op_id, client_id, source,
-            (extract(epoch FROM committed_at) * 1000)::bigint, NULL, NULL
+            (extract(epoch FROM committed_at) * 1000)::bigint, old_data::text, NULL, NULL
      FROM ${schema}.changes_after($1, $2)`,
     [since, limit + 1],
   );
@@ -64,7 +66,7 @@ export async function readChanges(db: SqlQueryable, schema: string, since: numbe
 }
 
 export function toChange(r: ChangeRow): Change {
-  return {
+  const change: Change = {
     position: r.position,
     id: r.op_id ?? `chg-${r.position}`,
     type: r.type,
@@ -78,6 +80,8 @@ export function toChange(r: ChangeRow): Change {
     source: r.source,
     synced: true,
   };
+  if (r.old !== null && r.old !== undefined) change.old = JSON.parse(r.old);
+  return change;
 }
 
 const str = JSON.stringify;

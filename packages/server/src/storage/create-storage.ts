@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Config } from '../config/options.js';
+import type { MysqlStorageConfig } from './mysql/create-mysql-storage.js';
 import { createPgClient } from './pg-client.js';
 import { createPgliteClient } from './pglite-client.js';
 import { PostgresStorage } from './postgres-storage.js';
@@ -18,7 +19,11 @@ type StorageConfig = Pick<
   | 'maxChangesLimit'
   | 'maxQueryLimit'
   | 'defaultQueryLimit'
->;
+  | 'tableNames'
+  | 'tableSchema'
+  | 'capturePollMs'
+> &
+  MysqlStorageConfig;
 
 /** Opens the configured storage (not yet migrated). Drivers load only when used. */
 export async function createStorage(config: StorageConfig): Promise<Storage> {
@@ -27,6 +32,11 @@ export async function createStorage(config: StorageConfig): Promise<Storage> {
     maxQueryLimit: config.maxQueryLimit,
     defaultQueryLimit: config.defaultQueryLimit,
   };
+  const tables = { names: config.tableNames, schema: config.tableSchema };
+  if (config.adapter === 'mysql') {
+    const { createMysqlStorage } = await import('./mysql/create-mysql-storage.js');
+    return createMysqlStorage(config, limits);
+  }
   if (config.adapter === 'postgres') {
     const client = await createPgClient({
       connectionString: config.databaseUrl as string,
@@ -34,7 +44,7 @@ export async function createStorage(config: StorageConfig): Promise<Storage> {
       statementTimeoutMs: config.statementTimeoutMs,
       lockTimeoutMs: config.lockTimeoutMs,
     });
-    return new PostgresStorage(client, config.schema, limits);
+    return new PostgresStorage(client, config.schema, limits, tables, { sweepIntervalMs: config.capturePollMs });
   }
   const inMemory = config.dataDir === 'memory://' || config.dataDir === ':memory:';
   let dir: string | undefined;
@@ -42,5 +52,5 @@ export async function createStorage(config: StorageConfig): Promise<Storage> {
     dir = resolve(config.dataDir);
     mkdirSync(dir, { recursive: true });
   }
-  return new PostgresStorage(await createPgliteClient(dir), config.schema, limits);
+  return new PostgresStorage(await createPgliteClient(dir), config.schema, limits, tables, { sweepIntervalMs: config.capturePollMs });
 }

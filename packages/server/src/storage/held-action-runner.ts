@@ -13,7 +13,7 @@
  */
 import { errorRef, type OperationResult } from '@syncline/protocol';
 import pg from 'pg';
-import { planOperations } from '../engine/plan-operations.js';
+import { type Authorize, planOperations } from '../engine/plan-operations.js';
 import type { ActionOp, ActionRunner, ActionRunnerOptions, BeginOutcome, FinOutcome } from './action-runner.js';
 import { refused } from './action-runner.js';
 import type { SqlQueryable } from './sql-client.js';
@@ -35,6 +35,11 @@ export class HeldActionRunner implements ActionRunner {
     opts: ActionRunnerOptions & { databaseUrl: string },
     private readonly s: string,
     private readonly sequence: (txid: string) => Promise<number>,
+    /** Table collections: their writes go through the storage's table path, in this held transaction. */
+    private readonly tables: {
+      has(collection: string): boolean;
+      write(q: SqlQueryable, clientId: string, op: ActionOp, authorize?: Authorize): Promise<{ results: OperationResult[]; txid?: string }>;
+    },
   ) {
     this.pool = new pg.Pool({
       connectionString: opts.databaseUrl,
@@ -49,10 +54,10 @@ export class HeldActionRunner implements ActionRunner {
     this.pool.on('error', () => {});
   }
 
-  async begin(clientId: string, op: ActionOp): Promise<BeginOutcome> {
+  async begin(clientId: string, op: ActionOp, authorize?: Authorize): Promise<BeginOutcome> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.attempt(clientId, op);
+        return await this.attempt(clientId, op, authorize);
       } catch (err) {
         const code = (err as { code?: string }).code ?? '';
         if (code === LOCK_NOT_AVAILABLE) return refused(op, errorRef('RECORD_BUSY'));
@@ -61,7 +66,7 @@ export class HeldActionRunner implements ActionRunner {
     }
   }
 
-  private async attempt(clientId: string, op: ActionOp): Promise<BeginOutcome> {
+  private async attempt(clientId: string, op: ActionOp, authorize?: Authorize): Promise<BeginOutcome> {
     const client = await this.pool.connect();
     const q: SqlQueryable = {
       query: async <T>(sql: string, params?: unknown[]) => {
@@ -79,6 +84,16 @@ export class HeldActionRunner implements ActionRunner {
         actionLockKey(this.s, op.collection, op.docId),
       ]);
       if (!rows[0]?.ok) return refused(op, errorRef('RECORD_BUSY'));
+      if (this.tables.has(op.collection)) {
+        const { results, txid } = await this.tables.write(q, clientId, op, authorize);
+        const result = results[0] as OperationResult;
+        if (result.status === 'duplicate') {
+          return result.originalStatus === 'applied' ? { kind: 'duplicate', result } : { kind: 'refused', result };
+        }
+        if (result.status !== 'applied') return { kind: 'refused', result };
+        held = true;
+        return { kind: 'open', result, action: { commit: () => this.commit(client, txid), rollback: () => this.rollback(client) } };
+      }
       const { storedById, loaded } = await readForPlan(q, this.s, [op], 'nowait');
       const stored = storedById.get(op.id);
       // An earlier attempt with this id: answer as then (a refused one stays refused).
@@ -87,7 +102,7 @@ export class HeldActionRunner implements ActionRunner {
           ? { kind: 'duplicate', result: withDocument(stored, loaded) }
           : { kind: 'refused', result: stored };
       }
-      const plan = planOperations(clientId, [op], loaded);
+      const plan = planOperations(clientId, [op], loaded, authorize);
       const result = plan.results[0] as OperationResult;
       if (result.status !== 'applied') return { kind: 'refused', result };
       // Written now, inside the held transaction: triggers capture the change

@@ -334,6 +334,211 @@ CREATE CONSTRAINT TRIGGER assign_positions AFTER INSERT ON ${s}.open_tx
   DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (NOT NEW.api) EXECUTE FUNCTION ${s}.assign_positions();
 `,
   },
+  {
+    version: 2,
+    name: 'table collections: capture of existing SQL tables, old row values in the change log',
+    sql: (s) => `
+-- For changes of table rows: an update's old values of the columns it changed,
+-- or a deleted row. Routing reads it ("old or new row"); it never leaves the server.
+ALTER TABLE ${s}.changes ADD COLUMN old_data jsonb;
+-- Inserts into tables are logged one row per statement: the keys, in order; the
+-- row covers ords (ord - cardinality(ids), ord]; data is read from the table.
+ALTER TABLE ${s}.changes ADD COLUMN ids text[];
+
+-- Versions of table rows (tables have no version column of their own): absent
+-- means 1. Only rows that were updated have an entry, so inserts cost nothing here.
+CREATE TABLE ${s}.row_versions (
+  collection text COLLATE "C" NOT NULL,
+  id text COLLATE "C" NOT NULL,
+  version integer NOT NULL,
+  PRIMARY KEY (collection, id)
+);
+
+DROP FUNCTION ${s}.changes_after(bigint, integer);
+CREATE FUNCTION ${s}.changes_after(since bigint, lim integer)
+RETURNS TABLE (pos bigint, collection text, doc_id text, type text, data jsonb, version integer, vclock jsonb,
+               op_id text, client_id text, source text, committed_at timestamptz, old_data jsonb)
+LANGUAGE plpgsql STABLE AS $fn$
+#variable_conflict use_column
+DECLARE
+  c record;
+  remaining integer := lim;
+  n integer;
+BEGIN
+  FOR c IN SELECT t.tx, t.first_position, t.committed_at FROM ${s}.commits t
+           WHERE t.last_position > since ORDER BY t.last_position LOOP
+    RETURN QUERY
+      SELECT c.first_position + e.o - 1, ch.collection, e.id, ch.type, ch.data, ch.version, ch.vclock,
+             ch.op_id, ch.client_id, ch.source, c.committed_at, ch.old_data
+      FROM ${s}.changes ch
+      CROSS JOIN LATERAL (
+        SELECT ch.ord AS o, ch.doc_id AS id WHERE ch.ids IS NULL
+        UNION ALL
+        SELECT ch.ord - cardinality(ch.ids) + u.i::integer, u.id FROM unnest(ch.ids) WITH ORDINALITY AS u(id, i)
+        WHERE ch.ids IS NOT NULL
+      ) e
+      WHERE ch.tx = c.tx AND ch.ord > since - c.first_position + 1 AND e.o > since - c.first_position + 1
+      ORDER BY ch.ord, e.o
+      LIMIT remaining;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    remaining := remaining - n;
+    EXIT WHEN remaining <= 0;
+  END LOOP;
+END $fn$;
+
+-- Document updates: an API write that leaves the data as it was still gives it
+-- a new version, and that is a change too (migration 1 skipped it, so the
+-- writing transaction had nothing to sequence and its acknowledgement failed).
+-- The change also keeps old values, as table changes do, for read rules (a
+-- document leaving a reader's reach becomes a delete for that reader): for an
+-- update, the top-level fields whose value changed (JSON null for a field the
+-- update added); for a delete, the data as it was.
+CREATE OR REPLACE FUNCTION ${s}.capture_update() RETURNS trigger LANGUAGE plpgsql AS $fn$
+DECLARE
+  n0 integer := ${s}.pending_count();
+  api boolean := ${s}.is_api();
+  cnt integer;
+BEGIN
+  INSERT INTO ${s}.changes (tx, ord, collection, doc_id, type, data, version, vclock, op_id, client_id, source, old_data)
+  SELECT pg_current_xact_id(), n0 + row_number() OVER (),
+         coalesce(n.collection, o.collection), coalesce(n.id, o.id),
+         CASE WHEN n.id IS NULL OR n.deleted THEN 'delete'
+              WHEN o.id IS NULL OR o.deleted THEN 'insert'
+              ELSE 'update' END,
+         CASE WHEN n.id IS NULL OR n.deleted THEN NULL ELSE n.data END,
+         coalesce(n.version, o.version + 1), coalesce(n.vclock, o.vclock),
+         CASE WHEN api THEN n.op_id END, CASE WHEN api THEN n.client_id END,
+         CASE WHEN api THEN 'api' ELSE 'database' END,
+         CASE WHEN o.id IS NULL OR o.deleted THEN NULL
+              WHEN n.id IS NULL OR n.deleted THEN o.data
+              WHEN n.data = o.data THEN NULL
+              ELSE (SELECT jsonb_object_agg(k, coalesce(o.data -> k, 'null'::jsonb))
+                    FROM (SELECT jsonb_object_keys(o.data) UNION SELECT jsonb_object_keys(n.data)) AS keys(k)
+                    WHERE o.data -> k IS DISTINCT FROM n.data -> k) END
+  FROM new_rows n
+  FULL JOIN old_rows o ON o.collection = n.collection AND o.id = n.id
+  WHERE CASE
+    WHEN n.id IS NULL THEN NOT o.deleted
+    WHEN o.id IS NULL THEN true
+    ELSE NOT (o.deleted AND n.deleted)
+         AND (n.deleted <> o.deleted OR n.data IS DISTINCT FROM o.data OR n.version <> o.version)
+  END;
+  GET DIAGNOSTICS cnt = ROW_COUNT;
+  PERFORM ${s}.note_changes(n0, cnt);
+  RETURN NULL;
+END $fn$;
+
+-- A document deleted in SQL keeps its data as old values too.
+CREATE OR REPLACE FUNCTION ${s}.capture_delete() RETURNS trigger LANGUAGE plpgsql AS $fn$
+DECLARE
+  n0 integer := ${s}.pending_count();
+  cnt integer;
+BEGIN
+  INSERT INTO ${s}.changes (tx, ord, collection, doc_id, type, data, version, vclock, op_id, client_id, source, old_data)
+  SELECT pg_current_xact_id(), n0 + row_number() OVER (), o.collection, o.id, 'delete', NULL,
+         o.version + 1, o.vclock, NULL, NULL, CASE WHEN ${s}.is_api() THEN 'api' ELSE 'database' END, o.data
+  FROM old_rows o
+  WHERE NOT o.deleted;
+  GET DIAGNOSTICS cnt = ROW_COUNT;
+  PERFORM ${s}.note_changes(n0, cnt);
+  RETURN NULL;
+END $fn$;
+
+-- Operation id and client of an API write on a table (set by the server before each statement).
+CREATE FUNCTION ${s}.api_writer(what text) RETURNS text LANGUAGE sql STABLE AS $fn$
+  SELECT CASE WHEN ${s}.is_api() THEN nullif(current_setting('${s}.' || what, true), '') END
+$fn$;
+
+-- Capture of a watched table: TG_ARGV[0] is the collection, TG_ARGV[1] the primary key column.
+-- Inserts are captured by a function generated per table (pg-tables.ts), which
+-- names the key column directly: one change-log row per statement holding the
+-- keys, in ords n0+1 .. n0+count; the rows are read from the table when the
+-- change is read (copying every inserted row cost more than the insert itself).
+
+-- Every updated row is a change (as a row trigger would see it). Rows are
+-- paired by key: a key that changed is a delete of the old key and an insert of the new.
+CREATE FUNCTION ${s}.capture_table_update() RETURNS trigger LANGUAGE plpgsql AS $fn$
+DECLARE
+  n0 integer := ${s}.pending_count();
+  coll text := TG_ARGV[0];
+  pk text := TG_ARGV[1];
+  cnt integer;
+BEGIN
+  WITH o AS (SELECT to_jsonb(o.*) AS j FROM old_rows o),
+  n AS (SELECT to_jsonb(n.*) AS j FROM new_rows n),
+  pairs AS (
+    SELECT o.j AS oj, n.j AS nj, coalesce(n.j ->> pk, o.j ->> pk) AS id
+    FROM o FULL JOIN n ON (o.j ->> pk) = (n.j ->> pk)
+  ),
+  bumped AS (
+    INSERT INTO ${s}.row_versions AS v (collection, id, version)
+    SELECT coll, p.id, 2 FROM pairs p WHERE p.oj IS NOT NULL AND p.nj IS NOT NULL
+    ON CONFLICT (collection, id) DO UPDATE SET version = v.version + 1
+    RETURNING v.id, v.version
+  ),
+  gone AS (
+    DELETE FROM ${s}.row_versions v WHERE v.collection = coll AND v.id IN (SELECT p.id FROM pairs p WHERE p.nj IS NULL)
+    RETURNING v.id, v.version
+  )
+  INSERT INTO ${s}.changes (tx, ord, collection, doc_id, type, data, version, vclock, op_id, client_id, source, old_data)
+  SELECT pg_current_xact_id(), n0 + row_number() OVER (), coll, p.id,
+         CASE WHEN p.nj IS NULL THEN 'delete' WHEN p.oj IS NULL THEN 'insert' ELSE 'update' END,
+         p.nj,
+         CASE WHEN p.nj IS NULL THEN coalesce(g.version, 1) + 1 WHEN p.oj IS NULL THEN 1 ELSE b.version END,
+         '{}', ${s}.api_writer('op'), ${s}.api_writer('client'), CASE WHEN ${s}.is_api() THEN 'api' ELSE 'database' END,
+         CASE WHEN p.nj IS NULL THEN p.oj
+              WHEN p.oj IS NULL THEN NULL
+              ELSE (SELECT coalesce(jsonb_object_agg(e.key, e.value), '{}') FROM jsonb_each(p.oj) e
+                    WHERE e.value IS DISTINCT FROM p.nj -> e.key) END
+  FROM pairs p LEFT JOIN bumped b ON b.id = p.id LEFT JOIN gone g ON g.id = p.id;
+  GET DIAGNOSTICS cnt = ROW_COUNT;
+  PERFORM ${s}.note_changes(n0, cnt);
+  RETURN NULL;
+END $fn$;
+
+CREATE FUNCTION ${s}.capture_table_delete() RETURNS trigger LANGUAGE plpgsql AS $fn$
+DECLARE
+  n0 integer := ${s}.pending_count();
+  coll text := TG_ARGV[0];
+  pk text := TG_ARGV[1];
+  cnt integer;
+BEGIN
+  WITH o AS (SELECT to_jsonb(o.*) AS j FROM old_rows o),
+  gone AS (
+    DELETE FROM ${s}.row_versions v WHERE v.collection = coll AND v.id IN (SELECT o.j ->> pk FROM o)
+    RETURNING v.id, v.version
+  )
+  INSERT INTO ${s}.changes (tx, ord, collection, doc_id, type, data, version, vclock, op_id, client_id, source, old_data)
+  SELECT pg_current_xact_id(), n0 + row_number() OVER (), coll, o.j ->> pk, 'delete', NULL, coalesce(g.version, 1) + 1, '{}',
+         ${s}.api_writer('op'), ${s}.api_writer('client'), CASE WHEN ${s}.is_api() THEN 'api' ELSE 'database' END, o.j
+  FROM o LEFT JOIN gone g ON g.id = o.j ->> pk;
+  GET DIAGNOSTICS cnt = ROW_COUNT;
+  PERFORM ${s}.note_changes(n0, cnt);
+  RETURN NULL;
+END $fn$;
+
+-- TRUNCATE has no transition table: every row is recorded as deleted before it goes.
+CREATE FUNCTION ${s}.capture_table_truncate() RETURNS trigger LANGUAGE plpgsql AS $fn$
+DECLARE
+  n0 integer := ${s}.pending_count();
+  coll text := TG_ARGV[0];
+  pk text := TG_ARGV[1];
+  cnt integer;
+BEGIN
+  EXECUTE format(
+    'INSERT INTO ${s}.changes (tx, ord, collection, doc_id, type, data, version, vclock, op_id, client_id, source, old_data)
+     SELECT pg_current_xact_id(), $1 + row_number() OVER (), $2, r.j ->> $3, ''delete'', NULL,
+            coalesce(v.version, 1) + 1, ''{}'', NULL, NULL, ''database'', r.j
+     FROM (SELECT to_jsonb(t.*) AS j FROM %s t) r
+     LEFT JOIN ${s}.row_versions v ON v.collection = $2 AND v.id = r.j ->> $3', TG_RELID::regclass)
+  USING n0, coll, pk;
+  GET DIAGNOSTICS cnt = ROW_COUNT;
+  DELETE FROM ${s}.row_versions WHERE collection = coll;
+  PERFORM ${s}.note_changes(n0, cnt);
+  RETURN NULL;
+END $fn$;
+`,
+  },
 ];
 
 export const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,40}$/;

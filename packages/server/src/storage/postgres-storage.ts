@@ -1,77 +1,83 @@
-/**
- * Storage on PostgreSQL's dialect, over either PGlite or a `pg` pool.
- * Layout and change capture: see migrations.ts.
- */
-import { randomUUID } from 'node:crypto';
 import {
   type ChangesResponse,
   type CompactResponse,
-  type ConflictEntry,
-  type ErrorCode,
   errorRef,
-  FilterError,
   type OperationResult,
   type PushResponse,
-  parseFilter,
   type QueryRequest,
   type QueryResponse,
   type StatsResponse,
   SynclineError,
   type WireDocument,
 } from '@syncline/protocol';
-import { type DocState, docKey, type PlannedOp, planOperations, toWire } from '../engine/plan-operations.js';
-import { validateOperation } from '../engine/validate-operation.js';
+import { type Authorize, type DocState, docKey, type PlannedOp, planOperations, toWire } from '../engine/plan-operations.js';
 import { type ActionRunner, type ActionRunnerOptions, StagedActionRunner } from './action-runner.js';
-import { type ChangePage, changesJson, changesResponse, readChanges } from './change-page.js';
+import { type ChangePage, type ChangeRow, changesJson, changesResponse, readChanges } from './change-page.js';
 import { compileFilter } from './filter-sql.js';
 import { HeldActionRunner } from './held-action-runner.js';
 import { migrate, notifyChannel } from './migrations.js';
+import { installTableCapture, type PgTableInfo, pgTableDialect } from './pg-tables.js';
+import { duplicateOf, freshOps, parseQueryFilter, pushResponse, splitOperations } from './push-results.js';
 import { buildKeyset, decodeCursor, encodeCursor, parseSort } from './query-sort.js';
 import { Sequencer } from './sequencer.js';
-import type { SqlClient, SqlQueryable } from './sql-client.js';
-import type { ChangesQuery, Storage, StorageLimits } from './storage.js';
-import { heldByActions, readForPlan, withDocument, writePlan } from './write-statement.js';
+import { quoteIdent, type SqlClient, type SqlQueryable } from './sql-client.js';
+import { EXACT_COUNT_LIMIT, statsResponse } from './stats.js';
+import type { ChangesQuery, Storage, StorageLimits, TableConfig } from './storage.js';
+import { applyTableOps, type TableDialect, type TableOp, withTableRow } from './table-writes.js';
+import { heldByActions, logOperations, readForPlan, withDocument, writePlan } from './write-statement.js';
 
 /** lock_not_available: a row lock not granted within lock_timeout. */
 const LOCK_NOT_AVAILABLE = '55P03';
 /** unique_violation, serialization_failure, deadlock_detected, and our own "batch raced" (migrations.ts). */
 const RETRYABLE = new Set(['23505', '40001', '40P01', 'SYR01']);
 const OPTIMISTIC_ATTEMPTS = 2;
-const SWEEP_INTERVAL_MS = 1000;
+/** How often committed SQL transactions of other programs are looked for (SYNCLINE_CAPTURE_POLL_MS). */
+const SWEEP_INTERVAL_MS = 10;
 const MAX_ATTEMPTS = 6;
 class RetryBatch extends Error {}
 
 export class PostgresStorage implements Storage {
   readonly adapter: 'pglite' | 'postgres';
+  tableCollections: ReadonlySet<string> = new Set();
   private readonly s: string;
   private readonly sequencer: Sequencer;
+
+  /** Table collections (TABLE_NAMES), introspected and captured by `migrate()`. */
+  private tables = new Map<string, PgTableInfo>();
+  private readonly tableDialect: TableDialect<SqlQueryable>;
 
   constructor(
     private readonly db: SqlClient,
     schema: string,
     private readonly limits: StorageLimits,
+    private readonly tableConfig: TableConfig = { names: [], schema: 'public' },
+    private readonly options: { sweepIntervalMs?: number } = {},
   ) {
     this.adapter = db.kind;
     this.s = schema;
     this.sequencer = new Sequencer(db, schema);
+    this.tableDialect = pgTableDialect(schema);
+  }
+
+  /** The SQL schema holding Syncline's tables. */
+  get schemaName(): string {
+    return this.s;
   }
 
   /** Migrates, then sequences anything a previous run committed but did not sequence, and keeps sweeping. */
   async migrate(): Promise<number[]> {
     const applied = await migrate(this.db, this.s);
+    this.tables = await installTableCapture(this.db, this.s, this.tableConfig);
+    this.tableCollections = new Set(this.tables.keys());
     await this.sequencer.sweep();
-    this.sequencer.startSweeping(SWEEP_INTERVAL_MS);
+    this.sequencer.startSweeping(this.options.sweepIntervalMs ?? SWEEP_INTERVAL_MS);
     return applied;
   }
 
-  async applyOperations(clientId: string, operations: unknown[]): Promise<PushResponse> {
-    const results: (OperationResult | undefined)[] = new Array(operations.length);
-    const valid: { index: number; op: PlannedOp }[] = [];
-    operations.forEach((raw, index) => {
-      const v = validateOperation(raw, index, randomUUID);
-      if (v.ok) valid.push({ index, op: v.op });
-      else results[index] = v.result;
-    });
+  async applyOperations(clientId: string, operations: unknown[], authorize?: Authorize): Promise<PushResponse> {
+    const { results, valid, tableOps } = splitOperations(operations, (c) => this.tables.has(c));
+    // A batch that mixes both commits table rows first, then documents (two transactions).
+    if (tableOps.length > 0) await this.applyTableBatch(clientId, tableOps, results, authorize);
 
     let busy = false;
     for (let attempt = 1; ; attempt++) {
@@ -83,7 +89,7 @@ export class PostgresStorage implements Storage {
         // (An insert with a baseVersion above 0 expects a tombstone, which blind planning cannot see.)
         const blind = attempt === 1 && valid.every((v) => v.op.type === 'insert' && !v.op.baseVersion);
         const mode = busy ? 'busy' : blind ? 'blind' : attempt <= OPTIMISTIC_ATTEMPTS ? 'optimistic' : 'locking';
-        await this.applyValid(clientId, valid, results, mode);
+        await this.applyValid(clientId, valid, results, mode, authorize);
         break;
       } catch (err) {
         const code = (err as { code?: string }).code;
@@ -94,25 +100,10 @@ export class PostgresStorage implements Storage {
       }
     }
 
-    const final = results as OperationResult[];
-    const accepted: PushResponse['accepted'] = [];
-    const conflicts: PushResponse['conflicts'] = [];
-    for (const { index, op } of valid) {
-      const r = final[index] as OperationResult;
-      const status = r.status === 'duplicate' ? r.originalStatus : r.status;
-      if (status === 'applied') accepted.push(op);
-      const reason = r.error && CONFLICT_REASONS[r.error.code];
-      if (reason) {
-        conflicts.push({
-          id: op.id,
-          reason,
-          operation: op,
-          serverDocument: r.serverDocument ?? null,
-          ...(r.vectorClock ? { serverVectorClock: r.vectorClock } : {}),
-        });
-      }
-    }
-    return { accepted, conflicts, results: final };
+    return pushResponse(
+      [...valid, ...tableOps].sort((a, b) => a.index - b.index),
+      results as OperationResult[],
+    );
   }
 
   /**
@@ -131,6 +122,7 @@ export class PostgresStorage implements Storage {
     valid: { index: number; op: PlannedOp }[],
     results: (OperationResult | undefined)[],
     mode: 'blind' | 'optimistic' | 'locking' | 'busy',
+    authorize?: Authorize,
   ): Promise<void> {
     if (valid.length === 0) return;
     const s = this.s;
@@ -166,16 +158,9 @@ export class PostgresStorage implements Storage {
               locking ? 'wait' : 'none',
             );
 
-      // First occurrence of each unseen id is applied; repeats are duplicates of it.
-      const fresh: { index: number; op: PlannedOp }[] = [];
-      const firstIndex = new Map<string, number>();
-      for (const v of active) {
-        if (storedById.has(v.op.id) || firstIndex.has(v.op.id)) continue;
-        firstIndex.set(v.op.id, v.index);
-        fresh.push(v);
-      }
+      const { fresh, firstIndex } = freshOps(active, storedById);
       const ops = fresh.map((f) => f.op);
-      const plan = planOperations(clientId, ops, loaded);
+      const plan = planOperations(clientId, ops, loaded, authorize);
       const txid = fresh.length === 0 ? undefined : await writePlan(q, s, clientId, ops, plan, loaded);
       return { storedById, loaded, fresh, firstIndex, plan, txid };
     };
@@ -197,6 +182,76 @@ export class PostgresStorage implements Storage {
     }
   }
 
+  /**
+   * Operations on table collections: one transaction; each fresh operation is
+   * a statement on the table in its own savepoint (table-writes.ts), then
+   * every result goes to the operation log. A concurrent duplicate of an id
+   * makes the log insert fail (unique), and the retry answers `duplicate`.
+   */
+  private async applyTableBatch(
+    clientId: string,
+    ops: { index: number; op: TableOp }[],
+    results: (OperationResult | undefined)[],
+    authorize?: Authorize,
+  ) {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const out = await this.db.transaction((tx) =>
+          this.writeTableOps(
+            tx,
+            clientId,
+            ops.map((o) => o.op),
+            authorize,
+          ),
+        );
+        const position = out.txid === undefined ? undefined : await this.sequencer.positionOf(out.txid);
+        ops.forEach((o, i) => {
+          const r = out.results[i] as OperationResult;
+          if (r.status === 'applied' && position !== undefined) r.position = position;
+          results[o.index] = r;
+        });
+        return;
+      } catch (err) {
+        const code = (err as { code?: string }).code;
+        if (!(code !== undefined && RETRYABLE.has(code)) || attempt >= MAX_ATTEMPTS) throw err;
+      }
+    }
+  }
+
+  /** Inside a transaction: stored results of known ids, fresh ones applied and logged. Also used by held actions. */
+  async writeTableOps(
+    q: SqlQueryable,
+    clientId: string,
+    ops: TableOp[],
+    authorize?: Authorize,
+  ): Promise<{ results: OperationResult[]; txid?: string }> {
+    const { rows } = await q.query<{ id: string; result: OperationResult }>(
+      `SELECT id, result FROM ${this.s}.operations WHERE id = ANY ($1::text[])`,
+      [ops.map((o) => o.id)],
+    );
+    const stored = new Map(rows.map((r) => [r.id, r.result]));
+    const fresh: TableOp[] = [];
+    const firstIndex = new Map<string, number>();
+    ops.forEach((op, i) => {
+      if (stored.has(op.id) || firstIndex.has(op.id)) return;
+      firstIndex.set(op.id, i);
+      fresh.push(op);
+    });
+    const applied = await applyTableOps(q, this.tableDialect, this.tables, clientId, fresh, authorize);
+    const byId = new Map(fresh.map((op, i) => [op.id, applied.results[i] as OperationResult]));
+    if (fresh.length > 0) await logOperations(q, this.s, clientId, fresh, applied.results);
+    let txid: string | undefined;
+    if (applied.wrote) {
+      const { rows: t } = await q.query<{ tx: string }>('SELECT pg_current_xact_id()::text AS tx');
+      txid = t[0]?.tx;
+    }
+    const results = ops.map((op, i) => {
+      const original = stored.get(op.id) ?? (firstIndex.get(op.id) === i ? undefined : byId.get(op.id));
+      return original ? duplicateOf(original) : (byId.get(op.id) as OperationResult);
+    });
+    return txid === undefined ? { results } : { results, txid };
+  }
+
   async getChanges(req: ChangesQuery): Promise<ChangesResponse> {
     return changesResponse(await this.changePage(req));
   }
@@ -207,14 +262,17 @@ export class PostgresStorage implements Storage {
 
   private async changePage(req: ChangesQuery): Promise<ChangePage> {
     const limit = Math.min(Math.max(1, req.limit), this.limits.maxChangesLimit);
+    // Whatever other programs committed before this pull is in it (they leave sequencing to us).
+    await this.sequencer.sweep();
     const { page, head, horizon } = await readChanges(this.db, this.s, req.since, limit);
     if (req.since < horizon) {
       throw new SynclineError('RESYNC_REQUIRED', undefined, { since: req.since, horizon });
     }
     const hasMore = page.length > limit;
-    const rows = hasMore ? page.slice(0, limit) : page;
+    const sliced = hasMore ? page.slice(0, limit) : page;
     // A full page continues after its last change; otherwise everything up to head was seen.
-    const checkpoint = hasMore ? (rows.at(-1)?.position ?? req.since) : Math.max(req.since, head);
+    const checkpoint = hasMore ? (sliced.at(-1)?.position ?? req.since) : Math.max(req.since, head);
+    const rows = await this.readInsertedRows(sliced);
     if (req.clientId) {
       await this.db.query(
         `INSERT INTO ${this.s}.clients (client_id, position, last_seen) VALUES ($1, $2, now())
@@ -225,7 +283,56 @@ export class PostgresStorage implements Storage {
     return { rows, checkpoint, hasMore };
   }
 
+  /**
+   * Inserts into tables are logged without their rows (migration 2): read them
+   * from the tables now, as they are at this moment (a later change of the row
+   * is also in the log, after this one). A row deleted since is skipped: its
+   * delete follows in the log.
+   */
+  private async readInsertedRows(rows: ChangeRow[]): Promise<ChangeRow[]> {
+    const lazy = new Map<string, ChangeRow[]>();
+    for (const r of rows) {
+      if (r.type !== 'insert' || r.data !== null) continue;
+      const list = lazy.get(r.collection) ?? [];
+      list.push(r);
+      lazy.set(r.collection, list);
+    }
+    if (lazy.size === 0) return rows;
+    const gone = new Set<ChangeRow>();
+    for (const [collection, list] of lazy) {
+      const table = this.tables.get(collection);
+      // A table no longer listed is not synced any more: its rows are not read.
+      if (!table) {
+        for (const r of list) gone.add(r);
+        continue;
+      }
+      const pk = quoteIdent(table.pk);
+      const { rows: found } = await this.db.query<{ id: string; data: string; version: number }>(
+        `SELECT t.${pk}::text AS id, to_jsonb(t.*)::text AS data, coalesce(v.version, 1) AS version
+         FROM ${table.qualified} t LEFT JOIN ${this.s}.row_versions v ON v.collection = $1 AND v.id = t.${pk}::text
+         WHERE t.${pk} = ANY ($2::${(table.columns.get(table.pk) as { type: string }).type}[])`,
+        [collection, [...new Set(list.map((r) => r.doc_id))]],
+      );
+      const byId = new Map(found.map((f) => [f.id, f]));
+      for (const r of list) {
+        const f = byId.get(r.doc_id);
+        if (!f) gone.add(r);
+        else {
+          r.data = f.data;
+          r.version = Number(f.version);
+        }
+      }
+    }
+    return gone.size === 0 ? rows : rows.filter((r) => !gone.has(r));
+  }
+
   async getDocument(collection: string, id: string): Promise<WireDocument | null> {
+    const table = this.tables.get(collection);
+    if (table) {
+      if (table.pkKind === 'integer' && !/^-?\d{1,18}$/.test(id)) return null;
+      const row = await this.tableDialect.readRow(this.db, table, id, false);
+      return row ? { ...row.data, _id: id, _rev: row.version } : null;
+    }
     const { rows } = await this.db.query<DocState>(
       `SELECT collection, id, data, version, vclock, deleted FROM ${this.s}.documents WHERE collection = $1 AND id = $2`,
       [collection, id],
@@ -234,21 +341,19 @@ export class PostgresStorage implements Storage {
   }
 
   async queryDocuments(collection: string, req: QueryRequest): Promise<QueryResponse> {
-    let filter: ReturnType<typeof parseFilter>;
-    try {
-      filter = parseFilter(req.filter ?? {});
-    } catch (err) {
-      if (err instanceof FilterError) {
-        throw new SynclineError(err.reason, `${err.path}: ${err.message}`, { path: err.path });
-      }
-      throw err;
-    }
+    const filter = parseQueryFilter(req.filter);
     const sort = parseSort(req.sort);
     const limit = Math.min(req.limit ?? this.limits.defaultQueryLimit, this.limits.maxQueryLimit);
     const params: unknown[] = [collection];
+    const table = this.tables.get(collection);
+    // A table is read through the same shape as documents: (id, data, version).
+    const source = table
+      ? `(SELECT t.${quoteIdent(table.pk)}::text AS id, to_jsonb(t.*) AS data, coalesce(v.version, 1) AS version
+          FROM ${table.qualified} t LEFT JOIN ${this.s}.row_versions v ON v.collection = $1 AND v.id = t.${quoteIdent(table.pk)}::text) d`
+      : `${this.s}.documents d`;
     const where = [
-      `d.collection = $1`,
-      'NOT d.deleted',
+      table ? 'true' : `d.collection = $1`,
+      table ? 'true' : 'NOT d.deleted',
       compileFilter(filter, params, { data: 'd.data', id: 'd.id', version: 'd.version' }),
     ];
     const keys = sort.map((k) => k.sql(params));
@@ -269,7 +374,7 @@ export class PostgresStorage implements Storage {
       `WITH page AS (
          SELECT d.id, d.version, d.data, jsonb_build_array(${keys.map((k) => `to_jsonb(${k})`).join(', ')}) AS sort_values,
                 row_number() OVER () AS n
-         FROM ${s}.documents d WHERE ${where.join(' AND ')}
+         FROM ${source} WHERE ${where.join(' AND ')}
          ORDER BY ${keys.map((k, i) => `${k} ${sort[i]?.dir === -1 ? 'DESC' : 'ASC'}`).join(', ')}
          LIMIT $${params.length}
        )
@@ -281,7 +386,7 @@ export class PostgresStorage implements Storage {
     const found = rows.filter((r) => r.id !== null);
     const more = found.length > limit;
     const pageRows = more ? found.slice(0, limit) : found;
-    const documents = pageRows.map((r) => ({ _id: r.id as string, _rev: r.version, ...r.data }));
+    const documents = pageRows.map((r) => ({ ...r.data, _id: r.id as string, _rev: r.version }));
     const res: QueryResponse = { documents, count: documents.length, position: head };
     const last = pageRows.at(-1);
     if (more && last?.sort_values) res.nextCursor = encodeCursor(last.sort_values, fingerprint);
@@ -306,27 +411,34 @@ export class PostgresStorage implements Storage {
     let unsynced = 0;
     if (t?.min_client != null) {
       const { rows } = await this.db.query<{ n: number }>(
-        `SELECT count(*)::bigint AS n FROM ${s}.commits c JOIN ${s}.changes ch ON ch.tx = c.tx
+        `SELECT coalesce(sum(coalesce(cardinality(ch.ids), 1)), 0)::bigint AS n FROM ${s}.commits c JOIN ${s}.changes ch ON ch.tx = c.tx
          WHERE c.last_position > $1 AND c.first_position + ch.ord - 1 > $1`,
         [t.min_client],
       );
       unsynced = Number(rows[0]?.n ?? 0);
     }
-    const collections: StatsResponse['collections'] = {};
-    let totalDocuments = 0;
-    for (const r of perCollection) {
-      collections[r.collection] = { documents: Number(r.live), deleted: Number(r.deleted) };
-      totalDocuments += Number(r.live);
-    }
-    return {
-      totalOperations: Number(t?.ops ?? 0),
-      totalDocuments,
-      unsyncedOperations: unsynced,
-      collections,
-      position: Number(t?.head ?? 0),
-      horizon: Number(t?.horizon ?? 0),
-      clients: Number(t?.clients ?? 0),
-    };
+    return statsResponse({
+      ops: t?.ops,
+      head: t?.head,
+      horizon: t?.horizon,
+      clients: t?.clients,
+      unsynced,
+      collections: [...perCollection, ...(await this.tableCounts())],
+    });
+  }
+
+  /** Rows of each table collection: exact below EXACT_COUNT_LIMIT (by pg_class's estimate), else the estimate. */
+  private async tableCounts(): Promise<{ collection: string; live: number; deleted: number }[]> {
+    if (this.tables.size === 0) return [];
+    const params: unknown[] = [];
+    const parts = [...this.tables.values()].map((t) => {
+      params.push(t.collection, t.oid);
+      const c = `$${params.length - 1}::text`;
+      return `SELECT ${c} AS collection, CASE WHEN e.n > ${EXACT_COUNT_LIMIT} THEN e.n ELSE (SELECT count(*) FROM ${t.qualified}) END AS live
+              FROM (SELECT reltuples::bigint AS n FROM pg_class WHERE oid = $${params.length}::oid) e`;
+    });
+    const { rows } = await this.db.query<{ collection: string; live: number }>(parts.join(' UNION ALL '), params);
+    return rows.map((r) => ({ collection: r.collection, live: Number(r.live), deleted: 0 }));
   }
 
   async compact(olderThanDays: number): Promise<CompactResponse> {
@@ -368,6 +480,7 @@ export class PostgresStorage implements Storage {
   }
 
   async currentPosition(): Promise<number> {
+    await this.sequencer.sweep();
     const { rows } = await this.db.query<{ p: number }>(`SELECT ${this.s}.head_position() AS p`);
     return Number(rows[0]?.p ?? 0);
   }
@@ -380,15 +493,64 @@ export class PostgresStorage implements Storage {
   }
 
   async createActionRunner(options: ActionRunnerOptions): Promise<ActionRunner> {
+    const runner = await this.createRunner(options);
+    // An action creating a table row without an id gets its key drawn now, so the
+    // ACK names the row's real id whether the write happens now (held) or at FIN (staged).
+    return {
+      mode: runner.mode,
+      begin: async (clientId, op, authorize) => {
+        const table = this.tables.get(op.collection);
+        if (table && op.type === 'insert' && op.idGiven === false)
+          op = { ...op, docId: await this.drawKey(table, op.docId), idGiven: true };
+        return runner.begin(clientId, op, authorize);
+      },
+      close: () => runner.close(),
+    };
+  }
+
+  /** A fresh key for a table row: the next value of its serial/identity sequence, else the generated text id. */
+  private async drawKey(table: PgTableInfo, generated: string): Promise<string> {
+    if (table.pkKind === 'text') return generated;
+    const { rows } = await this.db.query<{ k: string | null }>(`SELECT nextval(pg_get_serial_sequence($1, $2))::text AS k`, [
+      table.qualified,
+      // The table argument is parsed as SQL (hence quoted); the column is taken literally.
+      table.pk,
+    ]);
+    return rows[0]?.k ?? generated;
+  }
+
+  private async createRunner(options: ActionRunnerOptions): Promise<ActionRunner> {
     const sequence = (txid: string) => this.sequencer.positionOf(txid);
     if (this.adapter === 'postgres' && options.databaseUrl) {
-      return new HeldActionRunner({ ...options, databaseUrl: options.databaseUrl }, this.s, sequence);
+      return new HeldActionRunner({ ...options, databaseUrl: options.databaseUrl }, this.s, sequence, {
+        has: (collection) => this.tables.has(collection),
+        write: (q, clientId, op, authorize) => this.writeTableOps(q, clientId, [{ ...op, idGiven: true }], authorize),
+      });
     }
     // PGlite (one connection): stage, never hold a transaction (DESIGN invariant 6).
     return new StagedActionRunner({
-      read: (op) => readForPlan(this.db, this.s, [op], 'none'),
-      applyOperations: (clientId, ops) => this.applyOperations(clientId, ops),
+      read: async (op) => {
+        const input = await readForPlan(this.db, this.s, [op], 'none');
+        const table = this.tables.get(op.collection);
+        return table ? withTableRow(input, this.db, this.tableDialect, table, op) : input;
+      },
+      applyOperations: (clientId, ops, authorize) => this.applyOperations(clientId, ops, authorize),
     });
+  }
+
+  async findRow(table: string, column: string, value: string): Promise<Record<string, unknown> | null> {
+    // In the tables' schema; `=` on the column itself so its index is used. A token the
+    // column's type cannot hold (text into an integer column) matches nothing.
+    try {
+      const { rows } = await this.db.query(
+        `SELECT * FROM ${quoteIdent(this.tableConfig.schema)}.${quoteIdent(table)} WHERE ${quoteIdent(column)} = $1 LIMIT 1`,
+        [value],
+      );
+      return rows[0] ?? null;
+    } catch (err) {
+      if (String((err as { code?: unknown }).code ?? '').startsWith('22')) return null;
+      throw err;
+    }
   }
 
   async ping(): Promise<void> {
@@ -400,20 +562,3 @@ export class PostgresStorage implements Storage {
     return this.db.close();
   }
 }
-
-function duplicateOf(original: OperationResult): OperationResult {
-  const { position: _p, ...rest } = original;
-  return {
-    ...rest,
-    status: 'duplicate',
-    originalStatus: original.status === 'duplicate' ? original.originalStatus : original.status,
-  } as OperationResult;
-}
-
-/** Results reported in `conflicts` too (the reference lists stale and concurrent operations there). */
-const CONFLICT_REASONS: Partial<Record<ErrorCode, ConflictEntry['reason']>> = {
-  CONFLICT: 'concurrent',
-  STALE_OPERATION: 'stale',
-  VERSION_MISMATCH: 'version',
-  DOCUMENT_EXISTS: 'exists',
-};

@@ -3,7 +3,9 @@
  * of migrations.ts). Callers are coalesced: at most one sequencing statement is
  * in flight per process, and each covers every transaction committed before it
  * started, so under load one short serialized transaction sequences many
- * writes. A timer also sweeps transactions left unsequenced by a crash.
+ * writes. A timer also sweeps transactions left unsequenced: by a crash, or
+ * SQL transactions of other programs that committed while someone else was
+ * sequencing (migration 2: they do not wait for the lock).
  */
 import type { SqlQueryable } from './sql-client.js';
 
@@ -35,7 +37,9 @@ export class Sequencer {
   startSweeping(intervalMs: number): void {
     this.stopSweeping();
     this.timer = setInterval(() => {
-      if (!this.running) this.sweep().catch(() => {});
+      // A short interval must not pile sweeps up behind a slow one.
+      if (this.running || this.sweepRunning) return;
+      this.sweep().catch(() => {});
     }, intervalMs);
     this.timer.unref();
   }
@@ -45,7 +49,31 @@ export class Sequencer {
     this.timer = undefined;
   }
 
-  async sweep(): Promise<void> {
+  private sweepRunning: Promise<void> | undefined;
+  private sweepQueued: Promise<void> | undefined;
+
+  /**
+   * Sequences every transaction committed before the call. Concurrent callers
+   * share sweeps: one runs, at most one more waits behind it for callers that
+   * came after it started.
+   */
+  sweep(): Promise<void> {
+    if (!this.sweepRunning) {
+      this.sweepRunning = this.sweepOnce().finally(() => {
+        this.sweepRunning = undefined;
+      });
+      return this.sweepRunning;
+    }
+    this.sweepQueued ??= this.sweepRunning
+      .catch(() => {})
+      .then(() => {
+        this.sweepQueued = undefined;
+        return this.sweep();
+      });
+    return this.sweepQueued;
+  }
+
+  private async sweepOnce(): Promise<void> {
     const { rows } = await this.db.query<{ pending: boolean }>(`SELECT EXISTS (SELECT 1 FROM ${this.schema}.open_tx) AS pending`);
     if (rows[0]?.pending) await this.db.query(`SELECT ${this.schema}.sequence_pending()`);
   }

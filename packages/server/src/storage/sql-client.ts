@@ -21,3 +21,6 @@ export interface SqlClient extends SqlQueryable {
   listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
+
+/** A PostgreSQL identifier, quoted (names come from configuration, never from requests). */
+export const quoteIdent = (name: string) => `"${name.replaceAll('"', '""')}"`;

@@ -22,12 +22,16 @@ import type {
   StatsResponse,
   WireDocument,
 } from '@syncline/protocol';
+import type { Authorize } from '../engine/plan-operations.js';
 import type { ActionRunner, ActionRunnerOptions } from './action-runner.js';
 
 export interface Storage {
-  readonly adapter: 'pglite' | 'postgres';
+  readonly adapter: 'pglite' | 'postgres' | 'mysql';
+  /** Names of the collections that are SQL tables (TABLE_NAMES), known after `migrate()`. */
+  readonly tableCollections: ReadonlySet<string>;
   migrate(): Promise<number[]>;
-  applyOperations(clientId: string, operations: unknown[]): Promise<PushResponse>;
+  /** `authorize` (write rules) is asked about each write; a refused one is rejected with FORBIDDEN. */
+  applyOperations(clientId: string, operations: unknown[], authorize?: Authorize): Promise<PushResponse>;
   getChanges(req: ChangesQuery): Promise<ChangesResponse>;
   /** The same page, already serialized as the `POST /changes` response body. */
   getChangesJson(req: ChangesQuery): Promise<string>;
@@ -42,6 +46,11 @@ export interface Storage {
    * a storage without it answers write actions with a NACK.
    */
   createActionRunner?(options: ActionRunnerOptions): Promise<ActionRunner>;
+  /**
+   * Token authentication (AUTH_TABLE/AUTH_COLUMN): the first row of `table`
+   * whose `column` equals `value`, or null. Names are validated identifiers.
+   */
+  findRow(table: string, column: string, value: string): Promise<Record<string, unknown> | null>;
   /** Throws if the database cannot be reached. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -52,6 +61,14 @@ export interface ChangesQuery {
   limit: number;
   /** Records this client's acknowledged position (`since`). */
   clientId?: string;
+}
+
+/** Existing SQL tables synced as collections (see capture in tables.ts / the MySQL adapter). */
+export interface TableConfig {
+  /** Table names (TABLE_NAMES); each becomes a collection of the same name. */
+  names: readonly string[];
+  /** PostgreSQL schema holding them (ignored on MySQL: they live in its database). */
+  schema: string;
 }
 
 export interface StorageLimits {

@@ -166,6 +166,33 @@ export async function writePlan(
 }
 
 /**
+ * Records results in the operation log (table writes; documents log in their
+ * write statement). No ON CONFLICT: a concurrent duplicate of an id fails the
+ * transaction with unique_violation, and the retry answers it as a duplicate.
+ */
+export async function logOperations(
+  q: SqlQueryable,
+  s: string,
+  clientId: string,
+  ops: PlannedOp[],
+  results: OperationResult[],
+): Promise<void> {
+  await q.query(
+    `INSERT INTO ${s}.operations (id, client_id, collection, doc_id, type, status, result)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::jsonb[])`,
+    [
+      ops.map((o) => o.id),
+      ops.map((o) => o.clientId ?? clientId),
+      ops.map((o) => o.collection),
+      ops.map((o, i) => (results[i] as OperationResult).docId ?? o.docId),
+      ops.map((o) => o.type),
+      results.map((r) => r.status),
+      results.map((r) => JSON.stringify(toStored(r))),
+    ],
+  );
+}
+
+/**
  * What the operation log keeps of a result: everything but the document body
  * of an applied write (it is in `documents` and the change log already), which
  * keeps the log small. A duplicate gets it back while the document is still at

@@ -5,6 +5,7 @@
  */
 import {
   ChangesRequestSchema,
+  type ChangesResponse,
   CompactRequestSchema,
   isCollectionName,
   MAX_DOCUMENT_ID_LENGTH,
@@ -12,8 +13,10 @@ import {
   QueryRequestSchema,
   SynclineError,
 } from '@syncline/protocol';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import sjson from 'secure-json-parse';
+import type { Identity } from '../auth/authenticate.js';
+import { Policy } from '../auth/policy.js';
 import type { Config } from '../config/options.js';
 import type { ChangesQuery, Storage } from '../storage/storage.js';
 import { parseWith, toSynclineError } from './errors.js';
@@ -30,7 +33,17 @@ function collectionParam(name: string): string {
   return name;
 }
 
-export function registerRoutes(app: FastifyInstance, storage: Storage, config: Config): void {
+/** The caller (set by the auth hook, http-auth.ts); anonymous when a test registers routes alone. */
+const who = (req: FastifyRequest): Identity => req.identity ?? { userId: null, claims: {}, method: 'anonymous' };
+
+export function registerRoutes(
+  app: FastifyInstance,
+  storage: Storage,
+  config: Config,
+  policy: Policy = new Policy({}, true),
+  /** Pulls through the read rules (auth/public-storage.ts visibleChanges); needed unless the policy is open. */
+  pull?: (query: ChangesQuery, who: Identity) => Promise<ChangesResponse>,
+): void {
   // Our own JSON parser so that malformed JSON and prototype-poisoning keys get distinct codes.
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
@@ -86,6 +99,8 @@ export function registerRoutes(app: FastifyInstance, storage: Storage, config: C
       'POST /documents/:collection/query',
       'GET /stats',
       'POST /compact',
+      'POST /publish',
+      'Socket.IO namespaces: / (esink events), /sync, /sendActions',
     ],
     docs: 'See README.md, "API reference".',
   }));
@@ -97,7 +112,9 @@ export function registerRoutes(app: FastifyInstance, storage: Storage, config: C
       limit: Math.min(body.limit ?? config.defaultChangesLimit, config.maxChangesLimit),
     };
     if (body.clientId) query.clientId = body.clientId;
-    return reply.type('application/json; charset=utf-8').send(await storage.getChangesJson(query));
+    if (policy.open || !pull) return reply.type('application/json; charset=utf-8').send(await storage.getChangesJson(query));
+    // Only what the caller may read; the checkpoint still passes the rest, so their positions stay gap-free.
+    return reply.type('application/json; charset=utf-8').send(JSON.stringify(await pull(query, who(req))));
   });
 
   app.post('/operations', async (req) => {
@@ -109,14 +126,18 @@ export function registerRoutes(app: FastifyInstance, storage: Storage, config: C
         { limit: config.maxOperations, received: body.operations.length },
       );
     }
-    return storage.applyOperations(body.clientId, body.operations);
+    const caller = who(req);
+    const res = await storage.applyOperations(body.clientId, policy.prepare(body.operations, caller), policy.authorizer(caller));
+    return policy.guardPush(res, caller);
   });
 
   app.get<{ Params: { collection: string; id: string } }>('/documents/:collection/:id', async (req) => {
     const collection = collectionParam(req.params.collection);
     const id = req.params.id;
     if (id.length === 0 || id.length > MAX_DOCUMENT_ID_LENGTH) throw new SynclineError('INVALID_DOCUMENT_ID');
-    const doc = await storage.getDocument(collection, id);
+    const found = await storage.getDocument(collection, id);
+    // One the caller may not read is answered as missing: its existence is not theirs to know.
+    const doc = found && policy.canRead(collection, who(req), found) ? found : null;
     if (!doc) {
       throw new SynclineError('DOCUMENT_NOT_FOUND', `No document with ID '${id}' in collection '${collection}'`, {
         collection,
@@ -129,6 +150,9 @@ export function registerRoutes(app: FastifyInstance, storage: Storage, config: C
   app.post<{ Params: { collection: string } }>('/documents/:collection/query', async (req) => {
     const collection = collectionParam(req.params.collection);
     const body = parseWith(QueryRequestSchema, req.body ?? {}, 'body');
+    // The read rule becomes part of the query (and of its cursors, which are then the caller's own).
+    const rule = policy.readFilter(collection, who(req));
+    if (Object.keys(rule).length > 0) body.filter = { $and: [body.filter ?? {}, rule] };
     return storage.queryDocuments(collection, body);
   });
 

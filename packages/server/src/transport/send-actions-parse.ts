@@ -132,6 +132,6 @@ function parseAction(raw: unknown, index: number, opts: ParseOptions): ParsedIte
       error: { ...e, message: rename(e.message), ...(e.path === undefined ? {} : { path: rename(e.path) }) },
     };
   }
-  action.op = v.op as ActionOp;
+  action.op = { ...v.op, idGiven: rawDocId !== undefined } as ActionOp;
   return { ok: true, action };
 }

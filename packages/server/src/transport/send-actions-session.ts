@@ -17,7 +17,7 @@ import type { ActionRunner, BeginOutcome, FinOutcome, OpenAction } from '../stor
 import { refused } from '../storage/action-runner.js';
 import { toSynclineError } from './errors.js';
 import type { Action, WireId } from './send-actions-parse.js';
-import type { SocketDeps } from './socket-deps.js';
+import { type SocketDeps, socketIdentity } from './socket-deps.js';
 
 export type RollbackReason = 'timeout' | 'disconnect' | 'nack' | 'shutdown' | 'conflict' | 'error';
 
@@ -125,7 +125,9 @@ export class ActionSession {
   private async read(entry: Entry): Promise<void> {
     const { collection, docId } = entry.action;
     try {
-      const doc = await this.hub.storage.getDocument(collection, docId);
+      const found = await this.hub.storage.getDocument(collection, docId);
+      // A record the caller may not read is answered as missing.
+      const doc = found && this.hub.policy.canRead(collection, socketIdentity(this.socket), found) ? found : null;
       this.end(entry);
       if (doc) this.emitResult(entry, { status: 'ACK', data: toRecord(doc) });
       else this.nack(entry, errorRef('NOT_FOUND', `No record ${JSON.stringify(docId)} in collection ${collection}.`));
@@ -136,11 +138,12 @@ export class ActionSession {
   }
 
   private async begin(entry: Entry): Promise<void> {
-    const op = entry.action.op as NonNullable<Action['op']>;
+    const who = socketIdentity(this.socket);
+    const op = this.hub.policy.prepare([entry.action.op as NonNullable<Action['op']>], who)[0] as NonNullable<Action['op']>;
     let outcome: BeginOutcome;
     try {
       outcome = this.hub.runner
-        ? await this.hub.runner.begin(this.clientId, op)
+        ? await this.hub.runner.begin(this.clientId, op, this.hub.policy.authorizer(who))
         : refused(op, errorRef('INTERNAL', 'This storage does not support write actions.'));
     } catch (err) {
       outcome = refused(op, this.internal(err));
@@ -153,13 +156,14 @@ export class ActionSession {
     }
     if (outcome.kind === 'refused') {
       this.end(entry);
-      this.nack(entry, outcome.result.error ?? errorRef('INTERNAL'), outcome.result.serverDocument);
+      const result = this.hub.policy.guardResult(outcome.result, who);
+      this.nack(entry, result.error ?? errorRef('INTERNAL'), result.serverDocument);
       return;
     }
     if (outcome.kind === 'duplicate') {
       // Committed by an earlier attempt with this id: answer as then, apply nothing.
       this.end(entry);
-      this.emitResult(entry, { status: 'ACK', data: resultRecord(outcome.result), duplicate: true });
+      this.emitResult(entry, { status: 'ACK', data: resultRecord(this.hub.policy.guardResult(outcome.result, who)), duplicate: true });
       this.socket.emit('actionCommitted', { id: entry.action.wireId, duplicate: true });
       return;
     }
@@ -168,7 +172,8 @@ export class ActionSession {
     this.awaitingFin.push(entry);
     entry.timer = setTimeout(() => this.hub.track(this.rollback(entry, 'timeout')), this.hub.config.finTimeoutMs);
     entry.timer.unref();
-    this.emitResult(entry, { status: 'ACK', data: resultRecord(outcome.result) });
+    // A write allowed where reading is not ACKs the id and version only.
+    this.emitResult(entry, { status: 'ACK', data: resultRecord(this.hub.policy.guardResult(outcome.result, who)) });
     if (entry.finRequested) await this.commit(entry);
   }
 

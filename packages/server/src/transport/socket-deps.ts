@@ -1,13 +1,34 @@
 import type { FastifyBaseLogger } from 'fastify';
+import type { Access } from '../auth/access.js';
+import type { Identity } from '../auth/authenticate.js';
+import type { ColumnFilters } from '../auth/column-filters.js';
+import type { Policy } from '../auth/policy.js';
 import type { Config } from '../config/options.js';
+import type { SharedFeed } from '../engine/change-feed.js';
 import type { Storage } from '../storage/storage.js';
 
 /** What a Socket.IO namespace handler gets from the server. */
 export interface SocketDeps {
+  /** The public storage (auth/public-storage.ts): no FILTERS column, no `old` rows. */
   storage: Storage;
+  /** The raw storage, for reads that apply read rules themselves (they need old rows), then redact. */
+  raw: Storage;
+  /** FILTERS: redact what is delivered from the feed (which carries raw changes). */
+  filters: ColumnFilters;
   config: Config;
   log: FastifyBaseLogger;
+  /** Who a socket is (the SDK namespaces authenticate in a middleware; `socket.data.identity`). */
+  access: Access;
+  /** Read and write rules. */
+  policy: Policy;
+  /** The instance's change feed (started by the server after every namespace is registered). */
+  feed: SharedFeed;
 }
 
 /** Stops a namespace's background work (called on server close). */
 export type StopNamespace = () => Promise<void>;
+
+/** The identity the auth middleware gave this socket (anonymous when none ran). */
+export function socketIdentity(socket: { data: { identity?: Identity } }): Identity {
+  return socket.data.identity ?? { userId: null, claims: {}, method: 'anonymous' };
+}

@@ -29,10 +29,12 @@ import {
 } from '@syncline/protocol';
 import type { Server, Socket } from 'socket.io';
 import { z } from 'zod';
-import { ChangeFeed, type FeedBatch } from '../engine/change-feed.js';
-import { changeMatches, type Group, groupId, SubscriptionIndex } from '../engine/subscription-index.js';
+import { withRule } from '../auth/policy.js';
+import { publicChange } from '../auth/public-storage.js';
+import type { FeedBatch } from '../engine/change-feed.js';
+import { changeFor, type Group, groupId, SubscriptionIndex } from '../engine/subscription-index.js';
 import { toSynclineError } from './errors.js';
-import type { SocketDeps, StopNamespace } from './socket-deps.js';
+import { type SocketDeps, type StopNamespace, socketIdentity } from './socket-deps.js';
 
 const CATCH_UP_PAGE = 1000;
 /** While a socket catches up, its live changes wait in memory: at most this many per allowed frame. */
@@ -59,11 +61,39 @@ interface Joining {
 interface SocketState {
   active: Map<string, Group>;
   joining: Map<string, Joining>;
+  /** Whose subscriptions these are: the user id, or the IP when anonymous. */
+  user: string;
 }
 
 const room = (g: Group) => `sub:${g.id}`;
 /** Packets the transport has not written yet (engine.io keeps them in a private buffer). */
 const queued = (socket: Socket) => (socket.conn as unknown as { writeBuffer: unknown[] }).writeBuffer.length;
+/** How long a catch-up waits for a full socket to drain before giving up with SLOW_CONSUMER. */
+const CATCH_UP_DRAIN_MS = 30_000;
+
+/**
+ * Catch-up reads the log at its own pace, so a socket with a full buffer (a slow link, or a
+ * polling client between requests) is waited for rather than dropped. True once below `limit`.
+ */
+function drained(socket: Socket, limit: number, timeoutMs: number): Promise<boolean> {
+  if (queued(socket) < limit) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const conn = socket.conn;
+    const done = (ok: boolean) => {
+      clearTimeout(timer);
+      conn.off('drain', check);
+      conn.off('close', closed);
+      resolve(ok);
+    };
+    const check = () => {
+      if (queued(socket) < limit) done(true);
+    };
+    const closed = () => done(false);
+    const timer = setTimeout(() => done(false), timeoutMs);
+    conn.on('drain', check);
+    conn.on('close', closed);
+  });
+}
 const fail = (e: unknown) => {
   const err = toSynclineError(e);
   return { ok: false, error: { code: err.code, message: err.message } };
@@ -88,31 +118,35 @@ function filterOf(raw: unknown): Filter {
 }
 
 export async function registerSyncNamespace(io: Server, deps: SocketDeps): Promise<StopNamespace> {
-  const { storage, config, log } = deps;
+  const { storage, raw, config, log, feed, filters, policy } = deps;
   const nsp = io.of('/sync');
   const index = new SubscriptionIndex();
   const joiningByGroup = new Map<string, Set<Joining>>();
   const states = new Map<string, SocketState>();
+  /** Every socket state of a user, for the per-user subscription bound. */
+  const byUser = new Map<string, Set<SocketState>>();
   const dirty = new Set<Group>();
   let flushScheduled = false;
 
-  const feed = new ChangeFeed(
-    storage,
-    onBatch,
-    (err) => log.warn({ err }, 'change feed read failed; retrying'),
-    (horizon) => {
+  const stopListening = feed.listen({
+    batch: onBatch,
+    wanted: () => nsp.sockets.size > 0,
+    resync(horizon) {
       log.warn({ horizon }, 'compaction passed the change feed; every subscription must resync');
       for (const socket of nsp.sockets.values()) {
         const state = states.get(socket.id);
         for (const g of [...(state?.active.values() ?? [])]) endSubscription(socket, g, 'RESYNC_REQUIRED');
       }
     },
-  );
+  });
 
   function onBatch(batch: FeedBatch): void {
     for (const change of batch.changes) {
-      for (const g of index.match(change)) {
-        g.pending.push(change);
+      // Most groups see the change itself: redact it once; a group it entered or left gets its own view.
+      let shared: Change | undefined;
+      for (const [g, view] of index.match(change)) {
+        if (view === change) shared ??= publicChange(change, filters);
+        g.pending.push(view === change ? (shared as Change) : publicChange(view, filters));
         dirty.add(g);
       }
     }
@@ -186,13 +220,27 @@ export async function registerSyncNamespace(io: Server, deps: SocketDeps): Promi
   /** Replies through `reply` itself: the ack must leave before the catch-up frames that follow it. */
   async function subscribe(socket: Socket, state: SocketState, payload: unknown, reply: (r: unknown) => void): Promise<void> {
     const { collection, filter: rawFilter, since } = parse(SubscribeSchema, payload);
-    const filter = filterOf(rawFilter);
+    // The caller's read rule is part of the subscription's filter (and of its group).
+    const rule = policy.readFilter(collection, socketIdentity(socket));
+    const ruled = Object.keys(rule).length > 0;
+    const filter = ruled ? withRule(filterOf(rawFilter), rule) : filterOf(rawFilter);
     const id = groupId(collection, filter);
     unsubscribe(socket, state, id); // subscribing again restarts from the given `since`
     if (state.active.size + state.joining.size >= config.maxSubscriptionsPerSocket) {
       throw new SynclineError('TOO_MANY_SUBSCRIPTIONS', undefined, { limit: config.maxSubscriptionsPerSocket });
     }
-    const g = index.join(collection, filter, feed.current);
+    let held = 0;
+    for (const s of byUser.get(state.user) ?? []) held += s.active.size + s.joining.size;
+    if (held >= config.maxSubscriptionsPerUser) {
+      throw new SynclineError(
+        'TOO_MANY_SUBSCRIPTIONS',
+        `This user holds ${held} subscriptions on /sync, the most allowed (SYNCLINE_MAX_SUBSCRIPTIONS_PER_USER).`,
+        {
+          limit: config.maxSubscriptionsPerUser,
+        },
+      );
+    }
+    const g = index.join(collection, filter, feed.current, ruled);
     if (since === undefined) {
       socket.join(room(g));
       state.active.set(g.id, g);
@@ -222,11 +270,20 @@ export async function registerSyncNamespace(io: Server, deps: SocketDeps): Promi
     try {
       let cursor = since;
       do {
-        const page = await storage.getChanges({ since: cursor, limit: CATCH_UP_PAGE });
+        // The raw log: old values decide whether a change left the subscription; redacted below.
+        const page = await raw.getChanges({ since: cursor, limit: CATCH_UP_PAGE });
         if (!stillJoining()) return; // unsubscribed or disconnected meanwhile
-        if (joining.overflow || queued(socket) >= config.socketBufferLimit) throw new SynclineError('SLOW_CONSUMER');
+        if (!joining.overflow && !(await drained(socket, config.socketBufferLimit, CATCH_UP_DRAIN_MS))) {
+          joining.overflow = true;
+        }
+        if (!stillJoining()) return;
+        if (joining.overflow) throw new SynclineError('SLOW_CONSUMER');
         const upTo = Math.max(cursor, Math.min(page.checkpoint, start));
-        const changes = page.operations.filter((c) => c.position <= start && changeMatches(collection, filter, c));
+        const changes: Change[] = [];
+        for (const c of page.operations) {
+          const view = c.position <= start ? changeFor(collection, filter, ruled, c) : null;
+          if (view) changes.push(publicChange(view, filters));
+        }
         if (!acked) {
           reply({ ok: true, subscriptionId: g.id, position: upTo, changes });
           acked = true;
@@ -257,8 +314,16 @@ export async function registerSyncNamespace(io: Server, deps: SocketDeps): Promi
   }
 
   nsp.on('connection', (socket) => {
-    const state: SocketState = { active: new Map(), joining: new Map() };
+    const who = socketIdentity(socket);
+    const state: SocketState = {
+      active: new Map(),
+      joining: new Map(),
+      user: who.userId !== null ? `u:${who.userId}` : `ip:${socket.handshake.address}`,
+    };
     states.set(socket.id, state);
+    const mine = byUser.get(state.user) ?? new Set<SocketState>();
+    mine.add(state);
+    byUser.set(state.user, mine);
     /** Runs a handler; its result (or error) goes to the ack, or to an `error` event when there is none. */
     const handle = (event: string, run: (payload: unknown, reply: (r: unknown) => void) => Promise<unknown> | unknown) => {
       socket.on(event, async (payload: unknown, ack?: Ack) => {
@@ -287,7 +352,9 @@ export async function registerSyncNamespace(io: Server, deps: SocketDeps): Promi
       if (operations.length > config.maxOperations) {
         throw new SynclineError('TOO_MANY_OPERATIONS', `${operations.length} operations; the limit is ${config.maxOperations}.`);
       }
-      return { ok: true, ...(await storage.applyOperations(clientId, operations)) };
+      const who = socketIdentity(socket);
+      const res = await storage.applyOperations(clientId, deps.policy.prepare(operations, who), deps.policy.authorizer(who));
+      return { ok: true, ...deps.policy.guardPush(res, who) };
     });
     socket.onAny((event: string) => {
       if (!['subscribe', 'unsubscribe', 'push'].includes(event)) {
@@ -297,11 +364,12 @@ export async function registerSyncNamespace(io: Server, deps: SocketDeps): Promi
     socket.on('disconnect', () => {
       for (const id of [...state.active.keys(), ...state.joining.keys()]) unsubscribe(socket, state, id);
       states.delete(socket.id);
+      mine.delete(state);
+      if (mine.size === 0) byUser.delete(state.user);
     });
   });
 
-  await feed.start();
   return async () => {
-    await feed.stop();
+    stopListening();
   };
 }

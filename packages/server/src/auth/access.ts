@@ -1,0 +1,88 @@
+/**
+ * Who is calling, for every transport: REST (`Authorization: Bearer <token>`),
+ * the Socket.IO namespaces (`auth: {token}`), and admin endpoints. One object
+ * per server, built from the configuration and an optional `authenticate`
+ * function given when Syncline is used as a library.
+ *
+ * Open mode: with no method configured (no AUTH_TABLE, no JWT key, no custom
+ * function) every caller is anonymous; the server warns loudly, and refuses to
+ * start with NODE_ENV=production unless ALLOW_ANONYMOUS=true.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { SynclineError } from '@syncline/protocol';
+import type { Config } from '../config/options.js';
+import type { Storage } from '../storage/storage.js';
+import { type AuthConfig, Authenticator, type Identity, MAX_TOKEN_LENGTH } from './authenticate.js';
+
+/** What a custom `authenticate` function sees of a request or a socket handshake. */
+export interface AuthRequest {
+  /** The bearer token (REST) or `auth.token` (Socket.IO), if any. */
+  token: string | undefined;
+  headers: Record<string, string | string[] | undefined>;
+  ip: string;
+  transport: 'http' | 'socket';
+}
+
+/** Library use: resolve to the caller's identity, or null/undefined when this function does not know the caller. */
+export type AuthenticateFn = (
+  request: AuthRequest,
+) => Promise<{ userId: string | number; claims?: Record<string, unknown> } | null | undefined>;
+
+const digest = (s: string) => createHash('sha256').update(s).digest();
+
+export class Access {
+  readonly authenticator: Authenticator;
+
+  constructor(
+    private readonly config: AuthConfig & Pick<Config, 'adminToken' | 'adminClaim'>,
+    storage: Pick<Storage, 'findRow'>,
+    private readonly custom?: AuthenticateFn,
+  ) {
+    this.authenticator = new Authenticator(config, storage);
+  }
+
+  /** No way to tell callers apart: everyone is anonymous (local development). */
+  get open(): boolean {
+    return this.authenticator.anonymous && !this.custom;
+  }
+
+  /** The caller's identity; throws UNAUTHORIZED (or STORAGE_UNAVAILABLE when the token table cannot be read). */
+  async identify(req: AuthRequest): Promise<Identity> {
+    if (this.custom) {
+      if (req.token !== undefined && req.token.length > MAX_TOKEN_LENGTH) {
+        throw new SynclineError('UNAUTHORIZED', `The token is longer than ${MAX_TOKEN_LENGTH} characters.`);
+      }
+      const who = await this.custom(req);
+      if (who) return { userId: String(who.userId), claims: who.claims ?? {}, method: 'custom' };
+      // Not known to the custom function: the configured methods may still accept the token.
+      if (this.authenticator.anonymous && !(req.token === 'TEST' && this.authenticator.testTokenAllowed)) {
+        throw new SynclineError('UNAUTHORIZED', req.token ? 'Invalid token.' : 'No token: send Authorization: Bearer <token>.');
+      }
+    }
+    return this.authenticator.authenticate(req.token);
+  }
+
+  /** Admin endpoints: open in open mode; else ADMIN_TOKEN, or an identity carrying the admin claim. */
+  async isAdmin(req: AuthRequest): Promise<boolean> {
+    if (this.open) return true;
+    const { adminToken } = this.config;
+    if (adminToken && req.token !== undefined && timingSafeEqual(digest(req.token), digest(adminToken))) return true;
+    let identity: Identity;
+    try {
+      identity = await this.identify(req);
+    } catch (err) {
+      if (err instanceof SynclineError && err.code === 'UNAUTHORIZED') return false;
+      throw err;
+    }
+    const claim = identity.claims[this.config.adminClaim];
+    const roles = identity.claims.roles;
+    return claim === true || (Array.isArray(roles) && roles.includes(this.config.adminClaim));
+  }
+}
+
+/** `Authorization: Bearer <token>` → the token (undefined when absent or another scheme). */
+export function bearerToken(header: string | string[] | undefined): string | undefined {
+  const value = Array.isArray(header) ? header[0] : header;
+  const m = value?.match(/^Bearer\s+(\S+)\s*$/i);
+  return m?.[1];
+}

@@ -1,0 +1,106 @@
+/**
+ * Dialect-free parts of `applyOperations` (shared by the PostgreSQL and MySQL storages):
+ * which operations of a batch are fresh, how repeats become duplicates of
+ * their original result, and how results become a PushResponse.
+ */
+
+import { randomUUID } from 'node:crypto';
+import {
+  type ConflictEntry,
+  type ErrorCode,
+  FilterError,
+  type OperationResult,
+  type PushResponse,
+  parseFilter,
+  SynclineError,
+} from '@syncline/protocol';
+import type { PlannedOp } from '../engine/plan-operations.js';
+import { validateOperation } from '../engine/validate-operation.js';
+import type { TableOp } from './table-writes.js';
+
+export interface ValidOp {
+  index: number;
+  op: PlannedOp;
+}
+
+/** First occurrence of each id not already stored is applied; later ones are duplicates of it. */
+export function freshOps(valid: ValidOp[], stored: ReadonlyMap<string, unknown>): { fresh: ValidOp[]; firstIndex: Map<string, number> } {
+  const fresh: ValidOp[] = [];
+  const firstIndex = new Map<string, number>();
+  for (const v of valid) {
+    if (stored.has(v.op.id) || firstIndex.has(v.op.id)) continue;
+    firstIndex.set(v.op.id, v.index);
+    fresh.push(v);
+  }
+  return { fresh, firstIndex };
+}
+
+export function duplicateOf(original: OperationResult): OperationResult {
+  const { position: _p, ...rest } = original;
+  return {
+    ...rest,
+    status: 'duplicate',
+    originalStatus: original.status === 'duplicate' ? original.originalStatus : original.status,
+  } as OperationResult;
+}
+
+/** Results reported in `conflicts` too (the reference lists stale and concurrent operations there). */
+const CONFLICT_REASONS: Partial<Record<ErrorCode, ConflictEntry['reason']>> = {
+  CONFLICT: 'concurrent',
+  STALE_OPERATION: 'stale',
+  VERSION_MISMATCH: 'version',
+  DOCUMENT_EXISTS: 'exists',
+};
+
+export function pushResponse(valid: ValidOp[], results: OperationResult[]): PushResponse {
+  const accepted: PushResponse['accepted'] = [];
+  const conflicts: PushResponse['conflicts'] = [];
+  for (const { index, op } of valid) {
+    const r = results[index] as OperationResult;
+    const status = r.status === 'duplicate' ? r.originalStatus : r.status;
+    if (status === 'applied') accepted.push(op);
+    const reason = r.error && CONFLICT_REASONS[r.error.code];
+    if (reason) {
+      conflicts.push({
+        id: op.id,
+        reason,
+        operation: op,
+        serverDocument: r.serverDocument ?? null,
+        ...(r.vectorClock ? { serverVectorClock: r.vectorClock } : {}),
+      });
+    }
+  }
+  return { accepted, conflicts, results };
+}
+
+/** parseFilter with its errors as SynclineErrors (UNKNOWN_OPERATOR, INVALID_FILTER). */
+export function parseQueryFilter(filter: unknown): ReturnType<typeof parseFilter> {
+  try {
+    return parseFilter(filter ?? {});
+  } catch (err) {
+    if (err instanceof FilterError) throw new SynclineError(err.reason, `${err.path}: ${err.message}`, { path: err.path });
+    throw err;
+  }
+}
+
+/**
+ * A batch validated operation by operation and split by where it goes: the
+ * invalid ones get their result at once, table collections' (TABLE_NAMES) go
+ * to the table path, the rest to the documents.
+ */
+export function splitOperations(
+  operations: unknown[],
+  isTable: (collection: string) => boolean,
+): { results: (OperationResult | undefined)[]; valid: ValidOp[]; tableOps: { index: number; op: TableOp }[] } {
+  const results: (OperationResult | undefined)[] = new Array(operations.length);
+  const valid: ValidOp[] = [];
+  const tableOps: { index: number; op: TableOp }[] = [];
+  operations.forEach((raw, index) => {
+    const v = validateOperation(raw, index, randomUUID);
+    if (!v.ok) results[index] = v.result;
+    // A table may generate the key itself when the client sent none.
+    else if (isTable(v.op.collection)) tableOps.push({ index, op: { ...v.op, idGiven: (raw as { docId?: unknown }).docId !== undefined } });
+    else valid.push({ index, op: v.op });
+  });
+  return { results, valid, tableOps };
+}

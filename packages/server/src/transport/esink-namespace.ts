@@ -1,0 +1,312 @@
+/**
+ * The default namespace `/`: esink-compatible change events.
+ *
+ * Connect with `io(url, {auth: {token}})`. Server → client:
+ *   connected   {sessionId, userId, code: 200, message}   once, after authentication
+ *   error       {code, message}   UNAUTHORIZED (then disconnect), VALIDATION_FAILED or FORBIDDEN
+ *               for a client `publish`, SLOW_CONSUMER (then disconnect)
+ *   <table>     {table, type, data, source, timestamp, version}   per change the user may see
+ *   changes     the same payload, for every table
+ * Client → server:
+ *   publish     {table, type, data, userId?, source?, timestamp?, version?}: only with
+ *               ALLOW_REPUBLISHING (alias `event`, the name esink's code listens to)
+ *
+ * Each change of a routed collection is routed per user (auth/routing.ts), its
+ * FILTERS columns removed, and emitted once per audience: a Socket.IO room per
+ * user id (`u:<id>`) and one for everyone (`all`), so a payload is encoded once
+ * for all its recipients. Events are in commit order. There is no catch-up here:
+ * a client that must not miss anything uses `/sync`.
+ */
+import { type ChangeType, CollectionNameSchema, SynclineError } from '@syncline/protocol';
+import type { Server, Socket } from 'socket.io';
+import { z } from 'zod';
+import type { Identity } from '../auth/authenticate.js';
+import { changeRows, type Delivery, publishedRows, type Row, type Rule, route } from '../auth/routing.js';
+import { toSynclineError } from './errors.js';
+import { socketToken } from './socket-auth.js';
+import type { SocketDeps, StopNamespace } from './socket-deps.js';
+
+const ALL = 'all';
+const userRoom = (id: string) => `u:${id}`;
+/** Names Socket.IO refuses to emit, and our own events: such a table gets only `changes` events. */
+const RESERVED = new Set([
+  'connect',
+  'connect_error',
+  'disconnect',
+  'disconnecting',
+  'newListener',
+  'removeListener',
+  'changes',
+  'connected',
+  'error',
+]);
+/** setTimeout's largest delay (~24.8 days); a later `exp` is not enforced on open connections. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+/** The table of the sample event the TEST user gets on connect. */
+export const SAMPLE_TABLE = 'sample';
+
+/** An event published by `POST /publish` or, with ALLOW_REPUBLISHING, by a client. */
+export const EsinkEventSchema = z.object({
+  table: CollectionNameSchema,
+  type: z.enum(['insert', 'update', 'delete']),
+  data: z.custom<Row>((v) => typeof v === 'object' && v !== null && !Array.isArray(v), { message: 'expected a JSON object' }),
+  /** Narrows delivery to this user (`'*'` or absent: everyone the routing allows). */
+  userId: z
+    .union([z.string().min(1).max(256), z.number()])
+    .transform(String)
+    .optional(),
+  source: z.string().min(1).max(64).nullish(),
+  timestamp: z.number().nullish(),
+  version: z.number().nullish(),
+});
+export type EsinkEvent = z.output<typeof EsinkEventSchema>;
+
+export interface EsinkPayload {
+  table: string;
+  type: ChangeType;
+  data: Row | null;
+  source: string;
+  timestamp: number;
+  version: number;
+}
+
+type Meta = { source: string; timestamp: number; version: number };
+
+export interface EsinkNamespace {
+  /** Routes, filters and emits a published event (throws if the emit fails). */
+  publish(event: EsinkEvent): void;
+  stop: StopNamespace;
+}
+
+/** Packets the transport has not written yet (engine.io keeps them in a private buffer). */
+const queued = (socket: Socket) => (socket.conn as unknown as { writeBuffer: unknown[] }).writeBuffer.length;
+
+export async function registerEsinkNamespace(io: Server, deps: SocketDeps): Promise<EsinkNamespace> {
+  const { storage, config, log, feed, filters, access, policy } = deps;
+  const nsp = io.of('/');
+  const routing = config.tableAuthColumnRouting;
+
+  /**
+   * How a collection's changes are routed. In open mode, by TABLE_AUTH_COLUMN_ROUTING
+   * alone (as esink). With authentication, by the read rules (which include that
+   * routing): "*" and column rules by rooms (one encoding per audience); any other
+   * rule ('each') is evaluated for every connected socket.
+   */
+  const ruleOf = (collection: string): Rule | 'each' | undefined => {
+    if (access.open) return routing[collection];
+    const r = policy.readRule(collection);
+    if (r === undefined || r === false) return undefined;
+    if (r === '*' || r === true) return '*';
+    if (typeof r === 'object' && 'fields' in r) return r.fields;
+    if (typeof r === 'object' && 'field' in r && r.inClaim === undefined) return [r.field];
+    return 'each';
+  };
+
+  /** Rule 'each': every socket whose identity may see the row gets its own view of it. */
+  function deliverEach(table: string, view: (who: Identity) => { type: ChangeType; row: Row | null } | null, meta: Meta): void {
+    for (const socket of nsp.sockets.values()) {
+      const who = socket.data.identity as Identity | undefined;
+      if (!who) continue;
+      const v = view(who);
+      if (!v) continue;
+      const payload: EsinkPayload = { table, type: v.type, data: filters.redact(table, v.row), ...meta };
+      if (!RESERVED.has(table)) socket.emit(table, payload);
+      socket.emit('changes', payload);
+    }
+    scheduleScan();
+  }
+
+  if (access.open) {
+    log.warn(
+      'No authentication configured (AUTH_TABLE/AUTH_COLUMN, JWT_SECRET, JWT_PUBLIC_KEY or JWKS_URL): default-namespace connections are anonymous and receive only tables routed "*".',
+    );
+  }
+  if (access.authenticator.testTokenAllowed)
+    log.warn('ALLOW_TEST_TOKEN is on: anyone can connect with the token TEST as user -1. Never in production.');
+  for (const table of config.tableNames) {
+    if (!Object.hasOwn(routing, table)) {
+      log.warn({ table }, `TABLE_NAMES table ${table} has no TABLE_AUTH_COLUMN_ROUTING entry: its changes are delivered to no one.`);
+    }
+  }
+  for (const table of Object.keys(routing)) {
+    if (RESERVED.has(table)) log.warn({ table }, `table ${table} is a reserved event name: its changes are emitted as "changes" only.`);
+  }
+
+  /**
+   * Sockets with `socketBufferLimit` unsent packets or more are told SLOW_CONSUMER and disconnected
+   * (which takes them out of every room). A scan runs after each batch, and within a long batch
+   * every `socketBufferLimit` emitted events, so no buffer grows past about twice the limit.
+   */
+  let scanScheduled = false;
+  let emittedSinceScan = 0;
+  const scan = () => {
+    emittedSinceScan = 0;
+    const slow = [...nsp.sockets.values()].filter((s) => queued(s) >= config.socketBufferLimit);
+    for (const socket of slow) {
+      socket.emit('error', { code: 'SLOW_CONSUMER', message: 'Events arrived faster than this connection read them; reconnect.' });
+      socket.disconnect(true);
+    }
+  };
+  const scheduleScan = () => {
+    if (scanScheduled) return;
+    scanScheduled = true;
+    setImmediate(() => {
+      scanScheduled = false;
+      scan();
+    });
+  };
+
+  function deliver(table: string, deliveries: Delivery[], meta: { source: string; timestamp: number; version: number }): void {
+    if (nsp.sockets.size === 0) return;
+    for (const d of deliveries) {
+      let rooms: string[] = [ALL];
+      if (d.to !== '*') {
+        rooms = [];
+        for (const id of d.to) if (nsp.adapter.rooms.has(userRoom(id))) rooms.push(userRoom(id));
+        if (rooms.length === 0) continue;
+      }
+      const payload: EsinkPayload = { table, type: d.type, data: filters.redact(table, d.row), ...meta };
+      const to = nsp.to(rooms);
+      if (!RESERVED.has(table)) to.emit(table, payload);
+      to.emit('changes', payload);
+      emittedSinceScan += 2;
+      if (emittedSinceScan >= config.socketBufferLimit) scan();
+    }
+    scheduleScan();
+  }
+
+  function publish(e: EsinkEvent): void {
+    const meta = { source: e.source ?? config.defaultSource, timestamp: e.timestamp ?? Date.now(), version: e.version ?? 1 };
+    const rule = ruleOf(e.table);
+    if (rule === 'each') {
+      const doc = { ...e.data, _id: String(e.data.id ?? e.data._id ?? ''), _rev: meta.version };
+      deliverEach(
+        e.table,
+        (who) =>
+          (e.userId === undefined || e.userId === '*' || e.userId === who.userId) && policy.canRead(e.table, who, doc)
+            ? { type: e.type, row: e.data }
+            : null,
+        meta,
+      );
+      return;
+    }
+    let deliveries = route(rule, publishedRows(e.type, e.data));
+    if (e.userId !== undefined && e.userId !== '*') {
+      const only = e.userId;
+      deliveries = deliveries.flatMap((d) => (d.to === '*' || d.to.includes(only) ? [{ ...d, to: [only] }] : []));
+    }
+    deliver(e.table, deliveries, {
+      source: e.source ?? config.defaultSource,
+      timestamp: e.timestamp ?? Date.now(),
+      version: e.version ?? 1,
+    });
+  }
+
+  const stopListening = feed.listen({
+    wanted: () => nsp.sockets.size > 0,
+    batch(b) {
+      for (const c of b.changes) {
+        const rule = ruleOf(c.collection);
+        if (rule === undefined) continue;
+        const isTable = storage.tableCollections.has(c.collection);
+        const rows = changeRows(c, isTable);
+        if (rule === 'each') {
+          deliverEach(
+            c.collection,
+            (who) => {
+              const v = policy.visibleChange(c, who);
+              if (!v) return null;
+              return { type: v.type, row: v.type === 'delete' ? (rows.before ?? null) : rows.after };
+            },
+            { source: c.source, timestamp: c.timestamp, version: c.version },
+          );
+          continue;
+        }
+        deliver(c.collection, route(rule, rows), { source: c.source, timestamp: c.timestamp, version: c.version });
+      }
+    },
+  });
+
+  nsp.on('connection', async (socket) => {
+    let identity: Identity;
+    try {
+      identity = await access.identify({
+        token: socketToken(socket),
+        headers: socket.handshake.headers,
+        ip: socket.handshake.address,
+        transport: 'socket',
+      });
+    } catch (err) {
+      const e = toSynclineError(err);
+      if (e.status >= 500) log.error({ err: e.cause ?? err }, 'default namespace: authentication failed');
+      socket.emit('error', { code: e.code, message: e.message });
+      socket.disconnect(true);
+      return;
+    }
+    if (!socket.connected) return;
+    socket.data.identity = identity;
+    // A JWT stops being valid at its `exp`: so does the connection it opened.
+    const exp = identity.claims.exp;
+    if (typeof exp === 'number' && identity.method !== 'table') {
+      const ms = exp * 1000 - Date.now();
+      if (ms < MAX_TIMER_MS) {
+        const timer = setTimeout(
+          () => {
+            socket.emit('error', { code: 'UNAUTHORIZED', message: 'The token expired; reconnect with a new one.' });
+            socket.disconnect(true);
+          },
+          Math.max(0, ms),
+        );
+        timer.unref();
+        socket.once('disconnect', () => clearTimeout(timer));
+      }
+    }
+    socket.join(ALL);
+    if (identity.userId !== null) socket.join(userRoom(identity.userId));
+
+    const onPublish = (payload: unknown) => {
+      if (!config.allowRepublishing) {
+        socket.emit('error', { code: 'FORBIDDEN', message: 'Clients may not publish: the server runs with ALLOW_REPUBLISHING off.' });
+        return;
+      }
+      const r = EsinkEventSchema.safeParse(payload);
+      if (!r.success) {
+        const issue = r.error.issues[0];
+        const path = ['payload', ...(issue?.path ?? [])].join('.');
+        socket.emit('error', { code: 'VALIDATION_FAILED', message: `${path}: ${issue?.message ?? 'invalid'}` });
+        return;
+      }
+      try {
+        publish(r.data);
+      } catch (err) {
+        log.error({ err }, 'default namespace: client publish failed');
+        const e = new SynclineError('INTERNAL');
+        socket.emit('error', { code: e.code, message: e.message });
+      }
+    };
+    socket.on('publish', onPublish);
+    socket.on('event', onPublish);
+
+    socket.emit('connected', { sessionId: socket.id, userId: identity.userId, code: 200, message: 'Successfully connected.' });
+    if (identity.method === 'test') {
+      // esink's TEST token "returns sample data": one event of the shape every change has.
+      const sample: EsinkPayload = {
+        table: SAMPLE_TABLE,
+        type: 'insert',
+        data: filters.redact(SAMPLE_TABLE, { id: 1, userId: identity.userId, title: 'A sample row: every change event has this shape.' }),
+        source: 'database',
+        timestamp: Date.now(),
+        version: 1,
+      };
+      socket.emit(SAMPLE_TABLE, sample);
+      socket.emit('changes', sample);
+    }
+  });
+
+  return {
+    publish,
+    async stop() {
+      stopListening();
+    },
+  };
+}

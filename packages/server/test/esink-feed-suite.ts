@@ -1,0 +1,167 @@
+/**
+ * Default-namespace events from the change feed (API writes on document
+ * collections), client `publish`, and the slow-consumer bound; registered for
+ * PGlite and PostgreSQL.
+ */
+import type { Socket } from 'socket.io';
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
+import type { ConfigInput } from '../src/config/options.js';
+import { barrier, EsinkClient as Client, connectAll, type EsinkClient, until, wait } from './esink-client.js';
+import { HS_SECRET, jwtFor } from './esink-tokens.js';
+import { opId } from './harness.js';
+import type { TestServer } from './server-harness.js';
+
+export type MakeServer = (config: ConfigInput) => Promise<TestServer>;
+
+const routing = { notes: ['owner', 'reviewer'], news: '*' };
+const base: ConfigInput = { jwtSecret: HS_SECRET, tableAuthColumnRouting: routing, filters: ['notes.secret', 'news.internal'] };
+
+export function registerEsinkFeedTests(name: string, make: MakeServer): void {
+  describe(`default namespace, feed events: ${name}`, () => {
+    let t: TestServer;
+    let alice: EsinkClient;
+    let bob: EsinkClient;
+    let carol: EsinkClient;
+    const everyone = () => [alice, bob, carol];
+    const write = (ops: Record<string, unknown>[]) =>
+      t.server.storage.applyOperations(
+        'writer',
+        ops.map((o) => ({ id: opId(), ...o })),
+      );
+
+    /** A change on `news` (routed "*") that every client must see: all earlier events have arrived by then. */
+    const sync = (clear = false) =>
+      barrier(everyone(), (marker) => write([{ type: 'insert', collection: 'news', docId: marker, data: { marker } }]), { clear });
+
+    beforeAll(async () => {
+      t = await make(base);
+      [alice, bob, carol] = await connectAll(t.url, [await jwtFor('alice'), await jwtFor('bob'), await jwtFor('carol')]);
+    });
+    afterAll(async () => {
+      for (const c of [alice, bob, carol]) c?.close();
+      await t.close();
+    });
+    beforeEach(() => sync(true));
+
+    test('writes reach exactly the routed users, as <table> and changes, in commit order, without filtered columns', async () => {
+      // One transaction each, so commit order is the order below.
+      for (const op of [
+        { type: 'insert', collection: 'notes', docId: 'n1', data: { owner: 'alice', reviewer: 'bob', text: 'a', secret: 'S1' } },
+        { type: 'insert', collection: 'notes', docId: 'n2', data: { owner: 'carol', text: 'c', secret: 'S2' } },
+        { type: 'insert', collection: 'private', docId: 'p1', data: { owner: 'alice' } },
+        { type: 'insert', collection: 'news', docId: 'w1', data: { title: 'hello', internal: 'S3' } },
+        { type: 'patch', collection: 'notes', docId: 'n1', data: { text: 'b' } },
+      ]) {
+        await write([op]);
+      }
+      await sync();
+      const seen = (c: EsinkClient) => c.changes.map((p) => `${p.table}/${p.data?._id}:${p.type}:v${p.version}`);
+      expect(seen(alice)).toEqual(['notes/n1:insert:v1', 'news/w1:insert:v1', 'notes/n1:update:v2']);
+      expect(seen(bob)).toEqual(['notes/n1:insert:v1', 'news/w1:insert:v1', 'notes/n1:update:v2']);
+      expect(seen(carol)).toEqual(['notes/n2:insert:v1', 'news/w1:insert:v1']);
+      expect(alice.changes[2]).toEqual({
+        table: 'notes',
+        type: 'update',
+        data: { _id: 'n1', owner: 'alice', reviewer: 'bob', text: 'b' },
+        source: 'api',
+        timestamp: expect.any(Number),
+        version: 2,
+      });
+      for (const c of everyone()) {
+        expect(c.tableEvents.map((e) => e.payload)).toEqual(c.changes);
+        expect(c.tableEvents.every((e) => e.event === e.payload.table)).toBe(true);
+        const wire = JSON.stringify([c.changes, c.tableEvents]);
+        for (const secret of ['S1', 'S2', 'S3']) expect(wire).not.toContain(secret);
+      }
+    });
+
+    test('a delete on a "*" collection reaches everyone with the document id', async () => {
+      await write([{ type: 'insert', collection: 'news', docId: 'w2', data: { title: 'x' } }]);
+      await write([{ type: 'delete', collection: 'news', docId: 'w2' }]);
+      await sync();
+      for (const c of everyone()) {
+        expect(c.changes.map((p) => p.type)).toEqual(['insert', 'delete']);
+        expect(c.changes[0]?.data).toEqual({ _id: 'w2', title: 'x' });
+        // The delete carries the document as it was where the backend keeps old values (PostgreSQL), else its id.
+        expect([{ _id: 'w2', title: 'x' }, { _id: 'w2' }]).toContainEqual(c.changes[1]?.data);
+      }
+    });
+
+    test('client publish is refused with FORBIDDEN while ALLOW_REPUBLISHING is off; nothing is delivered', async () => {
+      for (const event of ['publish', 'event']) {
+        alice.socket.emit(event, { table: 'news', type: 'insert', userId: '*', data: { forged: true } });
+        alice.socket.emit(event, { table: 'notes', type: 'insert', data: { owner: 'bob', forged: true } });
+      }
+      await until(() => alice.errors.length >= 4);
+      expect(alice.errors.every((e) => e.code === 'FORBIDDEN')).toBe(true);
+      await sync();
+      for (const c of everyone()) expect(JSON.stringify(c.changes)).not.toContain('forged');
+      alice.errors.length = 0;
+    });
+  });
+
+  describe(`default namespace, ALLOW_REPUBLISHING: ${name}`, () => {
+    let t: TestServer;
+    beforeAll(async () => {
+      t = await make({ ...base, allowRepublishing: true, defaultSource: 'SRC' });
+    });
+    afterAll(() => t.close());
+
+    test('a client publish is routed and filtered like any change; a bad one gets VALIDATION_FAILED', async () => {
+      const [alice, bob, carol] = await connectAll(t.url, [await jwtFor('alice'), await jwtFor('bob'), await jwtFor('carol')]);
+      alice.socket.emit('publish', {
+        table: 'notes',
+        type: 'insert',
+        data: { id: 1, owner: 'bob', secret: 'S4' },
+        securityToken: 'ignored',
+      });
+      alice.socket.emit('event', { table: 'notes', type: 'update', data: { id: 2, owner: 'bob' }, source: 'mine', version: 3 });
+      alice.socket.emit('publish', { table: 'notes', type: 'upsert', data: {} });
+      alice.socket.emit('publish', 'nonsense');
+      alice.socket.emit('publish', { table: 'news', type: 'insert', data: { id: 3 } });
+      await until(() => carol.changes.length >= 1 && bob.changes.length >= 3 && alice.errors.length >= 2);
+      expect(bob.changes).toEqual([
+        { table: 'notes', type: 'insert', data: { id: 1, owner: 'bob' }, source: 'SRC', timestamp: expect.any(Number), version: 1 },
+        { table: 'notes', type: 'update', data: { id: 2, owner: 'bob' }, source: 'mine', timestamp: expect.any(Number), version: 3 },
+        { table: 'news', type: 'insert', data: { id: 3 }, source: 'SRC', timestamp: expect.any(Number), version: 1 },
+      ]);
+      expect(carol.changes.map((p) => p.data)).toEqual([{ id: 3 }]);
+      expect(alice.changes.map((p) => p.data)).toEqual([{ id: 3 }]);
+      expect(alice.errors.map((e) => e.code)).toEqual(['VALIDATION_FAILED', 'VALIDATION_FAILED']);
+      expect(alice.errors[0]?.message).toMatch(/payload\.type/);
+      for (const c of [alice, bob, carol]) c.close();
+    });
+
+    test('a slow consumer is told SLOW_CONSUMER and dropped; its server buffer stays bounded', async () => {
+      const limited = await make({ ...base, socketBufferLimit: 5 });
+      try {
+        const slow = new Client(limited.url, await jwtFor('slow'), { transports: ['polling'] });
+        await slow.ready();
+        const sid = slow.connected?.sessionId;
+        expect(sid).toBeDefined();
+        // Stop reading: the polling transport stops polling once its open poll returns.
+        (slow.socket.io.engine.transport as unknown as { pause: (cb: () => void) => void }).pause(() => {});
+        const nsp = limited.server.io.of('/');
+        const serverSocket = nsp.sockets.get(sid as string) as Socket;
+        // A large transaction first (one feed batch of many changes), then single writes.
+        await limited.server.storage.applyOperations(
+          'w',
+          Array.from({ length: 150 }, (_, i) => ({ id: opId(), type: 'insert', collection: 'news', docId: `b${i}`, data: {} })),
+        );
+        for (let i = 0; i < 5; i++) {
+          await limited.server.storage.applyOperations('w', [
+            { id: opId(), type: 'insert', collection: 'news', docId: `s${i}`, data: { i } },
+          ]);
+        }
+        await until(() => !nsp.sockets.has(sid as string));
+        await wait(100);
+        const queued = (serverSocket as unknown as { conn: { writeBuffer: unknown[] } }).conn.writeBuffer.length;
+        // Scans run every `limit` emitted events: under twice the limit, plus the error and the disconnect packet.
+        expect(queued).toBeLessThanOrEqual(2 * 5 + 1 + 2);
+        slow.close();
+      } finally {
+        await limited.close();
+      }
+    });
+  });
+}

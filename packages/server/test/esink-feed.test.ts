@@ -1,0 +1,4 @@
+import { registerEsinkFeedTests } from './esink-feed-suite.js';
+import { startPgliteServer } from './server-harness.js';
+
+registerEsinkFeedTests('PGlite', (config) => startPgliteServer({ config }));
