@@ -124,11 +124,12 @@ export async function createServer(options: CreateServerOptions = {}): Promise<S
   await app.ready();
   const io = createSocketServer(app.server, config);
   const feed = new SharedFeed(storage, (err) => app.log.warn({ err }, 'change feed read failed; retrying'));
-  const deps = { storage: pub, raw: storage, filters, config, log: app.log, feed, access, policy };
   // One limiter for every namespace, so a user's sockets and events count together.
   const limits = socketLimits(config);
+  const deps = { storage: pub, raw: storage, filters, config, log: app.log, feed, access, policy, limits };
   for (const name of ['/sync', '/sendActions']) io.of(name).use(socketAuth(access)).use(limits.middleware);
-  // The default namespace authenticates after connecting (esink sends an `error` event): limited per IP.
+  // The default namespace authenticates after connecting (esink sends an `error` event): counted per IP
+  // until then, and per user once identified.
   io.of('/').use(limits.middleware);
   const stopSync = await registerSyncNamespace(io, deps);
   const stopActions = await registerSendActions(io, deps);

@@ -6,6 +6,7 @@
 import { SignJWT } from 'jose';
 import { io as connect, type Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { AuthFailures } from '../src/auth/access.js';
 import { createServer, type SynclineServer } from '../src/server.js';
 import { HS_SECRET, jwtFor } from './esink-tokens.js';
 import { opId } from './harness.js';
@@ -148,6 +149,85 @@ describe('open mode and library authentication', () => {
       expect(await tryConnect(url, '/sync', { token: 'session-42' })).toBe('connected');
       expect(await tryConnect(url, '/sendActions', { token: 'x' })).toBe('UNAUTHORIZED');
     } finally {
+      await server.close();
+    }
+  });
+});
+
+describe('refused authentications per IP (SYNCLINE_AUTH_FAILURES_PER_MINUTE)', () => {
+  test('past the limit an address is refused with RATE_LIMITED on every path, even with a good token or ADMIN_TOKEN', async () => {
+    const { server, url } = await startPgliteServer({
+      config: { jwtSecret: HS_SECRET, adminToken: ADMIN_TOKEN, authFailuresPerMinute: 4 },
+    });
+    try {
+      const good = await jwtFor('u1');
+      expect((await call(url, 'POST', '/changes', good, { since: 0 })).status).toBe(200);
+      for (let i = 0; i < 3; i++) expect((await call(url, 'POST', '/changes', `guess-${i}`, { since: 0 })).status).toBe(401);
+      expect(await tryConnect(url, '/sync', { token: 'guess-socket' })).toBe('UNAUTHORIZED'); // the 4th refusal
+      const limited = await call(url, 'POST', '/changes', good, { since: 0 });
+      expect(limited).toMatchObject({ status: 429, code: 'RATE_LIMITED' });
+      expect(limited.text).toContain('refused authentications');
+      expect(await call(url, 'GET', '/stats', ADMIN_TOKEN)).toMatchObject({ status: 429, code: 'RATE_LIMITED' });
+      expect(await tryConnect(url, '/sync', { token: good })).toBe('RATE_LIMITED');
+      expect(await tryConnect(url, '/sendActions', { token: good })).toBe('RATE_LIMITED');
+      // The default namespace answers with an `error` event.
+      const s: Socket = connect(url, { transports: ['websocket'], forceNew: true, reconnection: false, auth: { token: good } });
+      const err = await new Promise<{ code: string }>((resolve) => s.on('error', resolve));
+      s.disconnect();
+      expect(err.code).toBe('RATE_LIMITED');
+      expect((await call(url, 'GET', '/health')).status).toBe(200);
+    } finally {
+      await server.close();
+    }
+  });
+
+  test('windows are per address, end after a minute, and the table of addresses is bounded', () => {
+    let t = 1_000_000;
+    const failures = new AuthFailures(2, () => t);
+    failures.fail('10.0.0.1');
+    failures.fail('::ffff:10.0.0.1'); // the same address
+    expect(() => failures.check('10.0.0.1')).toThrow(expect.objectContaining({ code: 'RATE_LIMITED' }));
+    expect(() => failures.check('10.0.0.2')).not.toThrow();
+    t += 59_000;
+    expect(() => failures.check('10.0.0.1')).toThrow(expect.objectContaining({ details: { retryAfterMs: 1000 } }));
+    t += 1_000;
+    expect(() => failures.check('10.0.0.1')).not.toThrow();
+    for (let i = 0; i < 25_000; i++) failures.fail(`10.1.${i >> 8}.${i & 255}`);
+    expect(failures.size).toBe(20_000);
+    const off = new AuthFailures(0, () => t);
+    for (let i = 0; i < 5; i++) off.fail('10.0.0.3');
+    expect(() => off.check('10.0.0.3')).not.toThrow();
+  });
+});
+
+describe('the default namespace counts sockets per user once identified', () => {
+  /** Resolves 'connected' or the code of the `error` event esink sends before disconnecting. */
+  const esink = (url: string, token: string) =>
+    new Promise<{ outcome: string; socket: Socket }>((resolve) => {
+      const socket: Socket = connect(url, { transports: ['websocket'], forceNew: true, reconnection: false, auth: { token } });
+      socket.on('connected', () => resolve({ outcome: 'connected', socket }));
+      socket.on('error', (e: { code: string }) => resolve({ outcome: e.code, socket }));
+    });
+
+  test('users behind one address each get SYNCLINE_MAX_SOCKETS_PER_USER; one more is TOO_MANY_CONNECTIONS', async () => {
+    const { server, url } = await startPgliteServer({ config: { jwtSecret: HS_SECRET, maxSocketsPerUser: 2 } });
+    const sockets: Socket[] = [];
+    try {
+      for (const user of ['alice', 'alice', 'bob', 'bob']) {
+        const r = await esink(url, await jwtFor(user));
+        sockets.push(r.socket);
+        expect(r.outcome).toBe('connected');
+      }
+      const third = await esink(url, await jwtFor('alice'));
+      sockets.push(third.socket);
+      expect(third.outcome).toBe('TOO_MANY_CONNECTIONS');
+      // /sync counts the same user's sockets together with the default namespace's.
+      expect(await tryConnect(url, '/sync', { token: await jwtFor('bob') })).toBe('TOO_MANY_CONNECTIONS');
+      sockets[0]?.disconnect();
+      await new Promise((r) => setTimeout(r, 100));
+      expect(await tryConnect(url, '/sync', { token: await jwtFor('alice') })).toBe('connected');
+    } finally {
+      for (const s of sockets) s.disconnect();
       await server.close();
     }
   });

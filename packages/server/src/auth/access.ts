@@ -9,6 +9,7 @@
  * start with NODE_ENV=production unless ALLOW_ANONYMOUS=true.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { normalizeIP } from '@fastify/rate-limit';
 import { SynclineError } from '@syncline/protocol';
 import type { Config } from '../config/options.js';
 import type { Storage } from '../storage/storage.js';
@@ -30,15 +31,68 @@ export type AuthenticateFn = (
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
-export class Access {
-  readonly authenticator: Authenticator;
+const WINDOW_MS = 60_000;
+/** Addresses tracked at once; the oldest window is forgotten first. */
+const MAX_TRACKED = 20_000;
+
+/**
+ * Refused authentications per IP in fixed one-minute windows. Past the limit the
+ * address is refused before any token is looked at (no guessing of tokens or of
+ * ADMIN_TOKEN, no token-table queries on its behalf) until its window ends.
+ */
+export class AuthFailures {
+  private readonly windows = new Map<string, { start: number; count: number }>();
 
   constructor(
-    private readonly config: AuthConfig & Pick<Config, 'adminToken' | 'adminClaim'>,
+    private readonly limit: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Throws RATE_LIMITED when `ip` used up its refusals for this window. */
+  check(ip: string): void {
+    if (this.limit === 0) return;
+    const w = this.windows.get(normalizeIP(ip));
+    if (!w || w.count < this.limit) return;
+    const retryAfterMs = w.start + WINDOW_MS - this.now();
+    if (retryAfterMs <= 0) return;
+    throw new SynclineError(
+      'RATE_LIMITED',
+      `Too many refused authentications from this address: at most ${this.limit} per minute; retry in ${Math.ceil(retryAfterMs / 1000)} s.`,
+      { retryAfterMs },
+    );
+  }
+
+  fail(ip: string): void {
+    if (this.limit === 0) return;
+    const key = normalizeIP(ip);
+    const t = this.now();
+    let w = this.windows.get(key);
+    if (!w || t - w.start >= WINDOW_MS) {
+      this.windows.delete(key); // re-inserted last: the map stays ordered by window start
+      w = { start: t, count: 0 };
+      this.windows.set(key, w);
+      if (this.windows.size > MAX_TRACKED) this.windows.delete(this.windows.keys().next().value as string);
+    }
+    w.count++;
+  }
+
+  get size(): number {
+    return this.windows.size;
+  }
+}
+
+export class Access {
+  readonly authenticator: Authenticator;
+  readonly failures: AuthFailures;
+
+  constructor(
+    private readonly config: AuthConfig & Pick<Config, 'adminToken' | 'adminClaim'> & Partial<Pick<Config, 'authFailuresPerMinute'>>,
     storage: Pick<Storage, 'findRow'>,
     private readonly custom?: AuthenticateFn,
+    now?: () => number,
   ) {
     this.authenticator = new Authenticator(config, storage);
+    this.failures = new AuthFailures(config.authFailuresPerMinute ?? 0, now);
   }
 
   /** No way to tell callers apart: everyone is anonymous (local development). */
@@ -46,8 +100,21 @@ export class Access {
     return this.authenticator.anonymous && !this.custom;
   }
 
-  /** The caller's identity; throws UNAUTHORIZED (or STORAGE_UNAVAILABLE when the token table cannot be read). */
+  /**
+   * The caller's identity; throws UNAUTHORIZED (counted against the caller's IP), RATE_LIMITED once
+   * that IP was refused too often, or STORAGE_UNAVAILABLE when the token table cannot be read.
+   */
   async identify(req: AuthRequest): Promise<Identity> {
+    this.failures.check(req.ip);
+    try {
+      return await this.identifyOnce(req);
+    } catch (err) {
+      if (err instanceof SynclineError && err.code === 'UNAUTHORIZED') this.failures.fail(req.ip);
+      throw err;
+    }
+  }
+
+  private async identifyOnce(req: AuthRequest): Promise<Identity> {
     if (this.custom) {
       if (req.token !== undefined && req.token.length > MAX_TOKEN_LENGTH) {
         throw new SynclineError('UNAUTHORIZED', `The token is longer than ${MAX_TOKEN_LENGTH} characters.`);
@@ -65,6 +132,7 @@ export class Access {
   /** Admin endpoints: open in open mode; else ADMIN_TOKEN, or an identity carrying the admin claim. */
   async isAdmin(req: AuthRequest): Promise<boolean> {
     if (this.open) return true;
+    this.failures.check(req.ip);
     const { adminToken } = this.config;
     if (adminToken && req.token !== undefined && timingSafeEqual(digest(req.token), digest(adminToken))) return true;
     let identity: Identity;

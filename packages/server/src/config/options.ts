@@ -278,6 +278,12 @@ export const options = {
     schema: int(0, 10_000_000).default(6000),
     description: 'REST requests per minute per user (or per IP when anonymous); 0 turns the limit off. Above it: 429 RATE_LIMITED.',
   },
+  authFailuresPerMinute: {
+    env: ['SYNCLINE_AUTH_FAILURES_PER_MINUTE'],
+    schema: int(0, 10_000_000).default(60),
+    description:
+      'Refused authentications (missing or bad token, any path) per minute per IP before that IP gets 429 RATE_LIMITED for the rest of the minute, even with a good token; 0 turns the limit off.',
+  },
   socketEventsPerMinute: {
     env: ['SYNCLINE_SOCKET_EVENTS_PER_MINUTE'],
     schema: int(0, 10_000_000).default(6000),

@@ -23,6 +23,7 @@ import { z } from 'zod';
 import type { Identity } from '../auth/authenticate.js';
 import { changeRows, type Delivery, publishedRows, type Row, type Rule, route } from '../auth/routing.js';
 import { toSynclineError } from './errors.js';
+import { tooManyConnections } from './rate-limits.js';
 import { socketToken } from './socket-auth.js';
 import type { SocketDeps, StopNamespace } from './socket-deps.js';
 
@@ -245,6 +246,11 @@ export async function registerEsinkNamespace(io: Server, deps: SocketDeps): Prom
     }
     if (!socket.connected) return;
     socket.data.identity = identity;
+    if (deps.limits && !deps.limits.identified(socket)) {
+      socket.emit('error', { code: 'TOO_MANY_CONNECTIONS', message: tooManyConnections(config.maxSocketsPerUser) });
+      socket.disconnect(true);
+      return;
+    }
     // A JWT stops being valid at its `exp`: so does the connection it opened.
     const exp = identity.claims.exp;
     if (typeof exp === 'number' && identity.method !== 'table') {

@@ -56,9 +56,18 @@ type ExtendedError = Error & { data?: unknown };
 export interface SocketLimits {
   /** For `nsp.use(...)` on every namespace, after the auth middleware. */
   middleware(socket: Socket, next: (err?: ExtendedError) => void): void;
+  /**
+   * For a namespace that authenticates after connecting (the default one): moves the socket from
+   * its address's budget to its user's. False (the socket is not counted) when that user already
+   * has `maxSocketsPerUser` sockets: the caller refuses it with TOO_MANY_CONNECTIONS.
+   */
+  identified(socket: Socket): boolean;
   /** How many keys are tracked now (bounded: keys with sockets, plus idle keys whose event window has not ended). */
   size(): number;
 }
+
+export const tooManyConnections = (max: number) =>
+  `${ErrorCodes.TOO_MANY_CONNECTIONS.message} At most ${max} per user (or address), all namespaces together.`;
 
 interface KeyState {
   sockets: Set<Socket>;
@@ -113,31 +122,50 @@ export function socketLimits(
     return true;
   };
 
+  /** The key a socket is counted under now (its address until the default namespace identifies it). */
+  const keyOf = new WeakMap<Socket, string>();
+
+  /** Counts `socket` under `key`; false when that key is full. */
+  const admit = (key: string, socket: Socket, t: number): boolean => {
+    let s = keys.get(key);
+    if (s && s.sockets.size >= maxSockets) return false;
+    if (!s) {
+      s = { sockets: new Set(), windowStart: t, events: 0 };
+      keys.set(key, s);
+    }
+    idle.delete(key);
+    s.sockets.add(socket);
+    keyOf.set(socket, key);
+    return true;
+  };
+
   return {
     size: () => keys.size,
+    identified(socket) {
+      const from = keyOf.get(socket);
+      const to = limitKey(socket.data?.identity, socket.handshake.address);
+      if (from === undefined || from === to) return true;
+      if (!admit(to, socket, now())) return false;
+      release(from, socket);
+      return true;
+    },
     middleware(socket, next) {
       const t = now();
       sweep(t);
       const key = limitKey(socket.data?.identity, socket.handshake.address);
-      let s = keys.get(key);
-      if (s && s.sockets.size >= maxSockets) {
-        const message = `${ErrorCodes.TOO_MANY_CONNECTIONS.message} At most ${maxSockets} per user (or address), all namespaces together.`;
+      if (!admit(key, socket, t)) {
+        const message = tooManyConnections(maxSockets);
         const err: ExtendedError = new Error(message);
         err.data = { code: 'TOO_MANY_CONNECTIONS', message };
         next(err);
         return;
       }
-      if (!s) {
-        s = { sockets: new Set(), windowStart: t, events: 0 };
-        keys.set(key, s);
-      }
-      idle.delete(key);
-      const state = s;
-      state.sockets.add(socket);
-      socket.once('disconnect', () => release(key, socket));
+      // Read at disconnect and per event: `identified` may move the socket to its user's key.
+      const current = () => keys.get(keyOf.get(socket) ?? key);
+      socket.once('disconnect', () => release(keyOf.get(socket) ?? key, socket));
       // A later middleware may refuse the socket, or its client may leave first: no disconnect follows, so free the slot.
       const pending = setTimeout(() => {
-        if (!socket.connected) release(key, socket);
+        if (!socket.connected) release(keyOf.get(socket) ?? key, socket);
       }, pendingMs);
       pending.unref();
       socket.once('disconnect', () => clearTimeout(pending));
@@ -145,7 +173,8 @@ export function socketLimits(
       if (maxEvents > 0) {
         socket.use((packet, nextPacket) => {
           const at = now();
-          if (countEvent(state, at)) {
+          const state = current();
+          if (!state || countEvent(state, at)) {
             nextPacket();
             return;
           }

@@ -6,6 +6,7 @@ import type { Policy } from '../auth/policy.js';
 import type { Config } from '../config/options.js';
 import type { SharedFeed } from '../engine/change-feed.js';
 import type { Storage } from '../storage/storage.js';
+import type { SocketLimits } from './rate-limits.js';
 
 /** What a Socket.IO namespace handler gets from the server. */
 export interface SocketDeps {
@@ -23,6 +24,8 @@ export interface SocketDeps {
   policy: Policy;
   /** The instance's change feed (started by the server after every namespace is registered). */
   feed: SharedFeed;
+  /** Sockets and events per user, shared by every namespace (absent: no limits). */
+  limits?: SocketLimits;
 }
 
 /** Stops a namespace's background work (called on server close). */
