@@ -35,6 +35,8 @@ export interface CreateServerOptions extends ConfigInput {
    * Tried before the configured methods; return null when you do not know the caller.
    */
   authenticate?: AuthenticateFn;
+  /** Where the JSON log lines go (default: standard output). */
+  logStream?: { write(line: string): void };
 }
 
 export interface SynclineServer {
@@ -49,8 +51,23 @@ export interface SynclineServer {
   close(): Promise<void>;
 }
 
+/** Query parameters that may carry credentials (`?token=`, `?access_token=`, `?apiKey=`, ...). */
+const SECRET_PARAM = /token|key|secret|password|passwd|auth|jwt|session|signature/i;
+
+/** Request lines in logs: as Fastify logs them, with credential-like query values replaced. */
+function logRequest(req: { method: string; url: string; host?: string; ip?: string; socket?: { remotePort?: number } }) {
+  const q = req.url.indexOf('?');
+  let url = req.url;
+  if (q >= 0) {
+    const params = new URLSearchParams(url.slice(q + 1));
+    for (const key of [...params.keys()]) if (SECRET_PARAM.test(key)) params.set(key, '[Redacted]');
+    url = `${url.slice(0, q)}?${params.toString()}`;
+  }
+  return { method: req.method, url, host: req.host, remoteAddress: req.ip, remotePort: req.socket?.remotePort };
+}
+
 export async function createServer(options: CreateServerOptions = {}): Promise<SynclineServer> {
-  const { storage: givenStorage, server: httpServer, env, authenticate, ...input } = options;
+  const { storage: givenStorage, server: httpServer, env, authenticate, logStream, ...input } = options;
   const config = loadConfig(input, env);
   const storage = givenStorage ?? (await createStorage(config));
   let access: Access;
@@ -84,6 +101,8 @@ export async function createServer(options: CreateServerOptions = {}): Promise<S
     logger: {
       level: config.logLevel,
       redact: ['req.headers.authorization', 'req.headers.cookie'],
+      serializers: { req: logRequest },
+      ...(logStream ? { stream: logStream } : {}),
     },
     logController: new LogController({ disableRequestLogging: !config.logRequests }),
     bodyLimit: config.bodyLimit,
