@@ -80,7 +80,7 @@ export type Rules = z.infer<typeof RulesSchema>;
 export type WriteKind = 'insert' | 'update' | 'delete';
 
 /** Matches no document (an empty `$in`). */
-const NOTHING: Filter = { _id: { $in: [] } };
+export const NOTHING: Filter = { _id: { $in: [] } };
 const EVERYTHING: Filter = {};
 
 /** A user id as the values a field may hold: the string, and the number when it is one. */
@@ -125,6 +125,11 @@ export class Policy {
     /** Open mode: no authentication configured, so no rule can tell callers apart. */
     readonly open: boolean,
   ) {}
+
+  /** Collections that have rules. */
+  collections(): string[] {
+    return Object.keys(this.rules);
+  }
 
   /** The read rule of a collection as configured (undefined: none). */
   readRule(collection: string): Rule | undefined {

@@ -21,6 +21,7 @@ import { type ChangeType, CollectionNameSchema, SynclineError } from '@syncline/
 import type { Server, Socket } from 'socket.io';
 import { z } from 'zod';
 import type { Identity } from '../auth/authenticate.js';
+import { NOTHING } from '../auth/policy.js';
 import { changeRows, type Delivery, publishedRows, type Row, type Rule, route } from '../auth/routing.js';
 import { toSynclineError } from './errors.js';
 import { tooManyConnections } from './rate-limits.js';
@@ -103,16 +104,64 @@ export async function registerEsinkNamespace(io: Server, deps: SocketDeps): Prom
     return 'each';
   };
 
-  /** Rule 'each': every socket whose identity may see the row gets its own view of it. */
-  function deliverEach(table: string, view: (who: Identity) => { type: ChangeType; row: Row | null } | null, meta: Meta): void {
-    for (const socket of nsp.sockets.values()) {
-      const who = socket.data.identity as Identity | undefined;
-      if (!who) continue;
-      const v = view(who);
-      if (!v) continue;
+  /**
+   * Rule 'each' (claim rules): callers whose read filter for a collection is the same see the
+   * same rows, so each distinct filter is an audience with its own room, joined once when a
+   * socket is identified. A change costs one evaluation per audience, not per socket.
+   */
+  const eachCollections = access.open ? [] : policy.collections().filter((c) => ruleOf(c) === 'each');
+  const nothing = JSON.stringify(NOTHING);
+  /** collection → filter key → room and one identity holding that filter. */
+  const audiences = new Map<string, Map<string, { room: string; who: Identity }>>();
+  let audienceSeq = 0;
+  function joinAudiences(socket: Socket, who: Identity): void {
+    for (const collection of eachCollections) {
+      const key = JSON.stringify(policy.readFilter(collection, who));
+      if (key === nothing) continue;
+      let byKey = audiences.get(collection);
+      if (!byKey) {
+        byKey = new Map();
+        audiences.set(collection, byKey);
+      }
+      let a = byKey.get(key);
+      // Socket.IO drops a room with its last member: a stale entry is replaced.
+      if (!a || !nsp.adapter.rooms.has(a.room)) {
+        a = { room: `a:${audienceSeq++}`, who };
+        byKey.set(key, a);
+      }
+      socket.join(a.room);
+    }
+  }
+
+  function deliverEach(
+    table: string,
+    view: (who: Identity) => { type: ChangeType; row: Row | null } | null,
+    meta: Meta,
+    onlyUser?: string,
+  ): void {
+    const emit = (to: { emit(event: string, payload: EsinkPayload): unknown }, v: { type: ChangeType; row: Row | null }) => {
       const payload: EsinkPayload = { table, type: v.type, data: filters.redact(table, v.row), ...meta };
-      if (!RESERVED.has(table)) socket.emit(table, payload);
-      socket.emit('changes', payload);
+      if (!RESERVED.has(table)) to.emit(table, payload);
+      to.emit('changes', payload);
+    };
+    if (onlyUser !== undefined) {
+      // A publish for one user: that user's few sockets, each checked.
+      for (const sid of nsp.adapter.rooms.get(userRoom(onlyUser)) ?? []) {
+        const socket = nsp.sockets.get(sid);
+        const who = socket?.data.identity as Identity | undefined;
+        const v = who && view(who);
+        if (socket && v) emit(socket, v);
+      }
+    } else {
+      const byKey = audiences.get(table);
+      for (const [key, a] of byKey ?? []) {
+        if (!nsp.adapter.rooms.has(a.room)) {
+          byKey?.delete(key);
+          continue;
+        }
+        const v = view(a.who);
+        if (v) emit(nsp.to(a.room), v);
+      }
     }
     scheduleScan();
   }
@@ -183,11 +232,9 @@ export async function registerEsinkNamespace(io: Server, deps: SocketDeps): Prom
       const doc = { ...e.data, _id: String(e.data.id ?? e.data._id ?? ''), _rev: meta.version };
       deliverEach(
         e.table,
-        (who) =>
-          (e.userId === undefined || e.userId === '*' || e.userId === who.userId) && policy.canRead(e.table, who, doc)
-            ? { type: e.type, row: e.data }
-            : null,
+        (who) => (policy.canRead(e.table, who, doc) ? { type: e.type, row: e.data } : null),
         meta,
+        e.userId === undefined || e.userId === '*' ? undefined : e.userId,
       );
       return;
     }
@@ -269,6 +316,7 @@ export async function registerEsinkNamespace(io: Server, deps: SocketDeps): Prom
     }
     socket.join(ALL);
     if (identity.userId !== null) socket.join(userRoom(identity.userId));
+    joinAudiences(socket, identity);
 
     const onPublish = (payload: unknown) => {
       if (!config.allowRepublishing) {
