@@ -239,7 +239,6 @@ export function registerStorageTests(name: string, factory: HarnessFactory): voi
     });
 
     test('document updates keep the old values of the fields they changed, deletes the data as it was (server-side)', async () => {
-      if (h.sql.kind === 'mysql') return; // MySQL keeps no old values for documents yet
       const c = freshCollection();
       const start = await h.storage.currentPosition();
       await h.storage.applyOperations('w', [ins(c, 'o', { owner: 'a', n: 1, gone: true })]);

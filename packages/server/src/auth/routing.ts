@@ -41,8 +41,9 @@ export interface RoutedRows {
 /**
  * The rows of a change from the feed. Table rows carry their columns; a
  * document gets its id as `_id` (the REST shape), so a rule may name `_id`.
- * Documents carry no old values, so a document update routes by its new row
- * only and a document delete by its `_id` only.
+ * The old row comes from the change's server-side old values; a change logged
+ * without them (before migration 2) routes an update by its new row only and a
+ * document delete by its `_id` only.
  */
 export function changeRows(change: Change, isTable: boolean): RoutedRows {
   const withId = (row: Row | null | undefined): Row | null | undefined => (isTable || row == null ? row : { _id: change.docId, ...row });

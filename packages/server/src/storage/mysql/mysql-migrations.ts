@@ -44,7 +44,7 @@ export const tableOf = (prefix: string, name: string) => quoteId(`${prefix}_${na
 export interface MysqlMigration {
   version: number;
   name: string;
-  statements: (n: MysqlNames) => string[];
+  statements: (n: MysqlNames & { flavor: 'mariadb' | 'mysql' }) => string[];
 }
 
 const OPTIONS = 'ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin';
@@ -176,6 +176,70 @@ export const migrations: MysqlMigration[] = [
       ];
     },
   },
+  {
+    version: 2,
+    name: 'document changes keep old values (as on PostgreSQL): an update the old values of the fields it changed, a delete the data as it was',
+    statements: ({ prefix: p, target, flavor }) => {
+      const t = (name: string) => tableOf(p, name);
+      const api = 'COALESCE(@syncline_api, 0) = 1';
+      const src = `IF(${api}, 'api', 'database')`;
+      // MariaDB's JSON is text: compare values with JSON_EQUALS; MySQL compares its JSON type natively.
+      const same =
+        flavor === 'mariadb'
+          ? 'COALESCE(JSON_EQUALS(JSON_EXTRACT(OLD.data, k), JSON_EXTRACT(NEW.data, k)), 0)'
+          : 'COALESCE(JSON_EXTRACT(OLD.data, k) = JSON_EXTRACT(NEW.data, k), FALSE)';
+      /** Each top-level key of `doc` as a JSON path, in `k`, running `body`. */
+      const eachKey = (doc: string, body: string) => `SET ks = JSON_KEYS(${doc}), i = 0;
+          WHILE i < COALESCE(JSON_LENGTH(ks), 0) DO
+            SET k = CONCAT('$.', JSON_QUOTE(JSON_UNQUOTE(JSON_EXTRACT(ks, CONCAT('$[', i, ']')))));
+            ${body}
+            SET i = i + 1;
+          END WHILE;`;
+      return [
+        `DROP TRIGGER IF EXISTS ${quoteId(`${p}_documents_au`)}`,
+        `CREATE TRIGGER ${quoteId(`${p}_documents_au`)} AFTER UPDATE ON ${t('documents')} FOR EACH ROW
+        BEGIN
+          DECLARE old_values JSON DEFAULT NULL;
+          DECLARE ks JSON;
+          DECLARE k TEXT;
+          DECLARE i INT DEFAULT 0;
+          IF NEW.collection <> OLD.collection OR NEW.id <> OLD.id THEN
+            IF NOT OLD.deleted THEN
+              ${appendChange(target, `OLD.collection, OLD.id, 'delete', NULL, OLD.data, OLD.version + 1, OLD.vclock, NULL, NULL, ${src}`)}
+            END IF;
+            ${appendChange(
+              target,
+              `NEW.collection, NEW.id, IF(NEW.deleted, 'delete', 'insert'), IF(NEW.deleted, NULL, NEW.data), NULL,
+               NEW.version, NEW.vclock, IF(${api}, NEW.op_id, NULL), IF(${api}, NEW.client_id, NULL), ${src}`,
+            )}
+          ELSEIF NOT (OLD.deleted AND NEW.deleted)
+             AND (NEW.deleted <> OLD.deleted OR NEW.version <> OLD.version OR NOT (NEW.data <=> OLD.data)) THEN
+            IF NEW.deleted THEN
+              SET old_values = OLD.data;
+            ELSEIF NOT OLD.deleted THEN
+              -- An update: the old values of the fields it changed or removed, null for those it added.
+              SET old_values = JSON_OBJECT();
+              ${eachKey('OLD.data', `IF NOT ${same} THEN SET old_values = JSON_SET(old_values, k, JSON_EXTRACT(OLD.data, k)); END IF;`)}
+              ${eachKey('NEW.data', `IF NOT JSON_CONTAINS_PATH(OLD.data, 'one', k) THEN SET old_values = JSON_SET(old_values, k, NULL); END IF;`)}
+            END IF;
+            ${appendChange(
+              target,
+              `NEW.collection, NEW.id, CASE WHEN NEW.deleted THEN 'delete' WHEN OLD.deleted THEN 'insert' ELSE 'update' END,
+               IF(NEW.deleted, NULL, NEW.data), old_values, NEW.version, NEW.vclock,
+               IF(${api}, NEW.op_id, NULL), IF(${api}, NEW.client_id, NULL), ${src}`,
+            )}
+          END IF;
+        END`,
+        `DROP TRIGGER IF EXISTS ${quoteId(`${p}_documents_ad`)}`,
+        `CREATE TRIGGER ${quoteId(`${p}_documents_ad`)} AFTER DELETE ON ${t('documents')} FOR EACH ROW
+        BEGIN
+          IF NOT OLD.deleted THEN
+            ${appendChange(target, `OLD.collection, OLD.id, 'delete', NULL, OLD.data, OLD.version + 1, OLD.vclock, NULL, NULL, ${src}`)}
+          END IF;
+        END`,
+      ];
+    },
+  },
 ];
 
 /** A GET_LOCK name for this database and prefix (at most 64 characters, as MySQL requires). */
@@ -200,7 +264,7 @@ export async function migrateMysql(db: MysqlClient, names: MysqlNames): Promise<
       const applied: number[] = [];
       for (const migration of migrations) {
         if (done.has(migration.version)) continue;
-        for (const sql of migration.statements(names)) await conn.query(sql);
+        for (const sql of migration.statements({ ...names, flavor: db.flavor })) await conn.query(sql);
         await conn.query(`INSERT INTO ${m} (version, name) VALUES (?, ?)`, [migration.version, migration.name]);
         applied.push(migration.version);
       }
