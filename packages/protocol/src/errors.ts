@@ -131,6 +131,18 @@ export const ErrorCodes = {
     message: 'Changes before this position were compacted; reload documents with a query, then pull from the position it returns.',
   },
   STORAGE_UNAVAILABLE: { status: 503, error: 'Storage unavailable', message: 'The database cannot be reached; retry later.' },
+  BUS_UNAVAILABLE: {
+    status: 503,
+    error: 'Event bus unavailable',
+    message:
+      'The event bus (BUS_URL) cannot be reached; the message was dropped. Writes still succeed and other instances catch up from the change log; check the bus service.',
+  },
+  BUS_MESSAGE_TOO_LARGE: {
+    status: 413,
+    error: 'Bus message too large',
+    message:
+      'A bus message exceeds the bus limit (or the backend limit, e.g. NATS max_payload); send positions instead and let instances read the change log.',
+  },
   INVALID_CONFIG: { status: 500, error: 'Invalid configuration', message: 'A configuration value is invalid; see details.' },
   INTERNAL: { status: 500, error: 'Internal server error', message: 'An unexpected error occurred; it was logged on the server.' },
 } as const satisfies Record<string, { status: number; error: string; message: string }>;
