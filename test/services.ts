@@ -3,6 +3,7 @@
  * local default). With CI=1 (or SYNCLINE_REQUIRE_SERVICES=1) an unreachable
  * service fails the run; otherwise its tests are skipped, and we say so.
  */
+import { connect } from 'node:net';
 import pg from 'pg';
 
 export const requireServices = ['1', 'true'].includes(process.env.CI ?? '') || process.env.SYNCLINE_REQUIRE_SERVICES === '1';
@@ -73,3 +74,44 @@ export function mysqlAvailable(): Promise<boolean> {
   })();
   return mysqlProbe;
 }
+
+/** Message backends for the event bus tests (TEST_REDIS_URL, TEST_NATS_URL, TEST_AMQP_URL). */
+export const redisUrl = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+export const natsUrl = process.env.TEST_NATS_URL ?? 'nats://127.0.0.1:4222';
+export const amqpUrl = process.env.TEST_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+
+const tcpProbes = new Map<string, Promise<boolean>>();
+
+/** True if the service at `url` accepts TCP connections; throws in CI if it does not. */
+function tcpServiceAvailable(label: string, url: string, defaultPort: number, envVar: string): Promise<boolean> {
+  let probe = tcpProbes.get(url);
+  if (!probe) {
+    const { hostname, port } = new URL(url);
+    const where = `${hostname}:${port || defaultPort}`;
+    probe = new Promise<void>((resolve, reject) => {
+      const socket = connect({ host: hostname, port: Number(port || defaultPort), timeout: 3000 });
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve();
+      });
+      socket.once('timeout', () => {
+        socket.destroy();
+        reject(new Error('timed out'));
+      });
+      socket.once('error', reject);
+    }).then(
+      () => true,
+      (err: Error) => {
+        if (requireServices) throw new Error(`${label} is required (CI) but unreachable at ${where}: ${err.message}`);
+        console.warn(`[syncline tests] ${label} unreachable at ${where}: skipping its tests (set ${envVar}).`);
+        return false;
+      },
+    );
+    tcpProbes.set(url, probe);
+  }
+  return probe;
+}
+
+export const redisAvailable = () => tcpServiceAvailable('Redis', redisUrl, 6379, 'TEST_REDIS_URL');
+export const natsAvailable = () => tcpServiceAvailable('NATS', natsUrl, 4222, 'TEST_NATS_URL');
+export const amqpAvailable = () => tcpServiceAvailable('RabbitMQ', amqpUrl, 5672, 'TEST_AMQP_URL');
