@@ -47,8 +47,10 @@ export interface StatsResponse {
 }
 
 export interface HealthResponse {
-  status: 'ok' | 'error';
+  /** `degraded`: serving, but the event bus to the other instances is down. */
+  status: 'ok' | 'degraded' | 'error';
   adapter: string;
   position?: number;
   code?: string;
+  bus?: { kind: string; name: string; state: 'connecting' | 'up' | 'down' | 'closed' };
 }

@@ -45,6 +45,11 @@ export const OperationSchema = z
     /** Integer optimistic concurrency: the `_rev` this operation was based on (0 = "must not exist"). */
     baseVersion: z.number().int().min(0).optional(),
     synced: z.boolean().optional(),
+    /**
+     * false: committed, and visible to pulls and to this instance's subscribers, but not sent
+     * to other server instances over the bus (feathers-sync's per-call opt-out).
+     */
+    sync: z.boolean().optional(),
   })
   .superRefine((op, ctx) => {
     if (op.type !== 'delete' && op.data === undefined) {

@@ -8,6 +8,10 @@ import { Access, type AuthenticateFn } from './auth/access.js';
 import { ColumnFilters } from './auth/column-filters.js';
 import { mergeRules, Policy } from './auth/policy.js';
 import { publicStorage, visibleChanges } from './auth/public-storage.js';
+import { createBus } from './bus/create-bus.js';
+import type { EventBus } from './bus/event-bus.js';
+import type { Serializer } from './bus/serializer.js';
+import type { BusTransport } from './bus/transport.js';
 import { loadConfig } from './config/load-config.js';
 import type { Config, ConfigInput } from './config/options.js';
 import { SharedFeed } from './engine/change-feed.js';
@@ -37,6 +41,11 @@ export interface CreateServerOptions extends ConfigInput {
   authenticate?: AuthenticateFn;
   /** Where the JSON log lines go (default: standard output). */
   logStream?: { write(line: string): void };
+  /**
+   * Library use: a custom bus backend (instead of BUS_URL) and/or your own
+   * serializer (instead of BUS_SERIALIZER). Every instance must use the same.
+   */
+  bus?: { transport?: BusTransport; serializer?: Serializer };
 }
 
 export interface SynclineServer {
@@ -45,6 +54,8 @@ export interface SynclineServer {
   readonly storage: Storage;
   /** The Socket.IO server (namespaces `/sync` and `/sendActions`). */
   readonly io: SocketServer;
+  /** The event bus to the other instances (`bus.ready`, `bus.state`, `bus.stats()`). */
+  readonly bus: EventBus;
   /** Starts listening on config.host:config.port; resolves with the address. */
   listen(): Promise<string>;
   /** Stops accepting requests, lets in-flight ones finish, closes storage. */
@@ -67,7 +78,7 @@ function logRequest(req: { method: string; url: string; host?: string; ip?: stri
 }
 
 export async function createServer(options: CreateServerOptions = {}): Promise<SynclineServer> {
-  const { storage: givenStorage, server: httpServer, env, authenticate, logStream, ...input } = options;
+  const { storage: givenStorage, server: httpServer, env, authenticate, logStream, bus: busOptions, ...input } = options;
   const config = loadConfig(input, env);
   const storage = givenStorage ?? (await createStorage(config));
   let access: Access;
@@ -84,6 +95,23 @@ export async function createServer(options: CreateServerOptions = {}): Promise<S
     if (!givenStorage) await storage.close().catch(() => {});
     throw err;
   }
+  // The bus must be reachable at start: a wrong BUS_URL fails here, not silently later.
+  const bus = createBus({
+    ...(config.busUrl ? { url: config.busUrl } : {}),
+    ...(busOptions?.transport ? { transport: busOptions.transport } : {}),
+    name: config.busName,
+    serializer: busOptions?.serializer ?? config.busSerializer,
+  });
+  try {
+    await bus.ready;
+  } catch (err) {
+    if (!givenStorage) await storage.close().catch(() => {});
+    throw new SynclineError('INVALID_CONFIG', `The event bus (${bus.kind}) cannot be reached: ${(err as Error).message}`, undefined, {
+      cause: err,
+    });
+  }
+  /** Several instances share this bus: change batches travel over it (the in-process bus joins only this process). */
+  const shared = bus.kind !== 'in-process';
 
   if (config.useSsl && httpServer) {
     throw new SynclineError('INVALID_CONFIG', 'USE_SSL cannot be combined with an existing server: terminate TLS on that server.');
@@ -124,7 +152,12 @@ export async function createServer(options: CreateServerOptions = {}): Promise<S
   // Hidden fields of the rules are FILTERS too.
   const filters = new ColumnFilters([...config.filters, ...policy.hiddenSpecs()]);
   // Transports read through the public view; the feed reads raw changes (routing needs every column and old rows).
-  const pub = publicStorage(storage, filters);
+  /** Set once the feed exists: operations flagged `sync: false` are announced to it before they apply. */
+  let optOut: (opIds: string[]) => void = () => {};
+  const pub = publicStorage(
+    withOptOut(storage, (ids) => optOut(ids)),
+    filters,
+  );
   if (access.open) {
     app.log.warn(
       'No authentication configured: every caller is anonymous and may read and write everything. Configure AUTH_TABLE/AUTH_COLUMN or a JWT key before exposing this server.',
@@ -133,7 +166,14 @@ export async function createServer(options: CreateServerOptions = {}): Promise<S
   registerHttpAuth(app, access);
   // Before the routes: the plugin limits the routes registered after it.
   await registerRestRateLimit(app, config);
-  registerRoutes(app, pub, config, policy, (query, who) => visibleChanges(storage, filters, policy, query, who));
+  registerRoutes(
+    app,
+    pub,
+    config,
+    policy,
+    (query, who) => visibleChanges(storage, filters, policy, query, who),
+    () => ({ kind: bus.kind, name: bus.name, state: bus.state, shared }),
+  );
   // The default namespace is created after the HTTP app is ready; /publish reaches it through this binding.
   let esink: EsinkNamespace | undefined;
   registerPublishRoute(app, config, (event) => {
@@ -143,9 +183,18 @@ export async function createServer(options: CreateServerOptions = {}): Promise<S
   await app.ready();
   const io = createSocketServer(app.server, config);
   const feed = new SharedFeed(storage, (err) => app.log.warn({ err }, 'change feed read failed; retrying'));
+  optOut = (ids) => feed.feed.optOut(ids);
+  if (shared) {
+    feed.feed.useBus({ bus, graceMs: config.busGraceMs });
+    storage.pollWhen?.(() => bus.state === 'up');
+  }
+  bus.onStateChange((state, err) => {
+    if (state === 'down') app.log.warn({ err, bus: bus.kind }, 'event bus down: reading the change log directly until it is back');
+    else if (state === 'up') app.log.info({ bus: bus.kind }, 'event bus up');
+  });
   // One limiter for every namespace, so a user's sockets and events count together.
   const limits = socketLimits(config);
-  const deps = { storage: pub, raw: storage, filters, config, log: app.log, feed, access, policy, limits };
+  const deps = { storage: pub, raw: storage, filters, config, log: app.log, feed, access, policy, limits, bus };
   for (const name of ['/sync', '/sendActions']) io.of(name).use(socketAuth(access)).use(limits.middleware);
   // The default namespace authenticates after connecting (esink sends an `error` event): counted per IP
   // until then, and per user once identified.
@@ -162,6 +211,7 @@ export async function createServer(options: CreateServerOptions = {}): Promise<S
     app,
     storage,
     io,
+    bus,
     async listen() {
       return app.listen({ port: config.port, host: config.host });
     },
@@ -175,7 +225,28 @@ export async function createServer(options: CreateServerOptions = {}): Promise<S
       await feed.feed.stop();
       await closeSocketServer(io);
       await app.close();
+      await bus.close();
       if (!givenStorage) await storage.close();
     },
   };
+}
+
+/** Announces the ids of operations flagged `sync: false` before they are applied (ChangeFeed.optOut). */
+function withOptOut(storage: Storage, optOut: (opIds: string[]) => void): Storage {
+  const applyOperations: Storage['applyOperations'] = (clientId, operations, authorize) => {
+    const ids: string[] = [];
+    for (const op of operations) {
+      const o = op as { id?: unknown; sync?: unknown } | null;
+      if (o && typeof o === 'object' && o.sync === false && typeof o.id === 'string') ids.push(o.id);
+    }
+    if (ids.length > 0) optOut(ids);
+    return storage.applyOperations(clientId, operations, authorize);
+  };
+  return new Proxy(storage, {
+    get(target, prop, receiver) {
+      if (prop === 'applyOperations') return applyOperations;
+      const v = Reflect.get(target, prop, receiver);
+      return typeof v === 'function' ? v.bind(target) : v;
+    },
+  });
 }

@@ -334,6 +334,33 @@ export const options = {
     schema: z.string().min(1).max(64).default('API'),
     description: '`source` of a published event that names none.',
   },
+  busUrl: {
+    env: ['BUS_URL'],
+    schema: z
+      .string()
+      .regex(/^(redis|rediss|nats|amqp|amqps|postgres|postgresql):\/\//, 'expected a redis://, nats://, amqp:// or postgres:// URL')
+      .optional(),
+    description:
+      'The event bus joining several server instances: `redis://`, `nats://`, `amqp://` or `postgres://`. None: in-process (one instance).',
+  },
+  busName: {
+    env: ['BUS_NAME'],
+    schema: z
+      .string()
+      .regex(/^[A-Za-z0-9_.:-]{1,63}$/, 'expected 1-63 characters of A-Z a-z 0-9 _ . : -')
+      .default('syncline'),
+    description: 'Redis channel, NATS subject, AMQP exchange or PostgreSQL channel the instances share.',
+  },
+  busSerializer: {
+    env: ['BUS_SERIALIZER'],
+    schema: z.enum(['json', 'msgpack']).default('json'),
+    description: 'How bus messages are encoded (every instance must agree): `json`, or `msgpack` (Dates and binary survive).',
+  },
+  busGraceMs: {
+    env: ['SYNCLINE_BUS_GRACE_MS'],
+    schema: int(0, 60_000).default(100),
+    description: 'With a bus: how long an instance waits for a committed batch over the bus before reading it from the change log.',
+  },
   allowRepublishing: {
     env: ['ALLOW_REPUBLISHING'],
     schema: bool.default(false),

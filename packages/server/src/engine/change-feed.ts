@@ -1,14 +1,29 @@
 /**
  * Tails the change log in commit order for this server instance. The NOTIFY
  * from each sequencing transaction is only a hint that wakes it (and a timer
- * covers a lost one): it always reads "changes after my position" from the
- * database, so nothing is skipped and nothing is delivered twice.
+ * covers a lost one): it reads "changes after my position" from the database,
+ * so nothing is skipped and nothing is delivered twice.
+ *
+ * With a bus (several instances), the instance that sequenced a change reads
+ * it and publishes the batch `{from, to, changes}`; the others take batches that
+ * continue their position straight from the bus, without a query. The bus is
+ * a hint too: a batch that starts past an instance's position (a lost message)
+ * makes it read the gap from the database, and a commit hint not followed by a
+ * bus batch within `graceMs` does the same. While the bus is down every
+ * instance reads the log on each hint, as with no bus.
  */
 import { type Change, SynclineError } from '@syncline/protocol';
+import type { EventBus } from '../bus/event-bus.js';
+import type { BusMessage } from '../bus/serializer.js';
 import type { Storage } from '../storage/storage.js';
 
 const PAGE = 1000;
 const POLL_MS = 1000;
+/** Bus batches held while a database read runs (then applied or dropped as already seen); past it, the read covers them. */
+const MAX_HELD = 1000;
+/** Operation ids flagged `sync: false`, remembered this long (their changes are not sent to, or taken from, the bus). */
+const OPT_OUT_MS = 60_000;
+const MAX_OPT_OUT = 100_000;
 
 export interface FeedBatch {
   /** Exclusive lower bound: the batch holds every change with from < position ≤ to. */
@@ -17,6 +32,23 @@ export interface FeedBatch {
   changes: Change[];
 }
 
+export interface FeedBusOptions {
+  bus: EventBus;
+  /** How long a commit hint waits for the bus before the change log is read. Default 100 ms. */
+  graceMs?: number;
+}
+
+export interface FeedStats {
+  /** Batches read from the database, and those taken from the bus. */
+  readBatches: number;
+  busBatches: number;
+  /** Bus batches that started past this instance's position (a lost message: the gap was read from the database). */
+  busGaps: number;
+}
+
+const isBatch = (m: BusMessage): m is BusMessage & FeedBatch =>
+  Number.isSafeInteger(m.from) && Number.isSafeInteger(m.to) && Array.isArray(m.changes);
+
 export class ChangeFeed {
   private position = 0;
   private reading: Promise<void> | undefined;
@@ -24,6 +56,15 @@ export class ChangeFeed {
   private stopListening: (() => Promise<void>) | undefined;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
+  private bus: EventBus | undefined;
+  private graceMs = 100;
+  private unsubscribe: (() => void) | undefined;
+  private held: FeedBatch[] = [];
+  /** The highest position a hint announced that the bus has not brought yet, and its timer. */
+  private expected = 0;
+  private graceTimer: NodeJS.Timeout | undefined;
+  private readonly optedOut = new Map<string, number>();
+  readonly stats: FeedStats = { readBatches: 0, busBatches: 0, busGaps: 0 };
 
   constructor(
     private readonly storage: Storage,
@@ -40,10 +81,26 @@ export class ChangeFeed {
     return this.position;
   }
 
+  /** Before `start`: share batches with other instances over `bus`. */
+  useBus({ bus, graceMs = 100 }: FeedBusOptions): void {
+    this.bus = bus;
+    this.graceMs = graceMs;
+    this.unsubscribe = bus.subscribe((m) => {
+      if (m.kind === 'changes' && isBatch(m)) this.fromBus({ from: m.from, to: m.to, changes: m.changes });
+      else if (m.kind === 'local' && Array.isArray(m.opIds)) this.remember(m.opIds.filter((x): x is string => typeof x === 'string'));
+    });
+  }
+
+  private busUp(): boolean {
+    return this.bus?.state === 'up';
+  }
+
   async start(): Promise<void> {
     this.position = await this.storage.currentPosition();
-    this.stopListening = await this.storage.onCommit((p) => {
-      if (p > this.position) this.poke();
+    this.stopListening = await this.storage.onCommit((p, local) => {
+      if (p <= this.position) return;
+      if (local || !this.busUp()) void this.poke();
+      else this.expect(p);
     });
     this.timer = setInterval(() => this.poke(), POLL_MS);
     this.timer.unref();
@@ -52,8 +109,73 @@ export class ChangeFeed {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
+    if (this.graceTimer) clearTimeout(this.graceTimer);
+    this.unsubscribe?.();
     await this.stopListening?.();
     await this.reading;
+  }
+
+  /**
+   * Operations flagged `sync: false` (before they are applied): their changes reach this
+   * instance's subscribers and pulls, but no other instance. The others are told the ids too,
+   * in case one of them sequences (and so publishes) the change.
+   */
+  optOut(opIds: string[]): void {
+    if (opIds.length === 0) return;
+    this.remember(opIds);
+    if (this.busUp()) this.bus?.publish({ kind: 'local', opIds }).catch(() => {});
+  }
+
+  private remember(opIds: string[]): void {
+    const now = Date.now();
+    for (const [id, at] of this.optedOut) {
+      if (now - at < OPT_OUT_MS && this.optedOut.size < MAX_OPT_OUT) break;
+      this.optedOut.delete(id);
+    }
+    for (const id of opIds) {
+      this.optedOut.delete(id);
+      this.optedOut.set(id, now);
+    }
+  }
+
+  private shared(c: Change): boolean {
+    return this.optedOut.size === 0 || !this.optedOut.has(c.id);
+  }
+
+  /** A hint while the bus is up: give the bus `graceMs` to bring the batch, then read. */
+  private expect(p: number): void {
+    this.expected = Math.max(this.expected, p);
+    if (this.graceTimer) return;
+    this.graceTimer = setTimeout(() => {
+      this.graceTimer = undefined;
+      if (this.position < this.expected) void this.poke();
+    }, this.graceMs);
+    this.graceTimer.unref();
+  }
+
+  private fromBus(batch: FeedBatch): void {
+    if (this.stopped) return;
+    if (this.reading) {
+      if (this.held.length < MAX_HELD) this.held.push(batch);
+      else this.again = true;
+      return;
+    }
+    this.apply(batch);
+  }
+
+  private apply(batch: FeedBatch): void {
+    if (batch.to <= this.position) return;
+    if (batch.from > this.position) {
+      // A message was lost (or is late): the log has the gap.
+      this.stats.busGaps++;
+      void this.poke();
+      return;
+    }
+    const from = this.position;
+    const changes = batch.changes.filter((c) => c.position > from && this.shared(c));
+    this.position = batch.to;
+    this.stats.busBatches++;
+    this.onBatch({ from, to: batch.to, changes });
   }
 
   /** Reads until caught up; concurrent pokes fold into one more pass. */
@@ -67,6 +189,9 @@ export class ChangeFeed {
       .catch(this.onError)
       .finally(() => {
         this.reading = undefined;
+        const held = this.held;
+        this.held = [];
+        for (const b of held) this.apply(b);
         if (this.again && !this.stopped) {
           this.again = false;
           void this.poke();
@@ -76,8 +201,8 @@ export class ChangeFeed {
   }
 
   private async drain(): Promise<void> {
-    // Nobody to deliver to: move to the head without reading (and parsing) the changes.
-    if (this.wanted && !this.wanted()) {
+    // Nobody to deliver to (and no other instance to tell): move to the head without reading the changes.
+    if (this.wanted && !this.wanted() && !this.busUp()) {
       const head = await this.storage.currentPosition();
       if (head > this.position) {
         const from = this.position;
@@ -100,6 +225,10 @@ export class ChangeFeed {
       if (page.checkpoint > this.position) {
         const from = this.position;
         this.position = page.checkpoint;
+        this.stats.readBatches++;
+        const changes = page.operations.filter((c) => this.shared(c));
+        if (this.busUp()) this.bus?.publish({ kind: 'changes', from, to: page.checkpoint, changes }).catch(() => {});
+        // Local subscribers get every change, opted out or not.
         this.onBatch({ from, to: page.checkpoint, changes: page.operations });
       }
       if (!page.hasMore || this.stopped) return;

@@ -485,11 +485,16 @@ export class PostgresStorage implements Storage {
     return Number(rows[0]?.p ?? 0);
   }
 
-  onCommit(listener: (position: number) => void): Promise<() => Promise<void>> {
-    return this.db.listen(notifyChannel(this.s), (payload) => {
+  async onCommit(listener: (position: number, local: boolean) => void): Promise<() => Promise<void>> {
+    const offLocal = this.sequencer.onSequenced((p) => listener(p, true));
+    const unlisten = await this.db.listen(notifyChannel(this.s), (payload) => {
       const p = Number(payload);
-      if (Number.isSafeInteger(p)) listener(p);
+      if (Number.isSafeInteger(p)) listener(p, false);
     });
+    return async () => {
+      offLocal();
+      await unlisten();
+    };
   }
 
   async createActionRunner(options: ActionRunnerOptions): Promise<ActionRunner> {

@@ -19,6 +19,17 @@ export class Sequencer {
   private queue: Waiter[] = [];
   private running = false;
   private timer: NodeJS.Timeout | undefined;
+  /** Told the last position each sequencing statement of this process assigned or found. */
+  private readonly listeners = new Set<(position: number) => void>();
+
+  onSequenced(listener: (position: number) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private sequenced(position: number): void {
+    if (Number.isSafeInteger(position) && position > 0) for (const l of this.listeners) l(position);
+  }
 
   constructor(
     private readonly db: SqlQueryable,
@@ -75,7 +86,10 @@ export class Sequencer {
 
   private async sweepOnce(): Promise<void> {
     const { rows } = await this.db.query<{ pending: boolean }>(`SELECT EXISTS (SELECT 1 FROM ${this.schema}.open_tx) AS pending`);
-    if (rows[0]?.pending) await this.db.query(`SELECT ${this.schema}.sequence_pending()`);
+    if (!rows[0]?.pending) return;
+    const done = await this.db.query<{ p: string | null }>(`SELECT ${this.schema}.sequence_pending() AS p`);
+    const p = done.rows[0]?.p;
+    if (p !== null && p !== undefined) this.sequenced(Number(p));
   }
 
   private kick(): void {
@@ -89,6 +103,7 @@ export class Sequencer {
       .then(
         ({ rows }) => {
           const positions = new Map(rows.map((r) => [r.tx, Number(r.last_position)]));
+          this.sequenced(Math.max(0, ...positions.values()));
           for (const w of batch) {
             const p = positions.get(w.tx);
             if (p === undefined) w.reject(new Error(`transaction ${w.tx} was not sequenced`));

@@ -11,7 +11,9 @@
  *   order, never skipping one that commits later; `checkpoint` is safe to pass
  *   as the next `since`. Throws RESYNC_REQUIRED if `since` is below the horizon.
  * - `onCommit` is a hint (a position at least as high as the newest commit);
- *   readers must still read the change log.
+ *   readers must still read the change log. `local` is true when this
+ *   instance gave those positions (its sequencer or consumer): with a bus, the
+ *   instance that sequenced a change is the one that reads and publishes it.
  */
 import type {
   ChangesResponse,
@@ -40,7 +42,13 @@ export interface Storage {
   getStats(): Promise<StatsResponse>;
   compact(olderThanDays: number): Promise<CompactResponse>;
   currentPosition(): Promise<number>;
-  onCommit(listener: (position: number) => void): Promise<() => Promise<void>>;
+  onCommit(listener: (position: number, local: boolean) => void): Promise<() => Promise<void>>;
+  /**
+   * Several instances with a bus: `follow()` true means another instance's
+   * capture reaches this one over the bus, so only one instance polls the
+   * database for captured changes (MySQL: a lease). Optional.
+   */
+  pollWhen?(follow: () => boolean): void;
   /**
    * The transaction seam of `/sendActions` (see action-runner.ts). Optional:
    * a storage without it answers write actions with a NACK.

@@ -60,6 +60,8 @@ export const EsinkEventSchema = z.object({
   source: z.string().min(1).max(64).nullish(),
   timestamp: z.number().nullish(),
   version: z.number().nullish(),
+  /** false: delivered by this instance only, not sent to the other instances over the bus. */
+  sync: z.boolean().optional(),
 });
 export type EsinkEvent = z.output<typeof EsinkEventSchema>;
 
@@ -75,7 +77,7 @@ export interface EsinkPayload {
 type Meta = { source: string; timestamp: number; version: number };
 
 export interface EsinkNamespace {
-  /** Routes, filters and emits a published event (throws if the emit fails). */
+  /** Routes, filters and emits a published event here, and (unless `sync: false`) on the other instances. */
   publish(event: EsinkEvent): void;
   stop: StopNamespace;
 }
@@ -225,7 +227,22 @@ export async function registerEsinkNamespace(io: Server, deps: SocketDeps): Prom
     scheduleScan();
   }
 
+  /** Events published on other instances reach this one's sockets (bus hints: a lost one is lost, like any emit). */
+  const stopBus = deps.bus?.subscribe((m) => {
+    if (m.kind !== 'publish') return;
+    const r = EsinkEventSchema.safeParse(m.event);
+    if (r.success) deliverPublished(r.data);
+    else log.warn({ origin: m.origin }, 'bus: a published event from another instance is not valid; dropped');
+  });
+
   function publish(e: EsinkEvent): void {
+    deliverPublished(e);
+    if (e.sync !== false && deps.bus?.state === 'up') {
+      deps.bus.publish({ kind: 'publish', event: e }).catch((err) => log.warn({ err }, 'bus: could not send a published event'));
+    }
+  }
+
+  function deliverPublished(e: EsinkEvent): void {
     const meta = { source: e.source ?? config.defaultSource, timestamp: e.timestamp ?? Date.now(), version: e.version ?? 1 };
     const rule = ruleOf(e.table);
     if (rule === 'each') {
@@ -361,6 +378,7 @@ export async function registerEsinkNamespace(io: Server, deps: SocketDeps): Prom
     publish,
     async stop() {
       stopListening();
+      stopBus?.();
     },
   };
 }

@@ -43,6 +43,8 @@ export function registerRoutes(
   policy: Policy = new Policy({}, true),
   /** Pulls through the read rules (auth/public-storage.ts visibleChanges); needed unless the policy is open. */
   pull?: (query: ChangesQuery, who: Identity) => Promise<ChangesResponse>,
+  /** The event bus as /health reports it; `shared`: other instances depend on it (so down = degraded). */
+  bus?: () => { kind: string; name: string; state: string; shared: boolean },
 ): void {
   // Our own JSON parser so that malformed JSON and prototype-poisoning keys get distinct codes.
   app.removeContentTypeParser('application/json');
@@ -73,7 +75,11 @@ export function registerRoutes(
         timer = setTimeout(() => reject(new Error('health check timed out')), HEALTH_TIMEOUT_MS);
       });
       const position = await Promise.race([storage.currentPosition(), timeout]).finally(() => clearTimeout(timer));
-      return { status: 'ok', adapter: storage.adapter, position };
+      const b = bus?.();
+      if (!b) return { status: 'ok', adapter: storage.adapter, position };
+      // Bus down: writes and reads work, other instances' changes arrive by reading the log (later).
+      const status = b.shared && b.state !== 'up' ? 'degraded' : 'ok';
+      return { status, adapter: storage.adapter, position, bus: { kind: b.kind, name: b.name, state: b.state } };
     } catch {
       return reply.status(503).send({
         status: 'error',

@@ -3,6 +3,7 @@ import type { Access } from '../auth/access.js';
 import type { Identity } from '../auth/authenticate.js';
 import type { ColumnFilters } from '../auth/column-filters.js';
 import type { Policy } from '../auth/policy.js';
+import type { EventBus } from '../bus/event-bus.js';
 import type { Config } from '../config/options.js';
 import type { SharedFeed } from '../engine/change-feed.js';
 import type { Storage } from '../storage/storage.js';
@@ -24,6 +25,8 @@ export interface SocketDeps {
   policy: Policy;
   /** The instance's change feed (started by the server after every namespace is registered). */
   feed: SharedFeed;
+  /** The event bus to the other instances (absent: this instance alone). */
+  bus?: EventBus;
   /** Sockets and events per user, shared by every namespace (absent: no limits). */
   limits?: SocketLimits;
 }

@@ -19,7 +19,9 @@ const MAX_PASSES_PER_DRAIN = 100;
 const MAX_LOOKUPS = 20;
 
 export class ChangeConsumer {
-  private readonly listeners = new Set<(position: number) => void>();
+  private readonly listeners = new Set<(position: number, local: boolean) => void>();
+  /** True while another instance polls for everyone (bus up, lease elsewhere): this one's timer rests. */
+  follow: () => boolean = () => false;
   private lastNotified = 0;
   private current: Promise<void> | undefined;
   private next: Promise<void> | undefined;
@@ -69,7 +71,7 @@ export class ChangeConsumer {
     throw new Error(`change ${srcId} was not consumed`);
   }
 
-  onCommit(listener: (position: number) => void): () => void {
+  onCommit(listener: (position: number, local: boolean) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
@@ -95,16 +97,17 @@ export class ChangeConsumer {
   }
 
   private async tick(): Promise<void> {
+    if (this.follow()) return;
     await this.catchUp();
     if (this.listeners.size === 0) return;
     const { rows } = await this.db.query<{ value: number }>(`SELECT value FROM ${this.t('meta')} WHERE name = 'head'`);
-    this.notify(Number(rows[0]?.value ?? 0));
+    this.notify(Number(rows[0]?.value ?? 0), false);
   }
 
-  private notify(head: number): void {
+  private notify(head: number, local: boolean): void {
     if (head <= this.lastNotified) return;
     this.lastNotified = head;
-    for (const l of this.listeners) l(head);
+    for (const l of this.listeners) l(head, local);
   }
 
   private async drain(): Promise<void> {
@@ -150,7 +153,7 @@ export class ChangeConsumer {
       await tx.query(`UPDATE ${t('meta')} SET value = ? WHERE name = 'head'`, [head + ids.length]);
       return { moved: ids.length, head: head + ids.length };
     });
-    if (out.moved > 0) this.notify(out.head);
+    if (out.moved > 0) this.notify(out.head, true);
     return out.moved;
   }
 }

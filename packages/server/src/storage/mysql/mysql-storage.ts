@@ -503,7 +503,54 @@ export class MysqlStorage implements Storage {
     return Number(rows[0]?.p ?? 0);
   }
 
-  async onCommit(listener: (position: number) => void): Promise<() => Promise<void>> {
+  /** True while this instance holds the poller lease (GET_LOCK on a connection it keeps). */
+  private leader = false;
+  private lease: Promise<void> | undefined;
+  private closing: (() => void) | undefined;
+  private readonly closed = new Promise<void>((resolve) => {
+    this.closing = resolve;
+  });
+  private isClosed = false;
+
+  /**
+   * With a bus, one instance polls the target table for everyone: the holder of a
+   * lease (a named lock on a connection it keeps; a crashed instance's connection
+   * drops and frees it). While the bus is up the others do not poll; they get
+   * changes over the bus. While it is down, every instance polls again.
+   */
+  pollWhen(follow: () => boolean): void {
+    this.consumer.follow = () => follow() && !this.leader;
+    this.lease ??= this.holdLease();
+  }
+
+  private async holdLease(): Promise<void> {
+    const name = lockName(this.db.database, this.opts.names.prefix, 'poller');
+    const pause = (ms: number) => Promise.race([this.closed, new Promise<void>((r) => setTimeout(r, ms).unref())]);
+    while (!this.isClosed) {
+      try {
+        await this.db.session(async (conn) => {
+          const { rows } = await conn.query<{ ok: number | null }>('SELECT GET_LOCK(?, 0) AS ok', [name]);
+          if (Number(rows[0]?.ok) !== 1) return;
+          this.leader = true;
+          try {
+            // A query a second notices a lost connection (and with it the lease).
+            while (!this.isClosed) {
+              await pause(1000);
+              if (!this.isClosed) await conn.query('SELECT 1');
+            }
+          } finally {
+            this.leader = false;
+            await conn.query('SELECT RELEASE_LOCK(?)', [name]).catch(() => {});
+          }
+        });
+      } catch {
+        this.leader = false;
+      }
+      await pause(Math.max(1000, this.opts.pollIntervalMs * 4));
+    }
+  }
+
+  async onCommit(listener: (position: number, local: boolean) => void): Promise<() => Promise<void>> {
     const off = this.consumer.onCommit(listener);
     return async () => {
       off();
@@ -561,6 +608,9 @@ export class MysqlStorage implements Storage {
   }
 
   async close(): Promise<void> {
+    this.isClosed = true;
+    this.closing?.();
+    await this.lease;
     this.consumer.stop();
     await this.consumer.catchUp().catch(() => {});
     await this.db.close();
