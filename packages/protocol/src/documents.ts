@@ -52,5 +52,10 @@ export interface HealthResponse {
   adapter: string;
   position?: number;
   code?: string;
-  bus?: { kind: string; name: string; state: 'connecting' | 'up' | 'down' | 'closed' };
+  /**
+   * The event bus and counters: messages published, received and dropped; change batches this
+   * instance read from the log (`readBatches`) or took from the bus (`busBatches`), and bus
+   * batches that arrived past its position (`busGaps`, each read from the log).
+   */
+  bus?: { kind: string; name: string; state: 'connecting' | 'up' | 'down' | 'closed' } & Record<string, unknown>;
 }

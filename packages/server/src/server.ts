@@ -153,7 +153,7 @@ export async function createServer(options: CreateServerOptions = {}): Promise<S
   const filters = new ColumnFilters([...config.filters, ...policy.hiddenSpecs()]);
   // Transports read through the public view; the feed reads raw changes (routing needs every column and old rows).
   /** Set once the feed exists: operations flagged `sync: false` are announced to it before they apply. */
-  let optOut: (opIds: string[]) => void = () => {};
+  let optOut: (opIds: string[]) => Promise<void> = async () => {};
   const pub = publicStorage(
     withOptOut(storage, (ids) => optOut(ids)),
     filters,
@@ -172,7 +172,18 @@ export async function createServer(options: CreateServerOptions = {}): Promise<S
     config,
     policy,
     (query, who) => visibleChanges(storage, filters, policy, query, who),
-    () => ({ kind: bus.kind, name: bus.name, state: bus.state, shared }),
+    () => {
+      const b = bus.stats();
+      // `feed` is assigned below, before the server listens.
+      const f = feed.feed.stats;
+      return {
+        kind: bus.kind,
+        name: bus.name,
+        state: bus.state,
+        shared,
+        stats: { published: b.published, received: b.received, dropped: b.dropped, ...f },
+      };
+    },
   );
   // The default namespace is created after the HTTP app is ready; /publish reaches it through this binding.
   let esink: EsinkNamespace | undefined;
@@ -232,14 +243,14 @@ export async function createServer(options: CreateServerOptions = {}): Promise<S
 }
 
 /** Announces the ids of operations flagged `sync: false` before they are applied (ChangeFeed.optOut). */
-function withOptOut(storage: Storage, optOut: (opIds: string[]) => void): Storage {
-  const applyOperations: Storage['applyOperations'] = (clientId, operations, authorize) => {
+function withOptOut(storage: Storage, optOut: (opIds: string[]) => Promise<void>): Storage {
+  const applyOperations: Storage['applyOperations'] = async (clientId, operations, authorize) => {
     const ids: string[] = [];
     for (const op of operations) {
       const o = op as { id?: unknown; sync?: unknown } | null;
       if (o && typeof o === 'object' && o.sync === false && typeof o.id === 'string') ids.push(o.id);
     }
-    if (ids.length > 0) optOut(ids);
+    if (ids.length > 0) await optOut(ids);
     return storage.applyOperations(clientId, operations, authorize);
   };
   return new Proxy(storage, {

@@ -24,6 +24,8 @@ const MAX_HELD = 1000;
 /** Operation ids flagged `sync: false`, remembered this long (their changes are not sent to, or taken from, the bus). */
 const OPT_OUT_MS = 60_000;
 const MAX_OPT_OUT = 100_000;
+/** A change this instance's sweep sequenced: read after this long unless the bus brought it (the writer publishes first). */
+const SWEPT_DELAY_MS = 20;
 
 export interface FeedBatch {
   /** Exclusive lower bound: the batch holds every change with from < position ≤ to. */
@@ -63,7 +65,9 @@ export class ChangeFeed {
   /** The highest position a hint announced that the bus has not brought yet, and its timer. */
   private expected = 0;
   private graceTimer: NodeJS.Timeout | undefined;
-  private readonly optedOut = new Map<string, number>();
+  private graceDue = 0;
+  /** Opted-out operation ids → when, and whether this instance applied them (then its own subscribers get them). */
+  private readonly optedOut = new Map<string, { at: number; mine: boolean }>();
   readonly stats: FeedStats = { readBatches: 0, busBatches: 0, busGaps: 0 };
 
   constructor(
@@ -87,7 +91,12 @@ export class ChangeFeed {
     this.graceMs = graceMs;
     this.unsubscribe = bus.subscribe((m) => {
       if (m.kind === 'changes' && isBatch(m)) this.fromBus({ from: m.from, to: m.to, changes: m.changes });
-      else if (m.kind === 'local' && Array.isArray(m.opIds)) this.remember(m.opIds.filter((x): x is string => typeof x === 'string'));
+      else if (m.kind === 'local' && Array.isArray(m.opIds)) {
+        this.remember(
+          m.opIds.filter((x): x is string => typeof x === 'string'),
+          false,
+        );
+      }
     });
   }
 
@@ -97,10 +106,12 @@ export class ChangeFeed {
 
   async start(): Promise<void> {
     this.position = await this.storage.currentPosition();
-    this.stopListening = await this.storage.onCommit((p, local) => {
+    this.stopListening = await this.storage.onCommit((p, origin) => {
       if (p <= this.position) return;
-      if (local || !this.busUp()) void this.poke();
-      else this.expect(p);
+      if (origin === 'own' || !this.busUp()) void this.poke();
+      // Swept here: perhaps another instance's API write, which that instance publishes (knowing its opt-outs).
+      else if (origin === 'swept') this.expect(p, Math.min(SWEPT_DELAY_MS, this.graceMs));
+      else this.expect(p, this.graceMs);
     });
     this.timer = setInterval(() => this.poke(), POLL_MS);
     this.timer.unref();
@@ -118,38 +129,48 @@ export class ChangeFeed {
   /**
    * Operations flagged `sync: false` (before they are applied): their changes reach this
    * instance's subscribers and pulls, but no other instance. The others are told the ids too,
-   * in case one of them sequences (and so publishes) the change.
+   * in case one of them sequences (and so publishes) the change: resolves once that is sent.
    */
-  optOut(opIds: string[]): void {
+  async optOut(opIds: string[]): Promise<void> {
     if (opIds.length === 0) return;
-    this.remember(opIds);
-    if (this.busUp()) this.bus?.publish({ kind: 'local', opIds }).catch(() => {});
+    this.remember(opIds, true);
+    // Sent before the write, so it is ahead of any batch holding its changes (bounded by the bus's send timeout).
+    if (this.busUp()) await this.bus?.publish({ kind: 'local', opIds }).catch(() => {});
   }
 
-  private remember(opIds: string[]): void {
+  private remember(opIds: string[], mine: boolean): void {
     const now = Date.now();
-    for (const [id, at] of this.optedOut) {
-      if (now - at < OPT_OUT_MS && this.optedOut.size < MAX_OPT_OUT) break;
+    for (const [id, o] of this.optedOut) {
+      if (now - o.at < OPT_OUT_MS && this.optedOut.size < MAX_OPT_OUT) break;
       this.optedOut.delete(id);
     }
     for (const id of opIds) {
       this.optedOut.delete(id);
-      this.optedOut.set(id, now);
+      this.optedOut.set(id, { at: now, mine });
     }
   }
 
+  /** May go over the bus (not opted out). */
   private shared(c: Change): boolean {
     return this.optedOut.size === 0 || !this.optedOut.has(c.id);
   }
 
-  /** A hint while the bus is up: give the bus `graceMs` to bring the batch, then read. */
-  private expect(p: number): void {
+  /** May reach this instance's subscribers (not opted out by another instance). */
+  private here(c: Change): boolean {
+    return this.optedOut.size === 0 || this.optedOut.get(c.id)?.mine !== false;
+  }
+
+  /** While the bus is up: give it `ms` to bring the batch up to `p`, then read the log. */
+  private expect(p: number, ms: number): void {
     this.expected = Math.max(this.expected, p);
-    if (this.graceTimer) return;
+    const due = Date.now() + ms;
+    if (this.graceTimer && due >= this.graceDue) return;
+    if (this.graceTimer) clearTimeout(this.graceTimer);
+    this.graceDue = due;
     this.graceTimer = setTimeout(() => {
       this.graceTimer = undefined;
       if (this.position < this.expected) void this.poke();
-    }, this.graceMs);
+    }, ms);
     this.graceTimer.unref();
   }
 
@@ -226,10 +247,13 @@ export class ChangeFeed {
         const from = this.position;
         this.position = page.checkpoint;
         this.stats.readBatches++;
-        const changes = page.operations.filter((c) => this.shared(c));
-        if (this.busUp()) this.bus?.publish({ kind: 'changes', from, to: page.checkpoint, changes }).catch(() => {});
-        // Local subscribers get every change, opted out or not.
-        this.onBatch({ from, to: page.checkpoint, changes: page.operations });
+        const all = page.operations;
+        if (this.busUp()) {
+          const changes = this.optedOut.size === 0 ? all : all.filter((c) => this.shared(c));
+          this.bus?.publish({ kind: 'changes', from, to: page.checkpoint, changes }).catch(() => {});
+        }
+        // This instance's subscribers get its own opted-out changes, not other instances'.
+        this.onBatch({ from, to: page.checkpoint, changes: this.optedOut.size === 0 ? all : all.filter((c) => this.here(c)) });
       }
       if (!page.hasMore || this.stopped) return;
     }

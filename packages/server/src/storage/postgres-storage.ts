@@ -22,7 +22,7 @@ import { buildKeyset, decodeCursor, encodeCursor, parseSort } from './query-sort
 import { Sequencer } from './sequencer.js';
 import { quoteIdent, type SqlClient, type SqlQueryable } from './sql-client.js';
 import { EXACT_COUNT_LIMIT, statsResponse } from './stats.js';
-import type { ChangesQuery, Storage, StorageLimits, TableConfig } from './storage.js';
+import type { ChangesQuery, CommitOrigin, Storage, StorageLimits, TableConfig } from './storage.js';
 import { applyTableOps, type TableDialect, type TableOp, withTableRow } from './table-writes.js';
 import { heldByActions, logOperations, readForPlan, withDocument, writePlan } from './write-statement.js';
 
@@ -485,11 +485,11 @@ export class PostgresStorage implements Storage {
     return Number(rows[0]?.p ?? 0);
   }
 
-  async onCommit(listener: (position: number, local: boolean) => void): Promise<() => Promise<void>> {
-    const offLocal = this.sequencer.onSequenced((p) => listener(p, true));
+  async onCommit(listener: (position: number, origin: CommitOrigin) => void): Promise<() => Promise<void>> {
+    const offLocal = this.sequencer.onSequenced(listener);
     const unlisten = await this.db.listen(notifyChannel(this.s), (payload) => {
       const p = Number(payload);
-      if (Number.isSafeInteger(p)) listener(p, false);
+      if (Number.isSafeInteger(p)) listener(p, 'hint');
     });
     return async () => {
       offLocal();

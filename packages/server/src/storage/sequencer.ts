@@ -20,15 +20,16 @@ export class Sequencer {
   private running = false;
   private timer: NodeJS.Timeout | undefined;
   /** Told the last position each sequencing statement of this process assigned or found. */
-  private readonly listeners = new Set<(position: number) => void>();
+  private readonly listeners = new Set<(position: number, origin: 'own' | 'swept') => void>();
 
-  onSequenced(listener: (position: number) => void): () => void {
+  /** `own`: positions of this process's API commits (`positionOf`); `swept`: what a sweep sequenced. */
+  onSequenced(listener: (position: number, origin: 'own' | 'swept') => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
 
-  private sequenced(position: number): void {
-    if (Number.isSafeInteger(position) && position > 0) for (const l of this.listeners) l(position);
+  private sequenced(position: number, origin: 'own' | 'swept'): void {
+    if (Number.isSafeInteger(position) && position > 0) for (const l of this.listeners) l(position, origin);
   }
 
   constructor(
@@ -89,7 +90,7 @@ export class Sequencer {
     if (!rows[0]?.pending) return;
     const done = await this.db.query<{ p: string | null }>(`SELECT ${this.schema}.sequence_pending() AS p`);
     const p = done.rows[0]?.p;
-    if (p !== null && p !== undefined) this.sequenced(Number(p));
+    if (p !== null && p !== undefined) this.sequenced(Number(p), 'swept');
   }
 
   private kick(): void {
@@ -103,7 +104,7 @@ export class Sequencer {
       .then(
         ({ rows }) => {
           const positions = new Map(rows.map((r) => [r.tx, Number(r.last_position)]));
-          this.sequenced(Math.max(0, ...positions.values()));
+          this.sequenced(Math.max(0, ...positions.values()), 'own');
           for (const w of batch) {
             const p = positions.get(w.tx);
             if (p === undefined) w.reject(new Error(`transaction ${w.tx} was not sequenced`));

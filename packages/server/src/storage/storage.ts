@@ -11,9 +11,12 @@
  *   order, never skipping one that commits later; `checkpoint` is safe to pass
  *   as the next `since`. Throws RESYNC_REQUIRED if `since` is below the horizon.
  * - `onCommit` is a hint (a position at least as high as the newest commit);
- *   readers must still read the change log. `local` is true when this
- *   instance gave those positions (its sequencer or consumer): with a bus, the
- *   instance that sequenced a change is the one that reads and publishes it.
+ *   readers must still read the change log. Its `origin` says who gave the
+ *   positions: `own` — this instance, for its own API writes; `swept` — this
+ *   instance's background sweep or poll (external SQL writes, or other
+ *   instances' commits it happened to sequence); `hint` — someone else. With a
+ *   bus, `own` reads and publishes at once, `swept` a moment later (so the
+ *   instance that made a write publishes it), `hint` waits for the bus.
  */
 import type {
   ChangesResponse,
@@ -26,6 +29,8 @@ import type {
 } from '@syncline/protocol';
 import type { Authorize } from '../engine/plan-operations.js';
 import type { ActionRunner, ActionRunnerOptions } from './action-runner.js';
+
+export type CommitOrigin = 'own' | 'swept' | 'hint';
 
 export interface Storage {
   readonly adapter: 'pglite' | 'postgres' | 'mysql';
@@ -42,7 +47,7 @@ export interface Storage {
   getStats(): Promise<StatsResponse>;
   compact(olderThanDays: number): Promise<CompactResponse>;
   currentPosition(): Promise<number>;
-  onCommit(listener: (position: number, local: boolean) => void): Promise<() => Promise<void>>;
+  onCommit(listener: (position: number, origin: CommitOrigin) => void): Promise<() => Promise<void>>;
   /**
    * Several instances with a bus: `follow()` true means another instance's
    * capture reaches this one over the bus, so only one instance polls the

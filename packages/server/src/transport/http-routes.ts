@@ -44,7 +44,7 @@ export function registerRoutes(
   /** Pulls through the read rules (auth/public-storage.ts visibleChanges); needed unless the policy is open. */
   pull?: (query: ChangesQuery, who: Identity) => Promise<ChangesResponse>,
   /** The event bus as /health reports it; `shared`: other instances depend on it (so down = degraded). */
-  bus?: () => { kind: string; name: string; state: string; shared: boolean },
+  bus?: () => { kind: string; name: string; state: string; shared: boolean; stats: Record<string, number> },
 ): void {
   // Our own JSON parser so that malformed JSON and prototype-poisoning keys get distinct codes.
   app.removeContentTypeParser('application/json');
@@ -79,7 +79,7 @@ export function registerRoutes(
       if (!b) return { status: 'ok', adapter: storage.adapter, position };
       // Bus down: writes and reads work, other instances' changes arrive by reading the log (later).
       const status = b.shared && b.state !== 'up' ? 'degraded' : 'ok';
-      return { status, adapter: storage.adapter, position, bus: { kind: b.kind, name: b.name, state: b.state } };
+      return { status, adapter: storage.adapter, position, bus: { kind: b.kind, name: b.name, state: b.state, ...b.stats } };
     } catch {
       return reply.status(503).send({
         status: 'error',

@@ -19,7 +19,9 @@ const MAX_PASSES_PER_DRAIN = 100;
 const MAX_LOOKUPS = 20;
 
 export class ChangeConsumer {
-  private readonly listeners = new Set<(position: number, local: boolean) => void>();
+  private readonly listeners = new Set<(position: number, origin: 'own' | 'swept' | 'hint') => void>();
+  /** A timer poll is draining (what it moves is `swept`, not this instance's own write). */
+  private polling = false;
   /** True while another instance polls for everyone (bus up, lease elsewhere): this one's timer rests. */
   follow: () => boolean = () => false;
   private lastNotified = 0;
@@ -66,12 +68,17 @@ export class ChangeConsumer {
         `SELECT position FROM ${this.t('changes')} WHERE src_id = ? ORDER BY position DESC LIMIT 1`,
         [srcId],
       );
-      if (rows[0]) return Number(rows[0].position);
+      if (rows[0]) {
+        const position = Number(rows[0].position);
+        // This instance's own write: whoever's drain moved it, this instance publishes it (with a bus).
+        for (const l of this.listeners) l(position, 'own');
+        return position;
+      }
     }
     throw new Error(`change ${srcId} was not consumed`);
   }
 
-  onCommit(listener: (position: number, local: boolean) => void): () => void {
+  onCommit(listener: (position: number, origin: 'own' | 'swept' | 'hint') => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
@@ -98,16 +105,21 @@ export class ChangeConsumer {
 
   private async tick(): Promise<void> {
     if (this.follow()) return;
-    await this.catchUp();
+    this.polling = true;
+    try {
+      await this.catchUp();
+    } finally {
+      this.polling = false;
+    }
     if (this.listeners.size === 0) return;
     const { rows } = await this.db.query<{ value: number }>(`SELECT value FROM ${this.t('meta')} WHERE name = 'head'`);
-    this.notify(Number(rows[0]?.value ?? 0), false);
+    this.notify(Number(rows[0]?.value ?? 0), 'hint');
   }
 
-  private notify(head: number, local: boolean): void {
+  private notify(head: number, origin: 'own' | 'swept' | 'hint'): void {
     if (head <= this.lastNotified) return;
     this.lastNotified = head;
-    for (const l of this.listeners) l(head, local);
+    for (const l of this.listeners) l(head, origin);
   }
 
   private async drain(): Promise<void> {
@@ -153,7 +165,7 @@ export class ChangeConsumer {
       await tx.query(`UPDATE ${t('meta')} SET value = ? WHERE name = 'head'`, [head + ids.length]);
       return { moved: ids.length, head: head + ids.length };
     });
-    if (out.moved > 0) this.notify(out.head, true);
+    if (out.moved > 0) this.notify(out.head, this.polling ? 'swept' : 'own');
     return out.moved;
   }
 }

@@ -16,7 +16,7 @@ import { type ChangePage, type ChangeRow, changesJson, changesResponse } from '.
 import { duplicateOf, freshOps, parseQueryFilter, pushResponse, splitOperations, type ValidOp } from '../push-results.js';
 import { decodeCursor, encodeCursor, parseSort, type SortKey } from '../query-sort.js';
 import { EXACT_COUNT_LIMIT, statsResponse } from '../stats.js';
-import type { ChangesQuery, Storage, StorageLimits } from '../storage.js';
+import type { ChangesQuery, CommitOrigin, Storage, StorageLimits } from '../storage.js';
 import { applyTableOps, type TableDialect, type TableOp, withTableRow } from '../table-writes.js';
 import { type PlanInput, toStored, withDocument } from '../write-statement.js';
 import type { MysqlClient, MysqlQueryable } from './mysql-client.js';
@@ -550,7 +550,7 @@ export class MysqlStorage implements Storage {
     }
   }
 
-  async onCommit(listener: (position: number, local: boolean) => void): Promise<() => Promise<void>> {
+  async onCommit(listener: (position: number, origin: CommitOrigin) => void): Promise<() => Promise<void>> {
     const off = this.consumer.onCommit(listener);
     return async () => {
       off();
