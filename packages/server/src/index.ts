@@ -1,3 +1,7 @@
+export { type BusOptions, createBus } from './bus/create-bus.js';
+export { type BusState, type BusStats, EventBus } from './bus/event-bus.js';
+export { type BusMessage, jsonSerializer, type Serializer } from './bus/serializer.js';
+export type { BusPayload, BusTransport, TransportState } from './bus/transport.js';
 export { loadConfig } from './config/load-config.js';
 export { type Config, type ConfigInput, options as configOptions } from './config/options.js';
 export { type CreateServerOptions, createServer, type SynclineServer } from './server.js';

@@ -505,6 +505,11 @@ export class MysqlStorage implements Storage {
 
   /** True while this instance holds the poller lease (GET_LOCK on a connection it keeps). */
   private leader = false;
+
+  /** Whether this instance holds the poller lease (see `pollWhen`). */
+  get pollLeader(): boolean {
+    return this.leader;
+  }
   private lease: Promise<void> | undefined;
   private closing: (() => void) | undefined;
   private readonly closed = new Promise<void>((resolve) => {
