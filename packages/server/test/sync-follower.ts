@@ -16,6 +16,8 @@ export class Follower {
   gaps = 0;
   readonly changes: Change[] = [];
   readonly errors: unknown[] = [];
+  /** Positions of `caughtUp` events for the current subscription. */
+  readonly caughtUp: number[] = [];
   readonly subErrors: { subscriptionId: string; error: { code: string } }[] = [];
   subscriptionId: string | undefined;
 
@@ -26,6 +28,9 @@ export class Follower {
       if (f.from > this.last) this.gaps++;
       this.take(f.changes);
       this.last = Math.max(this.last, f.position);
+    });
+    this.socket.on('caughtUp', (e: { subscriptionId: string; position: number }) => {
+      if (e.subscriptionId === this.subscriptionId) this.caughtUp.push(e.position);
     });
     this.socket.on('error', (e: unknown) => this.errors.push(e));
     this.socket.on('subscriptionError', (e: { subscriptionId: string; error: { code: string } }) => this.subErrors.push(e));

@@ -122,6 +122,9 @@ export function registerSyncTests(name: string, make: MakeServer): void {
         });
         expect(c.changes.map((x) => x.docId)).toEqual(logOrder);
         expect(c.gaps).toBe(0);
+        // One caughtUp, at or after the last catch-up change (2500 of them; `late` may be live).
+        expect(c.caughtUp).toHaveLength(1);
+        expect(c.caughtUp[0]).toBeGreaterThanOrEqual(c.changes[2499]?.position ?? Number.POSITIVE_INFINITY);
       }
     });
 

@@ -9,6 +9,8 @@
  *   changes           {subscriptionId, changes, from, position}: every change of the
  *                     subscription with from < change.position ≤ position, in commit order.
  *   subscriptionError {subscriptionId, error}: the subscription ended (SLOW_CONSUMER).
+ *   caughtUp          {subscriptionId, position}: the catch-up is complete; frames from
+ *                     here on are live (sent once per subscribe, after its last catch-up frame).
  *   error             {code, message}: an event this namespace does not know, or a bad payload without ack.
  *
  * Ordering: a subscription's acknowledgement, then its catch-up frames (when
@@ -304,6 +306,7 @@ export async function registerSyncNamespace(io: Server, deps: SocketDeps): Promi
       if (told < end || joining.buffer.length > 0) {
         socket.emit('changes', { subscriptionId: g.id, changes: joining.buffer, from: told, position: end });
       }
+      socket.emit('caughtUp', { subscriptionId: g.id, position: Math.max(told, end) });
     } catch (err) {
       if (stillJoining()) leaveJoining();
       index.leave(g);
