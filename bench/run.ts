@@ -25,12 +25,16 @@
  *           1,000 rows/s, row k owned by user k mod 5,000 → deliveries/s, p50/p99, server CPU per write,
  *           vs the same workload under a "*" rule with each user subscribed filter {owner: its id}:
  *           routed deliveries/s ≥ 0.8× unrouted; every user must get exactly its own rows, once, gap-free
+ *   cluster  (issue 6, bench/cluster.ts) per bus (Redis, NATS, RabbitMQ, PostgreSQL): 2 server processes on
+ *           one schema; one writer inserts 1,000 rows/s on A (10 per POST); a /sync subscriber on A (single-instance
+ *           baseline) and one on B (over the bus) measure receive − the change's commit timestamp on the
+ *           same writes: B's p99 ≤ A's p99 + 5 ms; every subscriber must get every change exactly once, gap-free
  *
  * Prints a table and writes bench/results/latest.json. Exit code 0 even when a
  * target is missed; 1 when a correctness check fails (or a scenario cannot run).
  *
  * Options (after `npm run bench --`):
- *   --only=push-pg,pull-pg,push-pglite,pull-pglite,fanout,memory,capture-latency,capture-ingest,capture-mysql,routing
+ *   --only=push-pg,pull-pg,push-pglite,pull-pglite,fanout,memory,capture-latency,capture-ingest,capture-mysql,routing,cluster
  *                      run a subset
  *   --cpu-prof[=DIR]   write V8 CPU profiles of the server children (default bench/results/profiles)
  *   --measure=SECONDS  PostgreSQL push measurement window (default 8; warm-up 2)
@@ -39,6 +43,11 @@
  *   --capture-rates=100,1000  --capture-subscribers=10  --capture-measure=SECONDS (default 5; warm-up 1;
  *                      capture-ingest: per round, 2 rounds per table)
  *   --routing-users=5000  --routing-rate=1000  --routing-measure=SECONDS (default 5; warm-up 1)
+ *   --cluster-buses=redis,nats,amqp,postgres  --cluster-size=2  --cluster-rate=1000  --cluster-batch=10 (inserts
+ *                      per POST)  --cluster-subscribers=1 (per instance)
+ *   --cluster-serializer=json|msgpack  --cluster-measure=SECONDS (default 5; warm-up 1); bus services from
+ *                      TEST_REDIS_URL, TEST_NATS_URL, TEST_AMQP_URL (test/services.ts); the cluster always runs
+ *                      packages/server/dist/cli.js (not --server-cli) and drops its schema (not --keep)
  *   --keep             keep the bench schemas/tables afterwards (bench_push, bench_pull, bench_raw_*, bench_fanout,
  *                      bench_capture, bench_capture_sl, bench_routing_*; MariaDB database bench_capture)
  * Investigating a miss: `--cpu-prof`, then `node --import tsx bench/profile-summary.ts FILE.cpuprofile`;
@@ -49,6 +58,7 @@
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type CaptureConfig, captureIngest, captureLatency, captureMysql } from './capture.js';
+import { BUS_KINDS, type BusKind, type ClusterConfig, cluster } from './cluster.js';
 import { type FanoutConfig, fanout, type MemoryConfig, memory } from './fanout.js';
 import { backgroundLoad, CLI, ROOT, setServerCli } from './harness.js';
 import { cleanupPgliteDirs, type PgliteBenchConfig, pullPglite, pushPglite } from './pglite.js';
@@ -72,6 +82,13 @@ const { values: args } = parseArgs({
     'routing-users': { type: 'string' },
     'routing-rate': { type: 'string' },
     'routing-measure': { type: 'string' },
+    'cluster-buses': { type: 'string' },
+    'cluster-size': { type: 'string' },
+    'cluster-rate': { type: 'string' },
+    'cluster-subscribers': { type: 'string' },
+    'cluster-batch': { type: 'string' },
+    'cluster-serializer': { type: 'string' },
+    'cluster-measure': { type: 'string' },
   },
   allowPositionals: false,
   strict: true,
@@ -160,6 +177,25 @@ const routingCfg: RoutingConfig = {
   log,
   ...(cpuProfDir ? { cpuProfDir } : {}),
 };
+const clusterBuses = (args['cluster-buses'] ?? BUS_KINDS.join(',')).split(',').map((b) => b.trim());
+for (const b of clusterBuses)
+  if (!BUS_KINDS.includes(b as BusKind)) throw new Error(`--cluster-buses: unknown bus ${b}; known: ${BUS_KINDS.join(', ')}`);
+const clusterSerializer = args['cluster-serializer'] ?? 'json';
+if (clusterSerializer !== 'json' && clusterSerializer !== 'msgpack') throw new Error('--cluster-serializer must be json or msgpack');
+const clusterCfg: ClusterConfig = {
+  databaseUrl: pgCfg.databaseUrl,
+  buses: clusterBuses as BusKind[],
+  size: numbers(args['cluster-size'] ?? '2')[0] as number,
+  rate: numbers(args['cluster-rate'] ?? '1000')[0] as number,
+  subscribers: numbers(args['cluster-subscribers'] ?? '1')[0] as number,
+  batch: numbers(args['cluster-batch'] ?? '10')[0] as number,
+  serializer: clusterSerializer,
+  warmupMs: 1000,
+  measureMs: (numbers(args['cluster-measure'] ?? '5')[0] as number) * 1000,
+  drainMs: 60_000,
+  log,
+  ...(cpuProfDir ? { cpuProfDir } : {}),
+};
 const memoryCfg: MemoryConfig = { clients: 5000, targetKiB: 15, log, ...(cpuProfDir ? { cpuProfDir } : {}) };
 
 interface Scenario {
@@ -188,6 +224,7 @@ const scenarios: Scenario[] = [
   },
   { key: 'capture-mysql', name: 'capture mysql', unit: 'ms', baselineUnit: 'ms', target: null, run: () => captureMysql(captureCfg) },
   { key: 'routing', name: 'routing', unit: 'deliveries/s', baselineUnit: 'deliveries/s', target: 0.8, run: () => routing(routingCfg) },
+  { key: 'cluster', name: 'cluster', unit: 'ms', baselineUnit: 'ms', target: null, run: () => cluster(clusterCfg) },
 ];
 
 const only = args.only
@@ -257,6 +294,16 @@ const file = writeJson(results, {
       mysql: { rate: captureCfg.mysqlRate, pollMs: captureCfg.pollMs, database: captureCfg.mysql.database },
     },
     routing: { users: routingCfg.users, rate: routingCfg.rate, warmupMs: routingCfg.warmupMs, measureMs: routingCfg.measureMs },
+    cluster: {
+      buses: clusterCfg.buses,
+      size: clusterCfg.size,
+      rate: clusterCfg.rate,
+      subscribers: clusterCfg.subscribers,
+      batch: clusterCfg.batch,
+      serializer: clusterCfg.serializer,
+      warmupMs: clusterCfg.warmupMs,
+      measureMs: clusterCfg.measureMs,
+    },
     ...(only ? { only } : {}),
   },
   server: CLI,
