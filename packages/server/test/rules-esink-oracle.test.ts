@@ -15,8 +15,8 @@
  * events: exactly those whose row the user may read (narrowed by `userId`), in
  * posting order, hidden fields removed.
  *
- * One known leak is kept out of the property and pinned by a `test.fails` at the
- * end of this file (user "007" matching the number 7): see there.
+ * It found one leak, now fixed and pinned by the last test: user "007" matched rows
+ * owned by the number 7.
  */
 import fc from 'fast-check';
 import { SignJWT } from 'jose';
@@ -43,8 +43,8 @@ const USERS: User[] = [
   // A numeric-looking id: rows may hold it as the number 7 (ids compare as strings).
   { id: '7', claims: { teams: ['t3'], role: 'admin' } },
   { id: 'u5', claims: {} },
-  // KNOWN LEAK: { id: '007', claims: {} } belongs here; it is left out until the leak pinned by
-  // the `test.fails` below is fixed (with it, this property fails within a few hundred runs).
+  // "007" is not user "7": a row holding the number 7 is not theirs (a leak this property found).
+  { id: '007', claims: {} },
 ];
 const SECURITY_TOKEN = 'esink-oracle-publish-token';
 const DEFAULT_SOURCE = 'backend';
@@ -524,15 +524,12 @@ describe('rules: randomized comparison with an oracle (default namespace and /pu
   }, 120_000);
 
   /**
-   * KNOWN LEAK (found by this property, kept out of it until fixed): `idValues` in
-   * auth/policy.ts turns the user id "007" into ["007", 7], so a field holding the
-   * number 7 (user "7"'s row) matches user "007" too. On the default namespace it
-   * shows with every rule evaluated per socket (here anyOf; also on /publish), and
-   * on REST and /sync with every field rule. The fix: take the number only when it
-   * prints back as the id (`String(n) === userId`). Once fixed, drop `.fails` here
-   * and add `{ id: '007', claims: {} }` to USERS above.
+   * A leak this property found (fixed): `idValues` in auth/policy.ts turned the user id
+   * "007" into ["007", 7], so a field holding the number 7 (user "7"'s row) matched user
+   * "007" too — on the default namespace with rules evaluated per socket (here anyOf;
+   * also /publish), and on REST and /sync with every field rule.
    */
-  test.fails('KNOWN LEAK: user "007" receives (and reads) a row owned by the number 7', async () => {
+  test('user "007" neither receives nor reads a row owned by the number 7', async () => {
     const coll = 'd_anyOf_h0';
     const u007: User = { id: '007', claims: {} };
     tokens.set(

@@ -83,10 +83,11 @@ export type WriteKind = 'insert' | 'update' | 'delete';
 export const NOTHING: Filter = { _id: { $in: [] } };
 const EVERYTHING: Filter = {};
 
-/** A user id as the values a field may hold: the string, and the number when it is one. */
+/** A user id as the values a field may hold: the string, and the number when it is one (in canonical form). */
 function idValues(userId: string): FilterLiteral[] {
   const n = Number(userId);
-  return /^-?\d{1,15}$/.test(userId) && Number.isSafeInteger(n) ? [userId, n] : [userId];
+  // Only the canonical form: "007" must not match the number 7 (user "7"'s rows).
+  return /^-?\d{1,15}$/.test(userId) && Number.isSafeInteger(n) && String(n) === userId ? [userId, n] : [userId];
 }
 
 /** The filter a rule means for this caller. */

@@ -67,7 +67,8 @@ export function owners(row: Row | null | undefined, columns: readonly string[]):
   for (const column of columns) {
     if (!Object.hasOwn(row, column)) continue;
     const v = row[column];
-    if (typeof v === 'string' || typeof v === 'number' || typeof v === 'bigint' || typeof v === 'boolean') out.add(String(v));
+    // Booleans are never user ids (the read rules agree: `true` does not match user "true").
+    if (typeof v === 'string' || typeof v === 'number' || typeof v === 'bigint') out.add(String(v));
   }
   return out;
 }

@@ -52,6 +52,8 @@ export class AmqpTransport implements BusTransport {
     const connection = await amqp.connect(url.toString(), {
       timeout: 5000,
       keepAlive: true,
+      // amqplib leaves Nagle on: small publishes would wait for delayed ACKs (~20-40 ms per message).
+      noDelay: true,
       clientProperties: { connection_name: this.#connectionName },
       recovery: {
         waitForConnect: false,
