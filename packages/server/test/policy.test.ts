@@ -62,6 +62,10 @@ describe('rules', () => {
     const bad = RulesSchema.safeParse({ notes: { read: { field: 'a', nope: 1 } }, 'bad name!': {} });
     expect(bad.success).toBe(false);
     expect(RulesSchema.safeParse({ n: { read: { claim: 'r' } } }).success).toBe(false);
+    // Only top-level fields can be hidden: a dotted path is refused rather than silently not hidden.
+    const dotted = RulesSchema.safeParse({ n: { read: '*', hidden: ['meta.secret'] } });
+    expect(dotted.success).toBe(false);
+    expect(dotted.error?.issues[0]?.message).toContain('top-level field');
     const merged = mergeRules({ notes: { read: '*', hidden: ['secret'] } }, { notes: ['owner'], users: ['id'], all: '*' });
     expect(merged).toEqual({ notes: { read: '*', hidden: ['secret'] }, users: { read: { fields: ['id'] } }, all: { read: '*' } });
   });

@@ -68,8 +68,11 @@ export const CollectionRulesSchema = z.strictObject({
   write: z
     .union([RuleSchema, z.strictObject({ insert: RuleSchema.optional(), update: RuleSchema.optional(), delete: RuleSchema.optional() })])
     .optional(),
-  /** Fields removed from every payload (as FILTERS). */
-  hidden: z.array(z.string().min(1)).max(256).optional(),
+  /** Top-level fields removed from every payload (as FILTERS; a nested path cannot be hidden, so it is refused). */
+  hidden: z
+    .array(z.string().regex(/^[^.]{1,128}$/, 'a top-level field name (a dotted path cannot be hidden)'))
+    .max(256)
+    .optional(),
   /** A field the server sets to the caller's id on insert. */
   owner: path.optional(),
 });
