@@ -1,0 +1,1017 @@
+/**
+ * The Syncline client: a local replica (base records from the server + the
+ * pending queue of local writes, both in a Store) that converges with the
+ * server.
+ *
+ * - Writes apply to the replica at once (the app sees base + pending) and are
+ *   queued; the queue is pushed in order, each operation with its id (the
+ *   server applies an id once), so replaying after a crash, a reload or a lost
+ *   answer is safe.
+ * - A rejected operation leaves the queue and its promise rejects; later
+ *   operations go on (no head-of-line stall), except those on a document whose
+ *   insert was rejected: they are rejected with it (DEPENDENCY_REJECTED).
+ * - A conflict is resolved by the configured strategy (server-wins by default,
+ *   client-wins, merge by field clocks, or a function); a resolution is sent as
+ *   a new operation based on the server's version, so the server and every
+ *   replica end with the same document.
+ * - Changes come from `/sync` subscriptions (socket) or `POST /changes` polling
+ *   (http), after an initial sync by query pages; they move the base records.
+ */
+import {
+  type Change,
+  compareCodePoints,
+  type Filter,
+  matchFilter,
+  type Operation,
+  type OperationResult,
+  type WireDocument,
+} from '@syncline/protocol';
+import { Emitter } from './emitter.js';
+import { ConflictError, RejectedError, SyncError, ValidationError } from './errors.js';
+import { HybridClock } from './hlc.js';
+import type { BaseRecord, PendingOperation, Store } from './store/store.js';
+import { HttpTransport } from './transport/http.js';
+import { SocketTransport } from './transport/socket.js';
+import { type Frame, type TokenSource, type Transport, TransportError } from './transport/transport.js';
+
+/** Field clocks of a document under the `merge` strategy (kept in the document, hidden from reads). */
+const CLOCKS = '_hlc';
+const PUSH_BATCH = 200;
+const MAX_RESOLUTIONS = 5;
+const RETRY_MS = [250, 1000, 3000, 10_000];
+
+export type Doc = { _id: string; _rev?: number } & Record<string, unknown>;
+
+/** What a custom resolver sees; it returns the document's fields to keep (null: take the server's). */
+export interface ConflictContext {
+  collection: string;
+  id: string;
+  /** The document as this client wanted it (null: it wanted it deleted). */
+  local: Record<string, unknown> | null;
+  /** The server's document (null: it does not exist there). */
+  server: WireDocument | null;
+  operation: Operation;
+}
+export type ConflictResolver = (c: ConflictContext) => Record<string, unknown> | null | Promise<Record<string, unknown> | null>;
+export type ConflictStrategy = 'server-wins' | 'client-wins' | 'merge' | ConflictResolver;
+
+/** Anything with zod's `safeParse` (a zod schema, or your own). */
+export interface Schema {
+  safeParse(value: unknown): { success: true } | { success: false; error: { issues: { path: PropertyKey[]; message: string }[] } };
+}
+
+export interface ClientOptions {
+  /** The server, e.g. `http://localhost:3000`. */
+  url: string;
+  store: Store;
+  /** A token (or a function returning one, asked on every connection). */
+  auth?: TokenSource | { token?: TokenSource };
+  /** Default: kept in the store (generated on first use). */
+  clientId?: string;
+  /** `socket` (default: live) or `http` (polling every `syncInterval`). */
+  transport?: 'socket' | 'http' | Transport;
+  /** http: poll period in ms (default 1000). socket: how often a stalled queue is retried. */
+  syncInterval?: number;
+  conflict?: ConflictStrategy;
+  /** Rows per initial-sync page (default 500). */
+  pageSize?: number;
+  /** Local writes waiting at most (default 10,000): past it writes are refused with QUEUE_FULL. */
+  maxPending?: number;
+  /** Start offline (call `resume()`); default false. */
+  paused?: boolean;
+  fetch?: typeof fetch;
+  socketOptions?: Record<string, unknown>;
+}
+
+export interface ClientStatus {
+  state: 'online' | 'offline' | 'syncing';
+  /** Local writes not yet acknowledged. */
+  pending: number;
+  /** The highest change position applied (socket: over all collections). */
+  position: number;
+  /** When the client was last fully synced (ms), or null. */
+  lastSyncedAt: number | null;
+  /** Set when the server refused the connection (e.g. UNAUTHORIZED). */
+  error?: { code: string; message: string };
+}
+
+export interface WriteOutcome {
+  status: 'applied';
+  document: Doc | null;
+  /** Set when a conflict was resolved on the way: the strategy that did it. */
+  resolution?: string;
+}
+
+export interface ClientEvents extends Record<string, unknown> {
+  status: ClientStatus;
+  /** A collection's visible data changed (local write or remote change). */
+  change: { collection: string; ids: string[]; origin: 'local' | 'remote' };
+  conflict: { collection: string; id: string; resolution: string; code: string; serverDocument: WireDocument | null; operation: Operation };
+  rejected: { collection: string; id: string; code: string; message: string; operation: Operation };
+  /** Initial sync progress of a collection. */
+  progress: { collection: string; received: number; total: number | null; done: boolean };
+  /** A record from the server failed the collection's schema: hidden from reads, reported here. */
+  quarantine: { collection: string; id: string; path: string; message: string };
+  /** A background failure (network, store) the client will retry. */
+  error: { code: string; message: string };
+}
+
+interface Waiter {
+  resolve(o: WriteOutcome): void;
+  reject(e: Error): void;
+  resolution?: string;
+}
+
+interface CollectionState {
+  name: string;
+  schema?: Schema;
+  /** Socket: the subscription is live (catch-up done). */
+  caughtUp: boolean;
+  syncing: Promise<void> | undefined;
+  /** Bumped on every (re)subscription, so frames of an older one are ignored. */
+  epoch: number;
+  queries: Set<LiveQuery>;
+}
+
+interface LiveQuery {
+  filter: Filter | undefined;
+  callback: (docs: Doc[]) => void;
+  last: string | undefined;
+}
+
+const posKey = (collection: string) => `pos:${collection}`;
+const GLOBAL = '*';
+
+export class SynclineClient extends Emitter<ClientEvents> {
+  readonly store: Store;
+  private readonly transport: Transport;
+  private readonly strategy: ConflictStrategy;
+  private clientIdValue = '';
+  private clock!: HybridClock;
+  private queue: PendingOperation[] = [];
+  private readonly waiters = new Map<number, Waiter>();
+  private readonly collections = new Map<string, CollectionState>();
+  private readonly opened: Promise<void>;
+  private paused: boolean;
+  private closed = false;
+  private pushing: Promise<void> | undefined;
+  private pushAgain = false;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  private retries = 0;
+  private pollTimer: ReturnType<typeof setInterval> | undefined;
+  private polling: Promise<void> | undefined;
+  private httpCaughtUp = false;
+  private position = 0;
+  private lastSyncedAt: number | null = null;
+  private refused: { code: string; message: string } | undefined;
+  private lastStatus = '';
+  private syncedWaiters: (() => void)[] = [];
+
+  constructor(private readonly options: ClientOptions) {
+    super();
+    this.store = options.store;
+    this.strategy = options.conflict ?? 'server-wins';
+    const auth = options.auth;
+    const token: TokenSource = typeof auth === 'object' && auth !== null ? auth.token : auth;
+    const url = options.url.replace(/\/+$/, '');
+    const t = options.transport ?? 'socket';
+    this.transport =
+      typeof t === 'object'
+        ? t
+        : t === 'http'
+          ? new HttpTransport({ url, token, ...(options.fetch ? { fetch: options.fetch } : {}) })
+          : new SocketTransport({
+              url,
+              token,
+              ...(options.fetch ? { fetch: options.fetch } : {}),
+              ...(options.socketOptions ? { socketOptions: options.socketOptions } : {}),
+            });
+    this.paused = options.paused ?? false;
+    this.opened = this.open();
+    this.opened.catch((err) => this.emit('error', { code: 'STORE', message: (err as Error).message }));
+  }
+
+  private async open(): Promise<void> {
+    await this.store.open();
+    let id = this.options.clientId ?? (await this.store.getMeta<string>('clientId'));
+    if (!id) id = randomId();
+    this.clientIdValue = id;
+    this.clock = new HybridClock(id);
+    const [queue, position] = await Promise.all([this.store.pending(), this.store.getMeta<number>('position')]);
+    this.queue = queue;
+    this.position = position ?? 0;
+    await this.store.write({ meta: { clientId: id } });
+    for (const p of queue) for (const s of Object.values(clocksOf(p.operation.data))) this.clock.observe(s);
+    if (!this.paused) this.connect();
+    this.publishStatus();
+  }
+
+  /** Resolves once the store is open and the client id known. */
+  ready(): Promise<void> {
+    return this.opened;
+  }
+
+  get clientId(): string {
+    return this.clientIdValue;
+  }
+
+  get status(): ClientStatus {
+    const connected = !this.paused && this.transport.connected;
+    const caughtUp = this.transport.kind === 'http' ? this.httpCaughtUp : [...this.collections.values()].every((c) => c.caughtUp);
+    const state = !connected ? 'offline' : this.queue.length === 0 && caughtUp && !this.pushing ? 'online' : 'syncing';
+    return {
+      state,
+      pending: this.queue.length,
+      position: this.position,
+      lastSyncedAt: this.lastSyncedAt,
+      ...(this.refused ? { error: this.refused } : {}),
+    };
+  }
+
+  collection(name: string, options: { schema?: Schema } = {}): Collection {
+    let c = this.collections.get(name);
+    if (!c) {
+      c = { name, caughtUp: false, syncing: undefined, epoch: 0, queries: new Set() };
+      if (options.schema) c.schema = options.schema;
+      this.collections.set(name, c);
+      void this.opened.then(() => this.follow(c as CollectionState));
+    } else if (options.schema) c.schema = options.schema;
+    return new Collection(this, c);
+  }
+
+  /** Goes offline (as if the network went away): writes keep queueing. */
+  pause(): void {
+    if (this.paused) return;
+    this.paused = true;
+    this.disconnect();
+    this.publishStatus();
+  }
+
+  resume(): void {
+    if (!this.paused || this.closed) return;
+    this.paused = false;
+    this.refused = undefined;
+    void this.opened.then(() => this.connect());
+    this.publishStatus();
+  }
+
+  /** Resolves when the queue is empty and every collection has caught up with the server. */
+  async whenSynced(): Promise<void> {
+    await this.opened;
+    if (this.status.state === 'online') return;
+    await new Promise<void>((resolve) => this.syncedWaiters.push(resolve));
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.disconnect();
+    for (const [, w] of this.waiters)
+      w.reject(new SyncError('CLIENT_CLOSED', 'The client was closed before the server answered; the write stays queued.'));
+    this.waiters.clear();
+    await this.opened.catch(() => {});
+    await this.pushing?.catch(() => {});
+    await this.store.close();
+  }
+
+  // ---- connection -------------------------------------------------------
+
+  private connect(): void {
+    if (this.paused || this.closed) return;
+    this.transport.connect({
+      online: () => {
+        this.refused = undefined;
+        this.retries = 0;
+        for (const c of this.collections.values()) {
+          c.caughtUp = false;
+          // A subscription of the previous connection is dead (its epoch moved on): start a new one.
+          c.syncing = undefined;
+          void this.follow(c);
+        }
+        if (this.transport.kind === 'http') this.startPolling();
+        this.kickPush();
+        this.publishStatus();
+      },
+      offline: () => {
+        for (const c of this.collections.values()) {
+          c.caughtUp = false;
+          c.epoch++;
+        }
+        this.publishStatus();
+      },
+      refused: (code, message) => {
+        this.refused = { code, message };
+        this.emit('error', { code, message });
+        this.publishStatus();
+      },
+    });
+  }
+
+  private disconnect(): void {
+    this.transport.disconnect();
+    if (this.pollTimer) clearInterval(this.pollTimer);
+    this.pollTimer = undefined;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    this.httpCaughtUp = false;
+    for (const c of this.collections.values()) {
+      c.caughtUp = false;
+      c.epoch++;
+    }
+  }
+
+  private online(): boolean {
+    return !this.paused && !this.closed && this.transport.connected;
+  }
+
+  // ---- reads -----------------------------------------------------------
+
+  /** The visible document: base + pending writes, validated, clocks hidden. */
+  async read(c: CollectionState, id: string): Promise<Doc | undefined> {
+    await this.opened;
+    const base = await this.store.get(c.name, id);
+    let doc: Doc | null = base ? toDoc(base) : null;
+    for (const p of this.queue) if (p.operation.collection === c.name && p.operation.docId === id) doc = applyOp(doc, p.operation);
+    return doc ? this.visible(c, doc) : undefined;
+  }
+
+  async findAll(c: CollectionState, filter?: Filter): Promise<Doc[]> {
+    await this.opened;
+    const docs = new Map<string, Doc | null>();
+    for (const r of await this.store.find(c.name)) docs.set(r.id, toDoc(r));
+    for (const p of this.queue) {
+      const op = p.operation;
+      if (op.collection !== c.name || op.docId === undefined) continue;
+      docs.set(op.docId, applyOp(docs.get(op.docId) ?? null, op));
+    }
+    const out: Doc[] = [];
+    for (const d of docs.values()) {
+      if (!d) continue;
+      const v = this.visible(c, d);
+      if (v && (!filter || matchFilter(filter, { ...v, _rev: v._rev ?? 0 }))) out.push(v);
+    }
+    return out.sort((a, b) => compareCodePoints(a._id, b._id));
+  }
+
+  private readonly quarantined = new Set<string>();
+
+  private visible(c: CollectionState, doc: Doc): Doc | undefined {
+    const { [CLOCKS]: _clocks, ...rest } = doc;
+    if (!c.schema) return rest as Doc;
+    const { _id, _rev, ...fields } = rest;
+    const r = c.schema.safeParse(fields);
+    if (r.success) return rest as Doc;
+    const key = `${c.name}/${_id}/${_rev}`;
+    if (!this.quarantined.has(key)) {
+      this.quarantined.add(key);
+      const issue = r.error.issues[0];
+      this.emit('quarantine', {
+        collection: c.name,
+        id: String(_id),
+        path: (issue?.path ?? []).map(String).join('.'),
+        message: issue?.message ?? 'invalid',
+      });
+    }
+    return undefined;
+  }
+
+  subscribeQuery(c: CollectionState, filter: Filter | undefined, callback: (docs: Doc[]) => void): () => void {
+    const q: LiveQuery = { filter, callback, last: undefined };
+    c.queries.add(q);
+    void this.runQuery(c, q);
+    return () => c.queries.delete(q);
+  }
+
+  private async runQuery(c: CollectionState, q: LiveQuery): Promise<void> {
+    const docs = await this.findAll(c, q.filter);
+    const key = JSON.stringify(docs);
+    if (key === q.last || !c.queries.has(q)) return;
+    q.last = key;
+    q.callback(docs);
+  }
+
+  private changed(collection: string, ids: string[], origin: 'local' | 'remote'): void {
+    if (ids.length === 0) return;
+    this.emit('change', { collection, ids, origin });
+    const c = this.collections.get(collection);
+    for (const q of c?.queries ?? []) void this.runQuery(c as CollectionState, q).catch(() => {});
+  }
+
+  // ---- writes ----------------------------------------------------------
+
+  write(c: CollectionState, op: Omit<Operation, 'id' | 'collection'>): Promise<WriteOutcome> {
+    const p = this.enqueue(c, op);
+    // A write nobody awaits must not end the process when it is refused: the events report it.
+    p.catch(() => {});
+    return p;
+  }
+
+  private async enqueue(c: CollectionState, op: Omit<Operation, 'id' | 'collection'>): Promise<WriteOutcome> {
+    await this.opened;
+    if (this.closed) throw new SyncError('CLIENT_CLOSED', 'The client is closed.');
+    if (this.queue.length >= (this.options.maxPending ?? 10_000)) {
+      throw new SyncError('QUEUE_FULL', `${this.queue.length} writes are waiting for the server; try again once some are synced.`);
+    }
+    const operation = { ...op, id: randomId(), collection: c.name } as Operation;
+    if (operation.docId === undefined) throw new SyncError('VALIDATION_FAILED', 'A document id is needed.');
+    if (c.schema && operation.type !== 'delete') {
+      const current = await this.read(c, operation.docId);
+      const next = applyOp(current ?? null, operation);
+      const { _id, _rev, [CLOCKS]: _h, ...fields } = (next ?? {}) as Doc;
+      const r = c.schema.safeParse(fields);
+      if (!r.success) {
+        const issue = r.error.issues[0];
+        const path = (issue?.path ?? []).map(String).join('.');
+        throw new ValidationError(`${c.name}/${operation.docId}: ${path ? `${path}: ` : ''}${issue?.message ?? 'invalid'}`, path);
+      }
+    }
+    if (this.strategy === 'merge' && operation.data) {
+      // Each written field gets a clock stamp; a conflict keeps, per field, the later stamp.
+      const prev = clocksOf((await this.store.get(c.name, operation.docId))?.data);
+      const stamps: Record<string, string> = { ...prev };
+      for (const f of Object.keys(operation.data)) if (f !== CLOCKS) stamps[f] = this.clock.tick();
+      operation.data = { ...operation.data, [CLOCKS]: stamps };
+    }
+    const [seq] = await this.store.write({ enqueue: [{ operation }] });
+    if (this.closed) throw new SyncError('CLIENT_CLOSED', 'The client was closed before the server answered; the write stays queued.');
+    const entry: PendingOperation = { seq: seq as number, operation };
+    this.queue.push(entry);
+    const promise = new Promise<WriteOutcome>((resolve, reject) => this.waiters.set(entry.seq, { resolve, reject }));
+    promise.catch(() => {});
+    this.changed(c.name, [operation.docId], 'local');
+    this.publishStatus();
+    this.kickPush();
+    return promise;
+  }
+
+  private kickPush(): void {
+    if (!this.online() || this.queue.length === 0) return;
+    if (this.pushing) {
+      this.pushAgain = true;
+      return;
+    }
+    this.pushing = this.pushLoop()
+      .catch((err) => this.backgroundError(err))
+      .finally(() => {
+        this.pushing = undefined;
+        this.publishStatus();
+        if (this.pushAgain) {
+          this.pushAgain = false;
+          this.kickPush();
+        }
+      });
+  }
+
+  private backgroundError(err: unknown): void {
+    const code = err instanceof TransportError || err instanceof SyncError ? err.code : 'INTERNAL';
+    this.emit('error', { code, message: (err as Error).message });
+    if (this.closed || this.paused) return;
+    // Retry with backoff; a reconnection retries at once.
+    const delay = RETRY_MS[Math.min(this.retries++, RETRY_MS.length - 1)] as number;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(
+      () => {
+        this.retryTimer = undefined;
+        this.kickPush();
+      },
+      delay * (0.5 + Math.random()),
+    );
+  }
+
+  private async pushLoop(): Promise<void> {
+    while (this.online() && this.queue.length > 0) {
+      const batch = this.queue.slice(0, PUSH_BATCH);
+      const ops = await this.withBaseVersions(batch);
+      const res = await this.transport.push(this.clientIdValue, ops);
+      this.retries = 0;
+      await this.settle(batch, ops, res.results);
+    }
+  }
+
+  /** Each operation states the version it expects: the base's, plus one per earlier queued write of that document. */
+  private async withBaseVersions(batch: PendingOperation[]): Promise<Operation[]> {
+    const expected = new Map<string, number>();
+    const out: Operation[] = [];
+    for (const p of batch) {
+      const op = p.operation;
+      const key = `${op.collection}/${op.docId}`;
+      let v = expected.get(key);
+      if (v === undefined) v = (await this.store.get(op.collection, op.docId as string))?.version ?? 0;
+      // An insert needs none (an existing document is DOCUMENT_EXISTS); neither does an upsert of a document not held.
+      const withBase: Operation = { ...op };
+      delete withBase.baseVersion;
+      if (op.type !== 'insert' && !(op.type === 'upsert' && v === 0)) withBase.baseVersion = v;
+      out.push(withBase);
+      expected.set(key, v + 1);
+    }
+    return out;
+  }
+
+  private async settle(batch: PendingOperation[], sent: Operation[], results: OperationResult[]): Promise<void> {
+    /** The base each document ends with after this batch (later results win; null: gone). */
+    const bases = new Map<string, { collection: string; id: string; record: BaseRecord | null; position: number }>();
+    /** An applied write's result, at its commit position: newer than the base unless the subscription already passed it. */
+    const setBase = (collection: string, id: string, record: BaseRecord | null, position: number | undefined) => {
+      if (position === undefined) return;
+      const key = `${collection}/${id}`;
+      const have = bases.get(key);
+      if (have && have.position > position) return;
+      bases.set(key, { collection, id, record, position });
+    };
+    const dequeue: number[] = [];
+    const update: PendingOperation[] = [];
+    const settled: (() => void)[] = [];
+    /** Documents whose insert was rejected in this batch: their later writes go with it. */
+    const dead = new Set<string>();
+    const touched = new Map<string, Set<string>>();
+    const touch = (collection: string, id: string) => {
+      const s = touched.get(collection) ?? new Set<string>();
+      touched.set(collection, s);
+      s.add(id);
+    };
+
+    for (let i = 0; i < batch.length; i++) {
+      const entry = batch[i] as PendingOperation;
+      const op = sent[i] as Operation;
+      const r = results[i];
+      const key = `${op.collection}/${op.docId}`;
+      if (!r) break; // the server answered fewer: the rest stay queued
+      const waiter = this.waiters.get(entry.seq);
+      const status = r.status === 'duplicate' ? (r.originalStatus ?? 'applied') : r.status;
+      touch(op.collection, op.docId as string);
+      if (dead.has(key)) {
+        dequeue.push(entry.seq);
+        const e = new RejectedError('DEPENDENCY_REJECTED', `Rejected with the earlier insert of ${key}.`, entry.operation, null);
+        settled.push(() => this.refuse(op, waiter, e));
+        continue;
+      }
+      if (status === 'applied') {
+        dequeue.push(entry.seq);
+        const doc = r.document;
+        if (doc)
+          setBase(
+            op.collection,
+            doc._id,
+            { collection: op.collection, id: doc._id, data: stripWire(doc), version: doc._rev, position: r.position ?? 0 },
+            r.position,
+          );
+        else if (doc === null) setBase(op.collection, op.docId as string, null, r.position);
+        const outcome: WriteOutcome = { status: 'applied', document: doc ? (this.hideClocks(doc) as Doc) : null };
+        if (waiter?.resolution) outcome.resolution = waiter.resolution;
+        settled.push(() => {
+          this.waiters.delete(entry.seq);
+          waiter?.resolve(outcome);
+        });
+        continue;
+      }
+      const code = r.error?.code ?? (status === 'conflict' ? 'CONFLICT' : 'REJECTED');
+      const server = r.serverDocument ?? null;
+      if (status === 'rejected') {
+        dequeue.push(entry.seq);
+        if (op.type === 'insert' || (op.type === 'upsert' && !server)) dead.add(key);
+        const e = new RejectedError(code, r.error?.message ?? `The server rejected ${op.type} ${key}.`, entry.operation, server);
+        settled.push(() => this.refuse(op, waiter, e));
+        continue;
+      }
+      // Conflict: the server's document is the new base; the strategy decides what is sent next.
+      // The base is left to the subscription (the truth, in order): a server document seen here may
+      // already be older than what it applied.
+      const attempts = Number(entry.meta?.resolutions ?? 0);
+      const next = attempts < MAX_RESOLUTIONS ? await this.resolve(entry.operation, server) : null;
+      const resolution = next ? this.strategyName() : 'server-wins';
+      const event = {
+        collection: op.collection,
+        id: op.docId as string,
+        resolution,
+        code,
+        serverDocument: server,
+        operation: entry.operation,
+      };
+      if (next) {
+        update.push({ seq: entry.seq, operation: next, meta: { ...entry.meta, resolutions: attempts + 1 } });
+        if (waiter) waiter.resolution = resolution;
+        settled.push(() => this.emit('conflict', event));
+      } else {
+        dequeue.push(entry.seq);
+        const e = new ConflictError(
+          code,
+          r.error?.message ?? `${key} changed on the server; the server's version was kept.`,
+          entry.operation,
+          server,
+          resolution,
+        );
+        settled.push(() => {
+          this.waiters.delete(entry.seq);
+          waiter?.reject(e);
+          this.emit('conflict', event);
+        });
+      }
+    }
+    // Writes queued later (not in this batch) on a document whose insert was rejected go too.
+    for (const p of this.queue) {
+      if (batch.includes(p)) continue;
+      const key = `${p.operation.collection}/${p.operation.docId}`;
+      if (!dead.has(key)) continue;
+      dequeue.push(p.seq);
+      const e = new RejectedError('DEPENDENCY_REJECTED', `Rejected with the earlier insert of ${key}.`, p.operation, null);
+      settled.push(() => this.refuse(p.operation, this.waiters.get(p.seq), e, p.seq));
+    }
+    const final: { collection: string; id: string; record: BaseRecord | null }[] = [];
+    const followed = new Map<string, number>();
+    for (const b of bases.values()) {
+      const key = this.transport.kind === 'http' ? GLOBAL : b.collection;
+      if (!followed.has(key)) followed.set(key, (await this.store.getMeta<number>(posKey(key))) ?? 0);
+      if (b.position > (followed.get(key) as number)) final.push(b);
+    }
+    await this.store.write({
+      put: final.flatMap((b) => (b.record ? [b.record] : [])),
+      delete: final.filter((b) => !b.record).map(({ collection, id }) => ({ collection, id })),
+      dequeue,
+      update,
+    });
+    const gone = new Set(dequeue);
+    const replaced = new Map(update.map((u) => [u.seq, u]));
+    this.queue = this.queue.filter((p) => !gone.has(p.seq)).map((p) => replaced.get(p.seq) ?? p);
+    for (const s of settled) s();
+    for (const [collection, ids] of touched) this.changed(collection, [...ids], 'remote');
+  }
+
+  private refuse(op: Operation, waiter: Waiter | undefined, e: RejectedError, seq?: number): void {
+    for (const [s, w] of this.waiters) if (w === waiter || s === seq) this.waiters.delete(s);
+    waiter?.reject(e);
+    this.emit('rejected', { collection: op.collection, id: op.docId as string, code: e.code, message: e.message, operation: op });
+  }
+
+  private hideClocks(doc: WireDocument): Doc {
+    const { [CLOCKS]: _c, ...rest } = doc;
+    return rest as Doc;
+  }
+
+  private strategyName(): string {
+    return typeof this.strategy === 'function' ? 'custom' : this.strategy;
+  }
+
+  /** The operation that carries the strategy's resolution (based on the server's version), or null for "keep the server's". */
+  private async resolve(op: Operation, server: WireDocument | null): Promise<Operation | null> {
+    if (this.strategy === 'server-wins') return null;
+    const id = `${op.id.split('~')[0]}~${randomId().slice(0, 8)}`;
+    const baseVersion = server?._rev ?? 0;
+    const serverData = server ? stripWire(server) : null;
+    const intended = op.type === 'delete' ? null : op.type === 'patch' ? { ...(serverData ?? {}), ...op.data } : { ...op.data };
+    let data: Record<string, unknown> | null;
+    if (this.strategy === 'client-wins') data = intended;
+    else if (this.strategy === 'merge') {
+      if (intended === null || serverData === null) data = intended;
+      else {
+        // Per field, the later clock stamp wins (fields only one side has are kept).
+        const mine = clocksOf(op.data);
+        const theirs = clocksOf(serverData);
+        for (const s of Object.values(theirs)) this.clock.observe(s);
+        const merged: Record<string, unknown> = { ...serverData };
+        const stamps: Record<string, string> = { ...theirs };
+        for (const [f, v] of Object.entries(op.data ?? {})) {
+          if (f === CLOCKS) continue;
+          const a = mine[f] ?? '';
+          const b = theirs[f] ?? '';
+          if (a > b) {
+            merged[f] = v;
+            stamps[f] = a;
+          }
+        }
+        merged[CLOCKS] = stamps;
+        data = merged;
+      }
+    } else {
+      const local = intended ? stripClocks(intended) : null;
+      data = await this.strategy({ collection: op.collection, id: op.docId as string, local, server, operation: op });
+      if (data === null) return null;
+    }
+    const base = { id, collection: op.collection, docId: op.docId as string, baseVersion } as Operation;
+    if (data === null) return server ? { ...base, type: 'delete' } : null;
+    if (server) return { ...base, type: 'update', data };
+    const { baseVersion: _b, ...insert } = base;
+    return { ...insert, type: 'insert', data } as Operation;
+  }
+
+  // ---- following the server -------------------------------------------
+
+  private follow(c: CollectionState): Promise<void> {
+    if (!this.online()) return Promise.resolve();
+    if (this.transport.kind === 'http') {
+      void this.poll();
+      return Promise.resolve();
+    }
+    c.syncing ??= this.subscribe(c)
+      .catch((err) => {
+        if (err instanceof TransportError && err.code === 'NETWORK') return; // reconnecting follows again
+        this.emit('error', { code: err instanceof TransportError ? err.code : 'INTERNAL', message: (err as Error).message });
+      })
+      .finally(() => {
+        c.syncing = undefined;
+      });
+    return c.syncing;
+  }
+
+  private async subscribe(c: CollectionState): Promise<void> {
+    const subscribe = this.transport.subscribe?.bind(this.transport);
+    if (!subscribe) return;
+    const epoch = ++c.epoch;
+    let since = await this.store.getMeta<number>(posKey(c.name));
+    if (since === undefined) since = await this.initialSync(c, epoch);
+    if (since === undefined || epoch !== c.epoch) return;
+    let last = since;
+    // Frames may arrive while an earlier one is still being written: apply them in order.
+    let chain = Promise.resolve();
+    const apply = (f: Frame) => {
+      chain = chain
+        .then(async () => {
+          if (epoch !== c.epoch || f.position <= last) return;
+          if (f.from > last) {
+            // Missed something: follow again from what we have.
+            c.epoch++;
+            void this.follow(c);
+            return;
+          }
+          await this.applyChanges(c.name, f.changes, f.position);
+          last = f.position;
+        })
+        .catch((err) => {
+          // The store failed (or closed): nothing was applied; follow again from what is stored.
+          if (this.closed || epoch !== c.epoch) return;
+          this.emit('error', { code: (err as SyncError).code ?? 'STORE', message: (err as Error).message });
+          c.caughtUp = false;
+          c.epoch++;
+          setTimeout(() => void this.follow(c), 1000);
+        });
+      return chain;
+    };
+    try {
+      await subscribe(c.name, since, {
+        changes: (f) => void apply(f),
+        caughtUp: () => {
+          void chain.then(() => {
+            if (epoch !== c.epoch) return;
+            c.caughtUp = true;
+            this.publishStatus();
+          });
+        },
+        ended: (code) => {
+          if (epoch !== c.epoch) return;
+          c.caughtUp = false;
+          c.epoch++;
+          void (code === 'RESYNC_REQUIRED' ? this.resync(c) : this.follow(c));
+        },
+      });
+      await chain;
+    } catch (err) {
+      if (err instanceof TransportError && err.code === 'RESYNC_REQUIRED') {
+        await this.resync(c);
+        return;
+      }
+      throw err;
+    }
+  }
+
+  /** The log was compacted past our position: reload the collection (pending writes stay queued). */
+  private async resync(c: CollectionState): Promise<void> {
+    await this.store.write({ meta: { [posKey(c.name)]: undefined } });
+    c.epoch++;
+    c.syncing = undefined;
+    await this.follow(c);
+  }
+
+  /** Loads a collection page by page (constant memory); returns the position to follow from. */
+  private async initialSync(c: CollectionState, epoch: number): Promise<number | undefined> {
+    let cursor: string | undefined;
+    let received = 0;
+    let from: number | undefined;
+    let first = true;
+    const size = this.options.pageSize ?? 500;
+    for (;;) {
+      const page = await this.transport.query(c.name, cursor, size);
+      if (epoch !== c.epoch) return undefined;
+      from ??= page.position;
+      received += page.documents.length;
+      const done = !page.nextCursor;
+      await this.store.write({
+        ...(first ? { clear: [c.name] } : {}),
+        put: page.documents.map((d) => baseOf(c.name, d)),
+        ...(done ? { meta: { [posKey(c.name)]: from, ...(from > this.position ? { position: from } : {}) } } : {}),
+      });
+      if (done && from > this.position) this.position = from;
+      first = false;
+      const total = typeof (page as { total?: unknown }).total === 'number' ? (page as unknown as { total: number }).total : null;
+      this.emit('progress', { collection: c.name, received, total, done });
+      this.changed(
+        c.name,
+        page.documents.map((d) => d._id),
+        'remote',
+      );
+      if (done) return from;
+      cursor = page.nextCursor;
+    }
+  }
+
+  /** Applies changes in order to the base records and moves the position, atomically. */
+  private async applyChanges(collection: string | null, changes: Change[], position: number): Promise<void> {
+    const put = new Map<string, BaseRecord>();
+    const del = new Map<string, { collection: string; id: string }>();
+    const ids = new Map<string, Set<string>>();
+    for (const ch of changes) {
+      if (collection !== null && ch.collection !== collection) continue;
+      const key = `${ch.collection}/${ch.docId}`;
+      const have = put.get(key) ?? (del.has(key) ? undefined : await this.store.get(ch.collection, ch.docId));
+      // An older version than the one held (e.g. already in the initial-sync page) changes nothing.
+      if (have && have.version > ch.version && ch.type !== 'delete') continue;
+      if (ch.type === 'delete' || ch.data === null) {
+        put.delete(key);
+        del.set(key, { collection: ch.collection, id: ch.docId });
+      } else {
+        del.delete(key);
+        put.set(key, { collection: ch.collection, id: ch.docId, data: ch.data, version: ch.version, position: ch.position });
+      }
+      for (const s of Object.values(clocksOf(ch.data ?? undefined))) this.clock.observe(s);
+      const s = ids.get(ch.collection) ?? new Set<string>();
+      ids.set(ch.collection, s);
+      s.add(ch.docId);
+    }
+    const meta: Record<string, unknown> = { [posKey(collection ?? GLOBAL)]: position };
+    if (position > this.position) {
+      this.position = position;
+      meta.position = position;
+    }
+    await this.store.write({ put: [...put.values()], delete: [...del.values()], meta });
+    this.lastSyncedAt = Date.now();
+    for (const [col, set] of ids) this.changed(col, [...set], 'remote');
+    this.publishStatus();
+  }
+
+  // ---- http polling ------------------------------------------------------
+
+  private startPolling(): void {
+    if (this.pollTimer) return;
+    this.pollTimer = setInterval(() => void this.poll(), this.options.syncInterval ?? 1000);
+    void this.poll();
+  }
+
+  /** Pulls everything after the stored position (resyncing every known collection when the log was compacted). */
+  poll(): Promise<void> {
+    if (!this.online() || !this.transport.pull) return Promise.resolve();
+    this.polling ??= (async () => {
+      const pull = this.transport.pull?.bind(this.transport);
+      if (!pull) return;
+      try {
+        let since = (await this.store.getMeta<number>(posKey(GLOBAL))) ?? 0;
+        for (;;) {
+          let page: Awaited<ReturnType<typeof pull>>;
+          try {
+            page = await pull(since, 500);
+          } catch (err) {
+            if (!(err instanceof TransportError) || err.code !== 'RESYNC_REQUIRED') throw err;
+            since = await this.reloadAll();
+            continue;
+          }
+          await this.applyChanges(null, page.changes, page.checkpoint);
+          since = page.checkpoint;
+          if (!page.hasMore) break;
+        }
+        this.httpCaughtUp = true;
+        this.kickPush();
+      } catch (err) {
+        this.httpCaughtUp = false;
+        if (!(err instanceof TransportError && err.code === 'NETWORK'))
+          this.emit('error', { code: (err as SyncError).code ?? 'INTERNAL', message: (err as Error).message });
+      } finally {
+        this.polling = undefined;
+        this.publishStatus();
+      }
+    })();
+    return this.polling;
+  }
+
+  private async reloadAll(): Promise<number> {
+    let position = Number.POSITIVE_INFINITY;
+    for (const c of this.collections.values()) {
+      const p = await this.initialSync(c, c.epoch);
+      if (p !== undefined) position = Math.min(position, p);
+    }
+    const since = Number.isFinite(position) ? position : 0;
+    await this.store.write({ meta: { [posKey(GLOBAL)]: since } });
+    return since;
+  }
+
+  // ---- status -------------------------------------------------------------
+
+  private publishStatus(): void {
+    const s = this.status;
+    if (s.state === 'online') {
+      this.lastSyncedAt = Date.now();
+      const waiters = this.syncedWaiters;
+      this.syncedWaiters = [];
+      for (const w of waiters) w();
+    }
+    const key = `${s.state}|${s.pending}|${s.position}|${s.error?.code ?? ''}`;
+    if (key === this.lastStatus) return;
+    this.lastStatus = key;
+    this.emit('status', s);
+  }
+}
+
+/** A collection of the replica. */
+export class Collection {
+  constructor(
+    private readonly client: SynclineClient,
+    private readonly state: CollectionState,
+  ) {}
+
+  get name(): string {
+    return this.state.name;
+  }
+
+  /** Inserts `doc` (`_id` optional: a random one is made). Resolves once the server applied it. */
+  insert(doc: Record<string, unknown> & { _id?: string }): Promise<WriteOutcome> {
+    const { _id, _rev, ...data } = doc;
+    return this.client.write(this.state, { type: 'insert', docId: typeof _id === 'string' ? _id : randomId(), data });
+  }
+
+  /** Changes the given fields of document `id`. */
+  update(id: string, patch: Record<string, unknown>): Promise<WriteOutcome> {
+    const { _id, _rev, ...data } = patch;
+    return this.client.write(this.state, { type: 'patch', docId: id, data });
+  }
+
+  /** Inserts or replaces the whole document. */
+  upsert(doc: Record<string, unknown> & { _id: string }): Promise<WriteOutcome> {
+    const { _id, _rev, ...data } = doc;
+    return this.client.write(this.state, { type: 'upsert', docId: _id, data });
+  }
+
+  delete(id: string): Promise<WriteOutcome> {
+    return this.client.write(this.state, { type: 'delete', docId: id });
+  }
+
+  get(id: string): Promise<Doc | undefined> {
+    return this.client.read(this.state, id);
+  }
+
+  /** Documents matching `filter` (the server's filter language), in id order. */
+  find(filter?: Filter): Promise<Doc[]> {
+    return this.client.findAll(this.state, filter);
+  }
+
+  /** A live query: `callback` gets the matching documents now and after every local or remote change. */
+  subscribe(filter: Filter | undefined, callback: (docs: Doc[]) => void): () => void {
+    return this.client.subscribeQuery(this.state, filter, callback);
+  }
+}
+
+export function createClient(options: ClientOptions): SynclineClient {
+  return new SynclineClient(options);
+}
+
+// ---- helpers ------------------------------------------------------------
+
+function randomId(): string {
+  return globalThis.crypto.randomUUID();
+}
+
+function toDoc(r: BaseRecord): Doc {
+  return { ...r.data, _id: r.id, _rev: r.version };
+}
+
+function stripWire(doc: WireDocument): Record<string, unknown> {
+  const { _id, _rev, ...data } = doc;
+  return data;
+}
+
+function stripClocks(data: Record<string, unknown>): Record<string, unknown> {
+  const { [CLOCKS]: _c, ...rest } = data;
+  return rest;
+}
+
+function baseOf(collection: string, doc: WireDocument): BaseRecord {
+  return { collection, id: doc._id, data: stripWire(doc), version: doc._rev, position: 0 };
+}
+
+function clocksOf(data: Record<string, unknown> | undefined | null): Record<string, string> {
+  const c = data?.[CLOCKS];
+  if (!c || typeof c !== 'object' || Array.isArray(c)) return {};
+  return Object.fromEntries(Object.entries(c).filter((e): e is [string, string] => typeof e[1] === 'string'));
+}
+
+/** What a queued operation does to the visible document. */
+function applyOp(doc: Doc | null, op: Operation): Doc | null {
+  const id = op.docId as string;
+  switch (op.type) {
+    case 'delete':
+      return null;
+    case 'patch':
+      return doc ? { ...doc, ...op.data, _id: id } : null;
+    case 'update':
+      return doc ? { ...op.data, _id: id, _rev: doc._rev } : null;
+    case 'insert':
+      return doc ?? { ...op.data, _id: id };
+    case 'upsert':
+      return { ...op.data, _id: id, ...(doc?._rev !== undefined ? { _rev: doc._rev } : {}) };
+  }
+}

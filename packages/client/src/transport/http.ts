@@ -1,0 +1,58 @@
+/** The REST transport (the reference's HTTP polling client): push with POST /operations, pull with POST /changes. */
+import type { Change, Operation, PushResponse, QueryResponse } from '@syncline/protocol';
+import { rest, type TokenSource, type Transport, TransportError, type TransportEvents } from './transport.js';
+
+export interface HttpTransportOptions {
+  url: string;
+  token?: TokenSource;
+  fetch?: typeof fetch;
+}
+
+export class HttpTransport implements Transport {
+  readonly kind = 'http' as const;
+  private online = false;
+  private events: TransportEvents | undefined;
+
+  constructor(private readonly opts: HttpTransportOptions) {}
+
+  get connected(): boolean {
+    return this.online;
+  }
+
+  connect(events: TransportEvents): void {
+    this.events = events;
+    this.online = true;
+    events.online();
+  }
+
+  disconnect(): void {
+    this.online = false;
+    this.events = undefined;
+  }
+
+  /** A failed request: the network went away (the client polls again later). */
+  private async call<T>(path: string, body: unknown): Promise<T> {
+    if (!this.online) throw new TransportError('NETWORK', 'Not connected.');
+    try {
+      return await rest<T>(this.opts.fetch ?? fetch, this.opts.url, path, body, this.opts.token);
+    } catch (err) {
+      if (err instanceof TransportError && (err.code === 'UNAUTHORIZED' || err.code === 'FORBIDDEN') && path !== '/operations') {
+        this.events?.refused(err.code, err.message);
+      }
+      throw err;
+    }
+  }
+
+  push(clientId: string, operations: Operation[]): Promise<PushResponse> {
+    return this.call<PushResponse>('/operations', { clientId, operations });
+  }
+
+  async pull(since: number, limit: number): Promise<{ changes: Change[]; checkpoint: number; hasMore: boolean }> {
+    const r = await this.call<{ operations: Change[]; checkpoint: number; hasMore: boolean }>('/changes', { since, limit });
+    return { changes: r.operations, checkpoint: r.checkpoint, hasMore: r.hasMore };
+  }
+
+  query(collection: string, cursor: string | undefined, limit: number): Promise<QueryResponse> {
+    return this.call<QueryResponse>(`/documents/${encodeURIComponent(collection)}/query`, { limit, ...(cursor ? { cursor } : {}) });
+  }
+}

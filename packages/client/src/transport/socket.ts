@@ -1,0 +1,160 @@
+/** The Socket.IO transport: `/sync` subscriptions and push; reconnects with backoff and jitter (Socket.IO's own). */
+import type { Operation, PushResponse, QueryResponse } from '@syncline/protocol';
+import { io, type Socket } from 'socket.io-client';
+import {
+  type Frame,
+  rest,
+  type SubscriptionHandlers,
+  type TokenSource,
+  type Transport,
+  TransportError,
+  type TransportEvents,
+} from './transport.js';
+
+const ACK_TIMEOUT_MS = 30_000;
+
+export interface SocketTransportOptions {
+  url: string;
+  token?: TokenSource;
+  fetch?: typeof fetch;
+  /** Passed to Socket.IO's `io()` (e.g. `transports: ['websocket']`). */
+  socketOptions?: Record<string, unknown>;
+}
+
+export class SocketTransport implements Transport {
+  readonly kind = 'socket' as const;
+  private socket: Socket | undefined;
+  private readonly subs = new Map<string, SubscriptionHandlers>();
+  /** Requests waiting for an ack: a lost connection fails them at once (the queue retries after reconnecting). */
+  private readonly inFlight = new Set<(err: Error) => void>();
+
+  constructor(private readonly opts: SocketTransportOptions) {}
+
+  get connected(): boolean {
+    return this.socket?.connected ?? false;
+  }
+
+  connect(events: TransportEvents): void {
+    if (this.socket) return;
+    const token = this.opts.token;
+    const socket = io(`${this.opts.url}/sync`, {
+      reconnection: true,
+      reconnectionDelay: 500,
+      reconnectionDelayMax: 10_000,
+      randomizationFactor: 0.5,
+      // Asked on every (re)connection, so a refreshed token is used.
+      auth: (cb: (data: object) => void) => {
+        Promise.resolve(typeof token === 'function' ? token() : token).then(
+          (t) => cb(t ? { token: t } : {}),
+          () => cb({}),
+        );
+      },
+      ...this.opts.socketOptions,
+    });
+    this.socket = socket;
+    socket.on('connect', () => events.online());
+    socket.on('disconnect', (reason) => {
+      this.subs.clear();
+      this.failInFlight(`connection lost (${reason})`);
+      events.offline(reason);
+      // The server closed it on purpose (e.g. token expired): Socket.IO does not retry that one.
+      if (reason === 'io server disconnect') socket.connect();
+    });
+    socket.on('connect_error', (err: Error & { data?: { code?: string; message?: string } }) => {
+      const code = err.data?.code;
+      if (code === 'UNAUTHORIZED' || code === 'FORBIDDEN') {
+        events.refused(code, err.data?.message ?? err.message);
+        socket.disconnect();
+      }
+    });
+    socket.on('changes', (f: Frame & { subscriptionId: string }) => this.subs.get(f.subscriptionId)?.changes(f));
+    socket.on('caughtUp', (e: { subscriptionId: string; position: number }) => this.subs.get(e.subscriptionId)?.caughtUp(e.position));
+    socket.on('subscriptionError', (e: { subscriptionId: string; error: { code: string } }) => {
+      const h = this.subs.get(e.subscriptionId);
+      this.subs.delete(e.subscriptionId);
+      h?.ended(e.error.code);
+    });
+  }
+
+  disconnect(): void {
+    this.socket?.removeAllListeners();
+    this.socket?.disconnect();
+    this.socket = undefined;
+    this.subs.clear();
+    this.failInFlight('disconnected');
+  }
+
+  private failInFlight(reason: string): void {
+    const waiting = [...this.inFlight];
+    this.inFlight.clear();
+    for (const fail of waiting) fail(new Error(reason));
+  }
+
+  private async ack<T>(event: string, payload: unknown): Promise<T> {
+    const socket = this.socket;
+    if (!socket?.connected) throw new TransportError('NETWORK', 'Not connected.');
+    let reply: { ok: boolean; error?: { code: string; message: string } } & T;
+    let fail: ((err: Error) => void) | undefined;
+    try {
+      const lost = new Promise<never>((_, reject) => {
+        fail = reject;
+        this.inFlight.add(reject);
+      });
+      reply = await Promise.race([socket.timeout(ACK_TIMEOUT_MS).emitWithAck(event, payload), lost]);
+    } catch (err) {
+      throw new TransportError('NETWORK', `No answer to ${event}: ${(err as Error).message}`);
+    } finally {
+      if (fail) this.inFlight.delete(fail);
+    }
+    if (!reply.ok) throw new TransportError(reply.error?.code ?? 'INTERNAL', reply.error?.message ?? `${event} failed`);
+    return reply;
+  }
+
+  push(clientId: string, operations: Operation[]): Promise<PushResponse> {
+    return this.ack<PushResponse>('push', { clientId, operations });
+  }
+
+  subscribe(collection: string, since: number, handlers: SubscriptionHandlers): Promise<Frame> {
+    const socket = this.socket;
+    if (!socket?.connected) return Promise.reject(new TransportError('NETWORK', 'Not connected.'));
+    // The ack must register the handlers synchronously: frames that follow it on the wire are dispatched right after.
+    return new Promise((resolve, reject) => {
+      // A lost connection fails it at once (the client subscribes again when it is back).
+      const lost = (err: Error) => reject(new TransportError('NETWORK', `No answer to subscribe: ${err.message}`));
+      this.inFlight.add(lost);
+      socket.timeout(ACK_TIMEOUT_MS).emit(
+        'subscribe',
+        { collection, since },
+        (
+          err: Error | null,
+          reply: {
+            ok: boolean;
+            subscriptionId: string;
+            position: number;
+            changes?: Frame['changes'];
+            error?: { code: string; message: string };
+          },
+        ) => {
+          this.inFlight.delete(lost);
+          if (err) return reject(new TransportError('NETWORK', `No answer to subscribe: ${err.message}`));
+          if (!reply.ok) return reject(new TransportError(reply.error?.code ?? 'INTERNAL', reply.error?.message ?? 'subscribe failed'));
+          this.subs.set(reply.subscriptionId, handlers);
+          // Handled here, not after `await`: the frames behind it are dispatched before a promise continuation would run.
+          const first = { changes: reply.changes ?? [], from: since, position: reply.position };
+          handlers.changes(first);
+          resolve(first);
+        },
+      );
+    });
+  }
+
+  query(collection: string, cursor: string | undefined, limit: number): Promise<QueryResponse> {
+    return rest<QueryResponse>(
+      this.opts.fetch ?? fetch,
+      this.opts.url,
+      `/documents/${encodeURIComponent(collection)}/query`,
+      { limit, ...(cursor ? { cursor } : {}) },
+      this.opts.token,
+    );
+  }
+}

@@ -1,0 +1,91 @@
+/**
+ * How a client talks to the server. Two implementations: `socket` (Socket.IO
+ * `/sync`: live subscriptions per collection, push) and `http` (REST polling:
+ * `POST /changes` every `syncInterval`, `POST /operations`). Both use REST
+ * queries for initial sync pages.
+ */
+import type { Change, Operation, PushResponse, QueryResponse } from '@syncline/protocol';
+
+export interface Frame {
+  changes: Change[];
+  /** Every change with from < position ≤ `position` is in `changes` (for this subscription). */
+  from: number;
+  position: number;
+}
+
+export interface SubscriptionHandlers {
+  changes(frame: Frame): void;
+  /** Catch-up done: what follows is live. */
+  caughtUp(position: number): void;
+  /** The subscription ended (SLOW_CONSUMER: subscribe again; RESYNC_REQUIRED: reload). */
+  ended(code: string): void;
+}
+
+export interface TransportEvents {
+  /** Connected (again): subscriptions must be made again. */
+  online(): void;
+  offline(reason: string): void;
+  /** Refused for good (e.g. UNAUTHORIZED): the client stays offline until resumed. */
+  refused(code: string, message: string): void;
+}
+
+export interface Transport {
+  readonly kind: 'socket' | 'http';
+  connect(events: TransportEvents): void;
+  disconnect(): void;
+  readonly connected: boolean;
+  push(clientId: string, operations: Operation[]): Promise<PushResponse>;
+  /**
+   * Socket only: follow a collection from `since`. The ack's changes go to `handlers.changes` first (synchronously,
+   * before any frame behind them), then it resolves with them; or it rejects with a coded error.
+   */
+  subscribe?(collection: string, since: number, handlers: SubscriptionHandlers): Promise<Frame>;
+  /** HTTP only: changes after `since` (all collections the caller may read). */
+  pull?(since: number, limit: number): Promise<{ changes: Change[]; checkpoint: number; hasMore: boolean }>;
+  query(collection: string, cursor: string | undefined, limit: number): Promise<QueryResponse>;
+}
+
+/** A failure with the server's code (or NETWORK when the server could not be reached). */
+export class TransportError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly status?: number,
+  ) {
+    super(message);
+    this.name = 'TransportError';
+  }
+}
+
+export type TokenSource = string | (() => string | undefined | Promise<string | undefined>) | undefined;
+
+export async function tokenOf(source: TokenSource): Promise<string | undefined> {
+  return typeof source === 'function' ? source() : source;
+}
+
+/** REST with the caller's token; errors become TransportError with the server's code. */
+export async function rest<T>(fetchFn: typeof fetch, baseUrl: string, path: string, body: unknown, token: TokenSource): Promise<T> {
+  const t = await tokenOf(token);
+  let res: Response;
+  try {
+    res = await fetchFn(`${baseUrl}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(t ? { authorization: `Bearer ${t}` } : {}) },
+      body: JSON.stringify(body),
+    });
+  } catch (err) {
+    throw new TransportError('NETWORK', `Cannot reach ${baseUrl}: ${(err as Error).message}`);
+  }
+  const text = await res.text();
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  if (!res.ok) {
+    const e = json as { code?: string; message?: string } | undefined;
+    throw new TransportError(e?.code ?? `HTTP_${res.status}`, e?.message ?? text.slice(0, 200), res.status);
+  }
+  return json as T;
+}
