@@ -616,18 +616,21 @@ export class SynclineClient extends Emitter<ClientEvents> {
       const e = new RejectedError('DEPENDENCY_REJECTED', `Rejected with the earlier insert of ${key}.`, p.operation, null);
       settled.push(() => this.refuse(p.operation, this.waiters.get(p.seq), e, p.seq));
     }
-    const final: { collection: string; id: string; record: BaseRecord | null }[] = [];
-    const followed = new Map<string, number>();
-    for (const b of bases.values()) {
-      const key = this.transport.kind === 'http' ? GLOBAL : b.collection;
-      if (!followed.has(key)) followed.set(key, (await this.store.getMeta<number>(posKey(key))) ?? 0);
-      if (b.position > (followed.get(key) as number)) final.push(b);
-    }
-    await this.store.write({
-      put: final.flatMap((b) => (b.record ? [b.record] : [])),
-      delete: final.filter((b) => !b.record).map(({ collection, id }) => ({ collection, id })),
-      dequeue,
-      update,
+    // Read the applied positions and write under the base lock, so no change lands in between.
+    await this.exclusive(async () => {
+      const final: { collection: string; id: string; record: BaseRecord | null }[] = [];
+      const followed = new Map<string, number>();
+      for (const b of bases.values()) {
+        const key = this.transport.kind === 'http' ? GLOBAL : b.collection;
+        if (!followed.has(key)) followed.set(key, (await this.store.getMeta<number>(posKey(key))) ?? 0);
+        if (b.position > (followed.get(key) as number)) final.push(b);
+      }
+      await this.store.write({
+        put: final.flatMap((b) => (b.record ? [b.record] : [])),
+        delete: final.filter((b) => !b.record).map(({ collection, id }) => ({ collection, id })),
+        dequeue,
+        update,
+      });
     });
     const gone = new Set(dequeue);
     const replaced = new Map(update.map((u) => [u.seq, u]));
@@ -793,11 +796,14 @@ export class SynclineClient extends Emitter<ClientEvents> {
       from ??= page.position;
       received += page.documents.length;
       const done = !page.nextCursor;
-      await this.store.write({
-        ...(first ? { clear: [c.name] } : {}),
-        put: page.documents.map((d) => baseOf(c.name, d)),
-        ...(done ? { meta: { [posKey(c.name)]: from, ...(from > this.position ? { position: from } : {}) } } : {}),
-      });
+      const upTo = from;
+      await this.exclusive(() =>
+        this.store.write({
+          ...(first ? { clear: [c.name] } : {}),
+          put: page.documents.map((d) => baseOf(c.name, d)),
+          ...(done ? { meta: { [posKey(c.name)]: upTo, ...(upTo > this.position ? { position: upTo } : {}) } } : {}),
+        }),
+      );
       if (done && from > this.position) this.position = from;
       first = false;
       const total = typeof (page as { total?: unknown }).total === 'number' ? (page as unknown as { total: number }).total : null;
@@ -813,7 +819,20 @@ export class SynclineClient extends Emitter<ClientEvents> {
   }
 
   /** Applies changes in order to the base records and moves the position, atomically. */
-  private async applyChanges(collection: string | null, changes: Change[], position: number): Promise<void> {
+  /** Base records change in read-then-write steps (push results, changes, sync pages): one at a time. */
+  private baseLock: Promise<unknown> = Promise.resolve();
+
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.baseLock.then(fn, fn);
+    this.baseLock = run.catch(() => {});
+    return run;
+  }
+
+  private applyChanges(collection: string | null, changes: Change[], position: number): Promise<void> {
+    return this.exclusive(() => this.applyChangesNow(collection, changes, position));
+  }
+
+  private async applyChangesNow(collection: string | null, changes: Change[], position: number): Promise<void> {
     const put = new Map<string, BaseRecord>();
     const del = new Map<string, { collection: string; id: string }>();
     const ids = new Map<string, Set<string>>();
