@@ -46,7 +46,7 @@ const visible = (docs: { _id: string }[]) =>
     return rest;
   });
 
-async function until(check: () => Promise<boolean>, what: () => Promise<string>, ms = 6_000): Promise<void> {
+async function until(check: () => Promise<boolean>, what: () => Promise<string>, ms = 10_000): Promise<void> {
   const end = Date.now() + ms;
   while (!(await check())) {
     if (Date.now() > end) throw new Error(`did not converge: ${await what()}`);
