@@ -34,8 +34,8 @@
  * target is missed; 1 when a correctness check fails (or a scenario cannot run).
  *
  * Options (after `npm run bench --`):
- *   --only=push-pg,pull-pg,push-pglite,pull-pglite,fanout,memory,capture-latency,capture-ingest,capture-mysql,routing,cluster
- *                      run a subset
+ *   --only=push-pg,pull-pg,push-pglite,pull-pglite,fanout,memory,capture-latency,capture-ingest,capture-mysql,routing,cluster,
+ *                      client-sync   run a subset
  *   --cpu-prof[=DIR]   write V8 CPU profiles of the server children (default bench/results/profiles)
  *   --measure=SECONDS  PostgreSQL push measurement window (default 8; warm-up 2)
  *   --server-cli=PATH  benchmark another build of the server (default packages/server/dist/cli.js)
@@ -48,8 +48,10 @@
  *   --cluster-serializer=json|msgpack  --cluster-measure=SECONDS (default 5; warm-up 1); bus services from
  *                      TEST_REDIS_URL, TEST_NATS_URL, TEST_AMQP_URL (test/services.ts); the cluster always runs
  *                      packages/server/dist/cli.js (not --server-cli) and drops its schema (not --keep)
+ *   --client-sync-docs=100000  --client-sync-page-sizes=500 (the first carries the target; the SDK's default)
+ *   --client-sync-rounds=3 (measured baseline/MemoryStore rounds, median reported)
  *   --keep             keep the bench schemas/tables afterwards (bench_push, bench_pull, bench_raw_*, bench_fanout,
- *                      bench_capture, bench_capture_sl, bench_routing_*; MariaDB database bench_capture)
+ *                      bench_capture, bench_capture_sl, bench_routing_*, bench_client_sync; MariaDB database bench_capture)
  * Investigating a miss: `--cpu-prof`, then `node --import tsx bench/profile-summary.ts FILE.cpuprofile`;
  * latest.json has CPU per operation/page for the bench, the server and PostgreSQL, and WAL bytes per op.
  * Environment: BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test); capture-mysql:
@@ -58,6 +60,7 @@
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type CaptureConfig, captureIngest, captureLatency, captureMysql } from './capture.js';
+import { type ClientSyncConfig, clientSync } from './client-sync.js';
 import { BUS_KINDS, type BusKind, type ClusterConfig, cluster } from './cluster.js';
 import { type FanoutConfig, fanout, type MemoryConfig, memory } from './fanout.js';
 import { backgroundLoad, CLI, ROOT, setServerCli } from './harness.js';
@@ -89,6 +92,9 @@ const { values: args } = parseArgs({
     'cluster-batch': { type: 'string' },
     'cluster-serializer': { type: 'string' },
     'cluster-measure': { type: 'string' },
+    'client-sync-docs': { type: 'string' },
+    'client-sync-page-sizes': { type: 'string' },
+    'client-sync-rounds': { type: 'string' },
   },
   allowPositionals: false,
   strict: true,
@@ -196,6 +202,16 @@ const clusterCfg: ClusterConfig = {
   log,
   ...(cpuProfDir ? { cpuProfDir } : {}),
 };
+const clientSyncCfg: ClientSyncConfig = {
+  databaseUrl: pgCfg.databaseUrl,
+  documents: numbers(args['client-sync-docs'] ?? '100000')[0] as number,
+  pageSizes: numbers(args['client-sync-page-sizes'] ?? '500'),
+  rounds: numbers(args['client-sync-rounds'] ?? '3')[0] as number,
+  timeoutMs: 300_000,
+  keep: args.keep === true,
+  log,
+  ...(cpuProfDir ? { cpuProfDir } : {}),
+};
 const memoryCfg: MemoryConfig = { clients: 5000, targetKiB: 15, log, ...(cpuProfDir ? { cpuProfDir } : {}) };
 
 interface Scenario {
@@ -225,6 +241,14 @@ const scenarios: Scenario[] = [
   { key: 'capture-mysql', name: 'capture mysql', unit: 'ms', baselineUnit: 'ms', target: null, run: () => captureMysql(captureCfg) },
   { key: 'routing', name: 'routing', unit: 'deliveries/s', baselineUnit: 'deliveries/s', target: 0.8, run: () => routing(routingCfg) },
   { key: 'cluster', name: 'cluster', unit: 'ms', baselineUnit: 'ms', target: null, run: () => cluster(clusterCfg) },
+  {
+    key: 'client-sync',
+    name: 'client-sync',
+    unit: 'docs/s',
+    baselineUnit: 'docs/s',
+    target: 0.7,
+    run: () => clientSync(clientSyncCfg),
+  },
 ];
 
 const only = args.only
@@ -304,6 +328,7 @@ const file = writeJson(results, {
       warmupMs: clusterCfg.warmupMs,
       measureMs: clusterCfg.measureMs,
     },
+    clientSync: { documents: clientSyncCfg.documents, pageSizes: clientSyncCfg.pageSizes, rounds: clientSyncCfg.rounds },
     ...(only ? { only } : {}),
   },
   server: CLI,
