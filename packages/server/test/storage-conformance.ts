@@ -389,11 +389,14 @@ export function registerStorageTests(name: string, factory: HarnessFactory): voi
       const own: number[] = [];
       const all: number[] = [];
       // `hint`: the NOTIFYs (PostgreSQL); `own`: this instance giving positions to its API writes.
-      const stop = await h.storage.onCommit((p, origin) => {
-        all.push(p);
-        if (origin === 'hint') seen.push(p);
-        if (origin === 'own') own.push(p);
-      });
+      const stop = await h.storage.onCommit(
+        (p, origin) => {
+          all.push(p);
+          if (origin === 'hint') seen.push(p);
+          if (origin === 'own') own.push(p);
+        },
+        { local: true },
+      );
       const big = 'x'.repeat(9000);
       await h.sql.transaction(async (tx) => {
         for (let i = 0; i < 3; i++) {

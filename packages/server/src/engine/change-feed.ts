@@ -106,13 +106,16 @@ export class ChangeFeed {
 
   async start(): Promise<void> {
     this.position = await this.storage.currentPosition();
-    this.stopListening = await this.storage.onCommit((p, origin) => {
-      if (p <= this.position) return;
-      if (origin === 'own' || !this.busUp()) void this.poke();
-      // Swept here: perhaps another instance's API write, which that instance publishes (knowing its opt-outs).
-      else if (origin === 'swept') this.expect(p, Math.min(SWEPT_DELAY_MS, this.graceMs));
-      else this.expect(p, this.graceMs);
-    });
+    this.stopListening = await this.storage.onCommit(
+      (p, origin) => {
+        if (p <= this.position) return;
+        if (origin === 'own' || !this.busUp()) void this.poke();
+        // Swept here: perhaps another instance's API write, which that instance publishes (knowing its opt-outs).
+        else if (origin === 'swept') this.expect(p, Math.min(SWEPT_DELAY_MS, this.graceMs));
+        else this.expect(p, this.graceMs);
+      },
+      { local: this.bus !== undefined },
+    );
     this.timer = setInterval(() => this.poke(), POLL_MS);
     this.timer.unref();
   }

@@ -485,8 +485,8 @@ export class PostgresStorage implements Storage {
     return Number(rows[0]?.p ?? 0);
   }
 
-  async onCommit(listener: (position: number, origin: CommitOrigin) => void): Promise<() => Promise<void>> {
-    const offLocal = this.sequencer.onSequenced(listener);
+  async onCommit(listener: (position: number, origin: CommitOrigin) => void, options?: { local?: boolean }): Promise<() => Promise<void>> {
+    const offLocal = options?.local ? this.sequencer.onSequenced(listener) : () => {};
     const unlisten = await this.db.listen(notifyChannel(this.s), (payload) => {
       const p = Number(payload);
       if (Number.isSafeInteger(p)) listener(p, 'hint');

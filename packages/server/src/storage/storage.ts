@@ -47,7 +47,11 @@ export interface Storage {
   getStats(): Promise<StatsResponse>;
   compact(olderThanDays: number): Promise<CompactResponse>;
   currentPosition(): Promise<number>;
-  onCommit(listener: (position: number, origin: CommitOrigin) => void): Promise<() => Promise<void>>;
+  /**
+   * `options.local`: also tell this instance's own sequencing (`own`/`swept`). Off by default where the
+   * NOTIFY already covers them (PostgreSQL): a reader without a bus needs one signal per commit, not two.
+   */
+  onCommit(listener: (position: number, origin: CommitOrigin) => void, options?: { local?: boolean }): Promise<() => Promise<void>>;
   /**
    * Several instances with a bus: `follow()` true means another instance's
    * capture reaches this one over the bus, so only one instance polls the
