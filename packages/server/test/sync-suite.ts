@@ -131,21 +131,28 @@ export function registerSyncTests(name: string, make: MakeServer): void {
     test('a client that disconnects during writes and resubscribes with its last position gets exactly what it missed', async () => {
       const col = 'reconnect';
       let writing = true;
+      let written = 0;
       const writer = (async () => {
         for (let i = 0; writing && i < 400; i++) {
           await push([insert(col, `w${i}a`, { i }), insert(col, `w${i}b`, { i })]);
+          written++;
         }
       })();
+      // Waits for the writer to make progress (not a fixed time: a loaded machine writes slowly).
+      const moreWrites = async (n: number) => {
+        const at = written;
+        await until(() => written >= at + n, 20_000);
+      };
       const first = client();
       await first.subscribe({ collection: col, since: 0 });
       await until(() => first.changes.length >= 20);
       first.close();
       const missedFrom = first.last;
-      await wait(150); // writes continue while it is away
+      await moreWrites(10); // writes continue while it is away
       const second = client();
       second.last = missedFrom;
       await second.subscribe({ collection: col, since: missedFrom });
-      await wait(150);
+      await moreWrites(10);
       writing = false;
       await writer;
       const all = await pullAll(col);
