@@ -356,11 +356,11 @@ export class SynclineClient extends Emitter<ClientEvents> {
   private readonly quarantined = new Set<string>();
 
   private visible(c: CollectionState, doc: Doc): Doc | undefined {
-    const { [CLOCKS]: _clocks, ...rest } = doc;
-    if (!c.schema) return rest as Doc;
+    const rest = stripClocks(doc) as Doc;
+    if (!c.schema) return rest;
     const { _id, _rev, ...fields } = rest;
     const r = c.schema.safeParse(fields);
-    if (r.success) return rest as Doc;
+    if (r.success) return rest;
     const key = `${c.name}/${_id}/${_rev}`;
     if (!this.quarantined.has(key)) {
       this.quarantined.add(key);
@@ -556,7 +556,7 @@ export class SynclineClient extends Emitter<ClientEvents> {
             r.position,
           );
         else if (doc === null) setBase(op.collection, op.docId as string, null, r.position);
-        const outcome: WriteOutcome = { status: 'applied', document: doc ? (this.hideClocks(doc) as Doc) : null };
+        const outcome: WriteOutcome = { status: 'applied', document: doc ? (stripClocks(doc) as Doc) : null };
         if (waiter?.resolution) outcome.resolution = waiter.resolution;
         settled.push(() => {
           this.waiters.delete(entry.seq);
@@ -643,11 +643,6 @@ export class SynclineClient extends Emitter<ClientEvents> {
     for (const [s, w] of this.waiters) if (w === waiter || s === seq) this.waiters.delete(s);
     waiter?.reject(e);
     this.emit('rejected', { collection: op.collection, id: op.docId as string, code: e.code, message: e.message, operation: op });
-  }
-
-  private hideClocks(doc: WireDocument): Doc {
-    const { [CLOCKS]: _c, ...rest } = doc;
-    return rest as Doc;
   }
 
   private strategyName(): string {
@@ -1003,6 +998,7 @@ function stripWire(doc: WireDocument): Record<string, unknown> {
   return data;
 }
 
+/** Without the merge strategy's field clocks (never shown to the app). */
 function stripClocks(data: Record<string, unknown>): Record<string, unknown> {
   const { [CLOCKS]: _c, ...rest } = data;
   return rest;
