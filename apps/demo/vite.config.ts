@@ -2,6 +2,8 @@ import { fileURLToPath } from 'node:url';
 import react from '@vitejs/plugin-react';
 import { defineConfig } from 'vite';
 
+const target = process.env.SYNCLINE_URL ?? 'http://localhost:3000';
+
 // Two pages: the market demo at `/` and the admin dashboard at `/admin/`; the server serves dist/.
 export default defineConfig({
   root: fileURLToPath(new URL('.', import.meta.url)),
@@ -17,11 +19,14 @@ export default defineConfig({
     },
   },
   server: {
-    // `npm run dev -w @syncline/demo` against a server on :3000.
+    // `npm run dev -w @syncline/demo` against a server on :3000 (or SYNCLINE_URL); `vite preview` uses the same proxy.
     proxy: {
-      '/socket.io': { target: 'http://localhost:3000', ws: true },
-      '/admin/api': 'http://localhost:3000',
-      '/metrics': 'http://localhost:3000',
+      '/socket.io': { target: target, ws: true },
+      '/admin/api': target,
+      '/metrics': target,
+      // The market's client SDK: initial sync by query pages (REST).
+      '/documents': target,
+      '/operations': target,
     },
   },
 });

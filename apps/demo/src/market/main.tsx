@@ -1,3 +1,12 @@
+import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
+import { App } from './app';
+import { registerServiceWorker } from './register-sw';
+import './market.css';
 
-createRoot(document.getElementById('root') as HTMLElement).render(<h1>Syncline market</h1>);
+registerServiceWorker();
+createRoot(document.getElementById('root') as HTMLElement).render(
+  <StrictMode>
+    <App />
+  </StrictMode>,
+);

@@ -1,0 +1,134 @@
+/** The market page on one tab's replica: header with the connection, products, and the side panels. */
+import { SyncError, ValidationError } from '@syncline/client';
+import { useEffect, useMemo, useState } from 'react';
+import { AddProductForm } from './add-product-form';
+import { CategoryFilter } from './category-filter';
+import { ConflictLog } from './conflict-log';
+import { Header } from './header';
+import { PendingPanel } from './pending-panel';
+import { ProductList } from './product-list';
+import type { Category, Product, ProductInput } from './schemas';
+import { loadSettings, type MarketSettings, saveSettings } from './settings';
+import { SettingsPanel } from './settings-panel';
+import type { TabReplica } from './tab-replica';
+import { useLiveQuery } from './use-live-query';
+import { useMarketClient } from './use-market-client';
+import { usePending } from './use-pending';
+import { useSyncLog } from './use-sync-log';
+import { useSyncStatus } from './use-sync-status';
+
+export function Market({ replica }: { replica: TabReplica }) {
+  const [settings, setSettings] = useState<MarketSettings>(() => {
+    const s = loadSettings(replica.id);
+    // A closed tab's replica starts online in its new tab (its queue is sent).
+    return replica.adopted ? { ...s, offline: false } : s;
+  });
+  useEffect(() => saveSettings(replica.id, settings), [replica.id, settings]);
+
+  const client = useMarketClient(replica, settings.strategy, settings.offline);
+  const { status, progress } = useSyncStatus(client);
+  const pending = usePending(client);
+  const log = useSyncLog(client);
+  const [filter, setFilter] = useState('');
+  const [editingId, setEditingId] = useState<string | null>(null);
+  const [notice, setNotice] = useState<string | null>(null);
+
+  const categories = useLiveQuery<Category>(client, 'category', undefined, []);
+  const products = useLiveQuery<Product>(client, 'product', filter === '' ? undefined : { category: Number(filter) }, [filter]);
+  const sortedCategories = useMemo(() => [...(categories ?? [])].sort((a, b) => a.id - b.id), [categories]);
+  const categoryNames = useMemo(() => new Map(sortedCategories.map((c) => [c.id, c.name])), [sortedCategories]);
+  const pendingIds = useMemo(() => new Set(pending.filter((p) => p.collection === 'product').map((p) => p.docId)), [pending]);
+
+  const col = client?.collection('product');
+  // Writes apply locally at once; their promises settle when the server answers. Conflicts and
+  // rejections are shown from the client's events, so only local refusals are reported here.
+  const report = (err: unknown) => {
+    if (err instanceof ValidationError) setNotice(`Not saved: ${err.message}`);
+    else if (err instanceof SyncError && err.code === 'QUEUE_FULL') setNotice(err.message);
+  };
+
+  const add = (input: ProductInput) => {
+    if (!col) return;
+    setNotice(null);
+    const id = crypto.randomUUID();
+    col.insert({ _id: id, id, ...input, lastUpdate: new Date().toISOString() }).catch(report);
+  };
+
+  const save = (id: string, input: ProductInput, original: Product) => {
+    setEditingId(null);
+    if (!col) return;
+    setNotice(null);
+    // Only the fields this edit changed: client-wins then keeps other tabs' changes to the rest.
+    const before: ProductInput = {
+      name: original.name,
+      price: original.price,
+      description: original.description ?? '',
+      category: original.category ?? null,
+    };
+    const changed = Object.fromEntries(Object.entries(input).filter(([k, v]) => !Object.is(v, before[k as keyof ProductInput])));
+    if (Object.keys(changed).length === 0) return;
+    col.update(id, { ...changed, lastUpdate: new Date().toISOString() }).catch(report);
+  };
+
+  const remove = (id: string) => {
+    if (editingId === id) setEditingId(null);
+    col?.delete(id).catch(report);
+  };
+
+  const nameOf = (id: string) => products?.find((p) => p._id === id)?.name;
+
+  return (
+    <div className="page">
+      <Header
+        replica={replica}
+        clientId={client && status ? client.clientId : ''}
+        status={status}
+        progress={progress}
+        offline={settings.offline}
+        onOffline={(offline) => setSettings((s) => ({ ...s, offline }))}
+      />
+      {notice ? (
+        <div className="notice" role="alert" data-testid="notice">
+          {notice}
+          <button type="button" className="link" onClick={() => setNotice(null)}>
+            Dismiss
+          </button>
+        </div>
+      ) : null}
+      <main className="layout">
+        <div className="main-col">
+          <AddProductForm categories={sortedCategories} defaultCategory={filter} onAdd={add} />
+          <div className="toolbar">
+            <CategoryFilter categories={sortedCategories} value={filter} onChange={setFilter} />
+            <span className="muted">
+              {products ? `${products.length} product${products.length === 1 ? '' : 's'}` : ''}
+              {pendingIds.size > 0 ? ` · ${pendingIds.size} with pending changes` : ''}
+            </span>
+          </div>
+          <ProductList
+            products={products}
+            categories={sortedCategories}
+            pendingIds={pendingIds}
+            editingId={editingId}
+            onEdit={setEditingId}
+            onSave={save}
+            onDelete={remove}
+          />
+        </div>
+        <aside className="side-col">
+          <PendingPanel entries={pending} offline={settings.offline} categories={categoryNames} />
+          <ConflictLog entries={log.entries} nameOf={nameOf} categories={categoryNames} onClear={log.clear} />
+          <SettingsPanel strategy={settings.strategy} onStrategy={(strategy) => setSettings((s) => ({ ...s, strategy }))} />
+        </aside>
+      </main>
+      <footer className="footer">
+        Open this page in{' '}
+        <a href="/" target="_blank" rel="noopener">
+          another tab
+        </a>{' '}
+        (or another browser) and edit the same products: changes arrive live. Each tab keeps its own replica in IndexedDB. The{' '}
+        <a href="/admin/">admin dashboard</a> shows the server side.
+      </footer>
+    </div>
+  );
+}
