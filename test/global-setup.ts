@@ -1,19 +1,22 @@
 /**
  * Builds the packages once before the tests: tests import `@syncline/protocol`
- * from its dist, and the multi-instance tests start `packages/server/dist/cli.js`
- * in child processes, so both must match the sources (incremental: fast when current).
+ * from its dist, the multi-instance tests start `packages/server/dist/cli.js`
+ * in child processes, and the browser tests load the client bundled into
+ * apps/demo/dist, so all must match the sources (tsc is incremental; the vite
+ * build of the demo takes a few seconds).
  */
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 export default function setup(): void {
   const root = fileURLToPath(new URL('..', import.meta.url));
-  execFileSync(
-    process.execPath,
-    [fileURLToPath(new URL('../node_modules/typescript/bin/tsc', import.meta.url)), '-b', 'packages/protocol', 'packages/server'],
-    {
-      cwd: root,
-      stdio: 'inherit',
-    },
-  );
+  const run = (args: string[]) => execFileSync(process.execPath, args, { cwd: root, stdio: 'inherit' });
+  run([
+    fileURLToPath(new URL('../node_modules/typescript/bin/tsc', import.meta.url)),
+    '-b',
+    'packages/protocol',
+    'packages/server',
+    'packages/client',
+  ]);
+  run([fileURLToPath(new URL('../node_modules/vite/bin/vite.js', import.meta.url)), 'build', '--logLevel', 'warn', 'apps/demo']);
 }

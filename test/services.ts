@@ -3,6 +3,7 @@
  * local default). With CI=1 (or SYNCLINE_REQUIRE_SERVICES=1) an unreachable
  * service fails the run; otherwise its tests are skipped, and we say so.
  */
+import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
 import pg from 'pg';
 
@@ -115,3 +116,14 @@ function tcpServiceAvailable(label: string, url: string, defaultPort: number, en
 export const redisAvailable = () => tcpServiceAvailable('Redis', redisUrl, 6379, 'TEST_REDIS_URL');
 export const natsAvailable = () => tcpServiceAvailable('NATS', natsUrl, 4222, 'TEST_NATS_URL');
 export const amqpAvailable = () => tcpServiceAvailable('RabbitMQ', amqpUrl, 5672, 'TEST_AMQP_URL');
+
+/** Debian's Chromium for the browser tests (CHROMIUM_PATH overrides). */
+export const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+/** True if Chromium is installed; throws in CI if it is not. */
+export function chromiumAvailable(): boolean {
+  if (existsSync(chromiumPath)) return true;
+  if (requireServices) throw new Error(`Chromium is required (CI) but missing at ${chromiumPath}: apt-get install -y chromium.`);
+  console.warn(`[syncline tests] Chromium not found at ${chromiumPath}: skipping the browser tests (apt-get install -y chromium).`);
+  return false;
+}
