@@ -55,7 +55,7 @@ async function networkFirst(event, request) {
     if (isHtml(response)) event.waitUntil(keepShell(cache, response.clone()).catch(() => {}));
     return response;
   } catch (err) {
-    const cached = await cache.match(SHELL);
+    const cached = await cache.match(SHELL, { ignoreVary: true });
     if (cached) return cached;
     throw err;
   }
@@ -63,7 +63,8 @@ async function networkFirst(event, request) {
 
 async function cacheFirst(request) {
   const cache = await caches.open(CACHE);
-  const cached = await cache.match(request, { ignoreSearch: true });
+  // ignoreVary: the page asks with an Origin header (crossorigin scripts), the install step did not.
+  const cached = await cache.match(request, { ignoreSearch: true, ignoreVary: true });
   if (cached) return cached;
   const response = await fetch(request);
   if (response.ok) await cache.put(request, response.clone());
@@ -76,7 +77,7 @@ async function keepShell(cache, response) {
   const assets = new Set([...html.matchAll(/(?:src|href)="(\/assets\/[^"?#]+)"/g)].map((m) => m[1]));
   await Promise.all(
     [...assets].map(async (path) => {
-      if (await cache.match(path)) return;
+      if (await cache.match(path, { ignoreVary: true })) return;
       const r = await fetch(path);
       if (r.ok) await cache.put(path, r);
     }),

@@ -15,18 +15,24 @@ interface Props {
   status: ClientStatus | null;
   offline: boolean;
   progress: Record<string, SyncProgress>;
+  connectedOnce: boolean;
 }
 
-export function ConnectionBadge({ status, offline, progress }: Props) {
+export function ConnectionBadge({ status, offline, progress, connectedOnce }: Props) {
   const state = connectionState(status, offline);
   const loading = Object.entries(progress).filter(([, p]) => !p.done);
+  const pending = status?.pending ?? 0;
   let detail: string;
   if (state === 'offline') detail = 'Offline switch on: changes wait in this tab';
   else if (state === 'reconnecting')
-    detail = status?.error ? `Refused: ${status.error.code}` : status ? 'Server out of reach, retrying…' : 'Connecting…';
+    detail = status?.error ? `Refused: ${status.error.code}` : connectedOnce ? 'Server out of reach, retrying…' : 'Connecting…';
   else if (state === 'syncing')
     detail =
-      loading.length > 0 ? `Loading ${loading.map(([c, p]) => `${c} (${p.received})`).join(', ')}…` : 'Sending and receiving changes…';
+      loading.length > 0
+        ? `Loading ${loading.map(([c, p]) => `${c}: ${p.received.toLocaleString()}`).join(', ')}…`
+        : pending > 0
+          ? `Sending ${pending} change${pending === 1 ? '' : 's'}…`
+          : 'Catching up…';
   else detail = 'Up to date';
 
   return (
@@ -40,7 +46,7 @@ export function ConnectionBadge({ status, offline, progress }: Props) {
       </span>
       <span className="badge-numbers">
         <span title="Local writes the server has not acknowledged yet">
-          pending <strong data-testid="pending-count">{status?.pending ?? 0}</strong>
+          pending <strong data-testid="pending-count">{pending}</strong>
         </span>
         <span title="The last change-log position this replica applied">
           position <strong data-testid="position">{status?.position ?? 0}</strong>

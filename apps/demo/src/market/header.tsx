@@ -10,11 +10,12 @@ interface Props {
   clientId: string;
   status: ClientStatus | null;
   progress: Record<string, SyncProgress>;
+  connectedOnce: boolean;
   offline: boolean;
   onOffline: (offline: boolean) => void;
 }
 
-export function Header({ replica, clientId, status, progress, offline, onOffline }: Props) {
+export function Header({ replica, clientId, status, progress, connectedOnce, offline, onOffline }: Props) {
   return (
     <header className="header">
       <div className="brand">
@@ -30,7 +31,7 @@ export function Header({ replica, clientId, status, progress, offline, onOffline
         </p>
       </div>
       <div className="header-status">
-        <ConnectionBadge status={status} offline={offline} progress={progress} />
+        <ConnectionBadge status={status} offline={offline} progress={progress} connectedOnce={connectedOnce} />
         <OfflineToggle offline={offline} onChange={onOffline} />
       </div>
     </header>

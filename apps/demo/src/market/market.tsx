@@ -1,6 +1,6 @@
 /** The market page on one tab's replica: header with the connection, products, and the side panels. */
-import { SyncError, ValidationError } from '@syncline/client';
-import { useEffect, useMemo, useState } from 'react';
+import { ConflictError, RejectedError, SyncError } from '@syncline/client';
+import { useEffect, useMemo, useRef, useState } from 'react';
 import { AddProductForm } from './add-product-form';
 import { CategoryFilter } from './category-filter';
 import { ConflictLog } from './conflict-log';
@@ -26,7 +26,7 @@ export function Market({ replica }: { replica: TabReplica }) {
   useEffect(() => saveSettings(replica.id, settings), [replica.id, settings]);
 
   const client = useMarketClient(replica, settings.strategy, settings.offline);
-  const { status, progress } = useSyncStatus(client);
+  const { status, progress, connectedOnce } = useSyncStatus(client);
   const pending = usePending(client);
   const log = useSyncLog(client);
   const [filter, setFilter] = useState('');
@@ -41,10 +41,11 @@ export function Market({ replica }: { replica: TabReplica }) {
 
   const col = client?.collection('product');
   // Writes apply locally at once; their promises settle when the server answers. Conflicts and
-  // rejections are shown from the client's events, so only local refusals are reported here.
+  // rejections are shown from the client's events; anything else refused the write locally.
   const report = (err: unknown) => {
-    if (err instanceof ValidationError) setNotice(`Not saved: ${err.message}`);
-    else if (err instanceof SyncError && err.code === 'QUEUE_FULL') setNotice(err.message);
+    if (err instanceof ConflictError || err instanceof RejectedError) return;
+    if (err instanceof SyncError && err.code === 'CLIENT_CLOSED') return; // still queued: the next client sends it
+    setNotice(`Not saved: ${(err as Error).message}`);
   };
 
   const add = (input: ProductInput) => {
@@ -75,7 +76,11 @@ export function Market({ replica }: { replica: TabReplica }) {
     col?.delete(id).catch(report);
   };
 
-  const nameOf = (id: string) => products?.find((p) => p._id === id)?.name;
+  // Names of products seen, so a log entry can name a product that is gone since.
+  const names = useRef(new Map<string, string>());
+  for (const p of products ?? []) names.current.set(p._id, p.name);
+  for (const p of pending) if (p.baseName) names.current.set(p.docId, p.baseName);
+  const nameOf = (id: string) => names.current.get(id);
 
   return (
     <div className="page">
@@ -84,6 +89,7 @@ export function Market({ replica }: { replica: TabReplica }) {
         clientId={client && status ? client.clientId : ''}
         status={status}
         progress={progress}
+        connectedOnce={connectedOnce}
         offline={settings.offline}
         onOffline={(offline) => setSettings((s) => ({ ...s, offline }))}
       />

@@ -16,7 +16,7 @@ interface Props {
 export function ProductList({ products, categories, pendingIds, editingId, onEdit, onSave, onDelete }: Props) {
   if (products === null) return <p className="empty">Opening the local replica…</p>;
   const names = new Map(categories.map((c) => [c.id, c.name]));
-  const sorted = [...products].sort((a, b) => a.name.localeCompare(b.name) || a._id.localeCompare(b._id));
+  const sorted = [...products].sort((a, b) => a.name.localeCompare(b.name, undefined, { numeric: true }) || a._id.localeCompare(b._id));
   return (
     <div className="card list-card">
       <div className="list-head" aria-hidden="true">

@@ -13,13 +13,19 @@ export function RejectedEntry({ entry, name }: { entry: Rejected; name: string |
         <strong>{String(op.data?.name ?? name ?? entry.id.slice(0, 8))}</strong>
         <time className="muted">{formatTime(entry.time)}</time>
       </div>
-      <p className="log-outcome">
-        The server refused this tab's {op.type}; it was removed from the queue and the product shows the server's version.
-      </p>
+      <p className="log-outcome">{outcome(op.type, entry.code)}</p>
       <p className="log-meta">
         code <code data-testid="rejected-code">{entry.code}</code>
       </p>
       <p className="log-message">{entry.message}</p>
     </li>
   );
+}
+
+function outcome(type: string, code: string): string {
+  if (type === 'insert') return "The server refused this tab's new product; it was removed here.";
+  const verb = type === 'delete' ? 'delete' : 'edit';
+  if (code === 'DOCUMENT_NOT_FOUND') return `The product was deleted elsewhere; this tab's ${verb} was dropped.`;
+  if (code === 'DEPENDENCY_REJECTED') return `Dropped with the product's refused insert.`;
+  return `The server refused this tab's ${verb}; the product shows the server's version.`;
 }

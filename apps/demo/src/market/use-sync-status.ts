@@ -10,17 +10,24 @@ export interface SyncProgress {
 export function useSyncStatus(client: SynclineClient | null): {
   status: ClientStatus | null;
   progress: Record<string, SyncProgress>;
+  /** This client has been connected at least once (so "offline" now means the connection was lost). */
+  connectedOnce: boolean;
 } {
   const [status, setStatus] = useState<ClientStatus | null>(null);
   const [progress, setProgress] = useState<Record<string, SyncProgress>>({});
+  const [connectedOnce, setConnectedOnce] = useState(false);
 
   useEffect(() => {
     if (!client) return;
     setStatus(null);
     setProgress({});
+    setConnectedOnce(false);
     let live = true;
     void client.ready().then(() => live && setStatus(client.status));
-    const offStatus = client.on('status', (s) => setStatus(s));
+    const offStatus = client.on('status', (s) => {
+      setStatus(s);
+      if (s.state !== 'offline') setConnectedOnce(true);
+    });
     const offProgress = client.on('progress', (p) =>
       setProgress((prev) => ({ ...prev, [p.collection]: { received: p.received, done: p.done } })),
     );
@@ -31,5 +38,5 @@ export function useSyncStatus(client: SynclineClient | null): {
     };
   }, [client]);
 
-  return { status, progress };
+  return { status, progress, connectedOnce };
 }
