@@ -6,7 +6,8 @@
  *
  *   connection-state     text: online | offline | syncing | reconnecting
  *                        (offline = the switch is on; reconnecting = switch off but no connection)
- *   pending-count        text: the number of local writes not yet acknowledged
+ *   pending-count        text: the number of local writes not yet acknowledged (rendered once the
+ *                        replica is open, so it is never a provisional 0)
  *   position             text: the last change-log position applied
  *   offline-toggle       checkbox: checked = client paused (remembered across reloads of the tab)
  *   replica-id           text: this tab's replica id (IndexedDB `syncline-market-<id>`)
@@ -28,6 +29,7 @@
  *   skip-validation      checkbox: send form values unchecked (the server answers, e.g. CONSTRAINT_VIOLATION)
  *   notice               a message about a write the client refused locally (e.g. QUEUE_FULL)
  *
+ * <div class="page" data-ready="true"> once the replica is open and the client's status known.
  * <html data-sw="ready"> once the service worker is active (a reload with the network off then works).
  */
 import { useEffect, useState } from 'react';

@@ -83,7 +83,7 @@ export function Market({ replica }: { replica: TabReplica }) {
   const nameOf = (id: string) => names.current.get(id);
 
   return (
-    <div className="page">
+    <div className="page" data-ready={status ? 'true' : 'false'}>
       <Header
         replica={replica}
         clientId={client && status ? client.clientId : ''}
