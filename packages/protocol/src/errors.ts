@@ -144,6 +144,17 @@ export const ErrorCodes = {
       'A bus message exceeds the bus limit (or the backend limit, e.g. NATS max_payload); send positions instead and let instances read the change log.',
   },
   INVALID_CONFIG: { status: 500, error: 'Invalid configuration', message: 'A configuration value is invalid; see details.' },
+  MIGRATION_FAILED: {
+    status: 500,
+    error: 'Migration failed',
+    message:
+      'An application migration (SYNCLINE_MIGRATIONS_DIR) failed and was not recorded (on PostgreSQL none of it was applied); fix the file named in details.file and start again.',
+  },
+  SEED_FAILED: {
+    status: 500,
+    error: 'Seed failed',
+    message: 'A seed file (SYNCLINE_SEEDS_DIR) failed; see details.file and the cause, fix it and run `syncline seed` again.',
+  },
   INTERNAL: { status: 500, error: 'Internal server error', message: 'An unexpected error occurred; it was logged on the server.' },
 } as const satisfies Record<string, { status: number; error: string; message: string }>;
 

@@ -1,20 +1,30 @@
 #!/usr/bin/env node
 /**
- * `syncline serve` and `syncline migrate`. Flags are derived from the option
- * declarations (config/options.ts): `--port`, `--database-url`, `--data-dir`, …
+ * `syncline serve`, `migrate`, `seed` and `compact`. Flags are derived from the
+ * option declarations (config/options.ts): `--port`, `--database-url`, `--data-dir`, …
+ * (a boolean option's flag alone means true: `--demo`). Progress of long work
+ * goes to stderr (cli-progress-bar.ts).
  */
+import { SynclineError } from '@syncline/protocol';
 import { Command, Option } from 'commander';
+import { applyAppMigrations } from './app/app-migrations.js';
+import { runSeeds } from './app/seeds.js';
+import { cliProgressBars } from './cli-progress-bar.js';
 import { loadConfig } from './config/load-config.js';
 import { type ConfigInput, type OptionName, options } from './config/options.js';
 import { createServer } from './server.js';
 import { createStorage } from './storage/create-storage.js';
+import type { MigrateOptions, Storage } from './storage/storage.js';
 
 const kebab = (s: string) => s.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 
 function addConfigFlags(cmd: Command): Command {
   for (const name of Object.keys(options) as OptionName[]) {
     const spec = options[name];
-    cmd.addOption(new Option(`--${kebab(name)} <value>`, `${spec.description} [env: ${spec.env.join(', ')}]`));
+    const parsed = spec.schema.safeParse('false');
+    const boolean = parsed.success && parsed.data === false;
+    const arg = boolean ? '[value]' : '<value>';
+    cmd.addOption(new Option(`--${kebab(name)} ${arg}`, `${spec.description} [env: ${spec.env.join(', ')}]`));
   }
   return cmd;
 }
@@ -35,7 +45,7 @@ const program = new Command('syncline').description('Syncline real-time sync ser
 addConfigFlags(program.command('serve').description('Start the server (migrates first)')).action(async (flags) => {
   let server: Awaited<ReturnType<typeof createServer>>;
   try {
-    server = await createServer(flagsToInput(flags));
+    server = await createServer({ ...flagsToInput(flags), progress: cliProgressBars() });
   } catch (err) {
     fail(err);
   }
@@ -49,6 +59,9 @@ addConfigFlags(program.command('serve').description('Start the server (migrates 
         : `embedded PGlite in ${c.dataDir}`;
   const tables = c.tableNames.length > 0 ? `; tables: ${c.tableNames.join(', ')}` : '';
   server.app.log.info(`Syncline listening on ${address} (storage: ${where}${tables})`);
+  const port = (server.app.server.address() as { port?: number } | null)?.port ?? c.port;
+  const base = ['localhost', '0.0.0.0', '::', '127.0.0.1'].includes(c.host) ? `http://localhost:${port}` : address;
+  if (c.demo) server.app.log.info(`Open ${base}/ for the demo, ${base}/admin for the dashboard`);
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -71,13 +84,96 @@ addConfigFlags(program.command('serve').description('Start the server (migrates 
   process.on('SIGINT', () => stop('SIGINT'));
 });
 
-addConfigFlags(program.command('migrate').description('Apply pending migrations and exit')).action(async (flags) => {
+/** Migrating also runs the application's migrations (SYNCLINE_MIGRATIONS_DIR), with a progress bar. */
+function appMigrations(config: ReturnType<typeof loadConfig>, applied: string[]): MigrateOptions {
+  const dir = config.migrationsDir;
+  return dir ? { app: async (sql) => void applied.push(...(await applyAppMigrations(sql, dir, cliProgressBars()))) } : {};
+}
+
+async function withStorage<T>(config: ReturnType<typeof loadConfig>, fn: (storage: Storage) => Promise<T>): Promise<T> {
+  const storage = await createStorage(config);
+  try {
+    return await fn(storage);
+  } finally {
+    await storage.close();
+  }
+}
+
+addConfigFlags(program.command('migrate').description("Apply pending migrations (Syncline's and the application's) and exit")).action(
+  async (flags) => {
+    try {
+      const config = loadConfig(flagsToInput(flags));
+      const app: string[] = [];
+      const applied = await withStorage(config, (storage) => storage.migrate(appMigrations(config, app)));
+      process.stdout.write(applied.length ? `applied migrations: ${applied.join(', ')}\n` : 'schema is up to date\n');
+      if (config.migrationsDir) {
+        process.stdout.write(
+          app.length ? `applied application migrations: ${app.join(', ')}\n` : 'application migrations are up to date\n',
+        );
+      }
+    } catch (err) {
+      fail(err);
+    }
+  },
+);
+
+addConfigFlags(
+  program
+    .command('seed')
+    .description('Migrate, then run the seed files of SYNCLINE_SEEDS_DIR (--demo: the market demo) and exit')
+    .option('--reset', 'replace the rows a seed would otherwise leave alone')
+    .option('--count <n>', 'how many rows a seed should make (the demo: products; env SEED_PRODUCTS)'),
+).action(async (flags) => {
   try {
     const config = loadConfig(flagsToInput(flags));
-    const storage = await createStorage(config);
-    const applied = await storage.migrate();
-    await storage.close();
-    process.stdout.write(applied.length ? `applied migrations: ${applied.join(', ')}\n` : 'schema is up to date\n');
+    const dir = config.seedsDir;
+    if (!dir) throw new SynclineError('INVALID_CONFIG', 'syncline seed needs SYNCLINE_SEEDS_DIR (--seeds-dir), or --demo.');
+    const count = flags.count === undefined ? undefined : Number(flags.count);
+    if (count !== undefined && (!Number.isSafeInteger(count) || count < 0)) {
+      throw new SynclineError('INVALID_CONFIG', `--count: expected a whole number, got ${JSON.stringify(flags.count)}`);
+    }
+    const ran = await withStorage(config, async (storage) => {
+      await storage.migrate(appMigrations(config, []));
+      return runSeeds(storage.appSql(), dir, {
+        progress: cliProgressBars(),
+        reset: Boolean(flags.reset),
+        ...(count !== undefined ? { count } : {}),
+        log: (m) => process.stderr.write(`${m}\n`),
+      });
+    });
+    process.stdout.write(ran.length ? `ran seeds: ${ran.join(', ')}\n` : 'no seed files\n');
+  } catch (err) {
+    fail(err);
+  }
+});
+
+addConfigFlags(
+  program
+    .command('compact')
+    .description('Remove change history, operation log entries and tombstones older than N days, and exit')
+    .option('--older-than-days <n>', 'age in days of what is removed', '30'),
+).action(async (flags) => {
+  try {
+    const config = loadConfig(flagsToInput(flags));
+    const days = Number(flags.olderThanDays);
+    if (!Number.isFinite(days) || days < 0 || days > 36500) {
+      throw new SynclineError('INVALID_CONFIG', `--older-than-days: expected 0 to 36500, got ${JSON.stringify(flags.olderThanDays)}`);
+    }
+    // No migrate: compaction must not install or remove capture triggers (that depends on TABLE_NAMES).
+    const result = await withStorage(config, async (storage) => {
+      let bar: ReturnType<ReturnType<typeof cliProgressBars>> | undefined;
+      let reported = 0;
+      const res = await storage.compact(days, {
+        onProgress: (done, total) => {
+          bar ??= cliProgressBars()('compact', total);
+          bar.tick(done - reported);
+          reported = done;
+        },
+      });
+      bar?.done();
+      return res;
+    });
+    process.stdout.write(`${JSON.stringify(result)}\n`);
   } catch (err) {
     fail(err);
   }

@@ -1,3 +1,6 @@
+export { type AppMigrationFile, applyAppMigrations, readAppMigrations } from './app/app-migrations.js';
+export type { Progress, ProgressFactory } from './app/progress.js';
+export { type RunSeedsOptions, runSeeds, type SeedContext, type SeedFunction } from './app/seeds.js';
 export { type BusOptions, createBus } from './bus/create-bus.js';
 export { type BusState, type BusStats, EventBus } from './bus/event-bus.js';
 export { type BusMessage, jsonSerializer, type Serializer } from './bus/serializer.js';
@@ -5,10 +8,11 @@ export type { BusPayload, BusTransport, TransportState } from './bus/transport.j
 export { loadConfig } from './config/load-config.js';
 export { type Config, type ConfigInput, options as configOptions } from './config/options.js';
 export { type CreateServerOptions, createServer, type SynclineServer } from './server.js';
+export type { AppQueryable, AppSql } from './storage/app-sql.js';
 export { createStorage } from './storage/create-storage.js';
 export { migrate, migrations } from './storage/migrations.js';
 export { createPgClient } from './storage/pg-client.js';
 export { createPgliteClient } from './storage/pglite-client.js';
 export { PostgresStorage } from './storage/postgres-storage.js';
 export type { SqlClient, SqlQueryable } from './storage/sql-client.js';
-export type { Storage, StorageLimits } from './storage/storage.js';
+export type { CompactOptions, MigrateOptions, Storage, StorageLimits } from './storage/storage.js';

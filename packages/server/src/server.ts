@@ -4,6 +4,13 @@ import cors from '@fastify/cors';
 import { SynclineError } from '@syncline/protocol';
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import type { Server as SocketServer } from 'socket.io';
+import { applyAppMigrations } from './app/app-migrations.js';
+import type { ProgressFactory } from './app/progress.js';
+import { runSeeds } from './app/seeds.js';
+import { AdminMetrics } from './admin/admin-metrics.js';
+import { registerAdminRoutes } from './admin/admin-routes.js';
+import { prometheusMetrics } from './admin/prometheus.js';
+import { recordingStorage } from './admin/recording-storage.js';
 import { Access, type AuthenticateFn } from './auth/access.js';
 import { ColumnFilters } from './auth/column-filters.js';
 import { mergeRules, Policy } from './auth/policy.js';
@@ -25,6 +32,7 @@ import { registerRestRateLimit, socketLimits } from './transport/rate-limits.js'
 import { registerSendActions } from './transport/send-actions.js';
 import { socketAuth } from './transport/socket-auth.js';
 import { closeSocketServer, createSocketServer } from './transport/socket-server.js';
+import { registerStaticRoutes } from './transport/static-routes.js';
 import { registerSyncNamespace } from './transport/sync-namespace.js';
 
 export interface CreateServerOptions extends ConfigInput {
@@ -46,6 +54,8 @@ export interface CreateServerOptions extends ConfigInput {
    * serializer (instead of BUS_SERIALIZER). Every instance must use the same.
    */
   bus?: { transport?: BusTransport; serializer?: Serializer };
+  /** Where long work at start (application migrations, the demo's seed) reports progress; the CLI draws bars. */
+  progress?: ProgressFactory;
 }
 
 export interface SynclineServer {
@@ -78,12 +88,27 @@ function logRequest(req: { method: string; url: string; host?: string; ip?: stri
 }
 
 export async function createServer(options: CreateServerOptions = {}): Promise<SynclineServer> {
-  const { storage: givenStorage, server: httpServer, env, authenticate, logStream, bus: busOptions, ...input } = options;
+  const { storage: givenStorage, server: httpServer, env, authenticate, logStream, bus: busOptions, progress, ...input } = options;
   const config = loadConfig(input, env);
   const storage = givenStorage ?? (await createStorage(config));
   let access: Access;
+  /** Lines for the log once it exists: the migrations applied, what the seed did. */
+  const startLog: string[] = [];
   try {
-    await storage.migrate();
+    const migrationsDir = config.migrationsDir;
+    await storage.migrate(
+      migrationsDir
+        ? {
+            app: async (sql) => {
+              for (const name of await applyAppMigrations(sql, migrationsDir, progress)) startLog.push(`migration ${name} applied`);
+            },
+          }
+        : {},
+    );
+    // The demo fills its tables when they are empty (its seed checks).
+    if (config.demo && config.seedsDir) {
+      await runSeeds(storage.appSql(), config.seedsDir, { ...(progress ? { progress } : {}), log: (m) => startLog.push(m) });
+    }
     access = new Access(config, storage, authenticate);
     if (access.open && config.nodeEnv === 'production' && !config.allowAnonymous) {
       throw new SynclineError(
@@ -112,6 +137,12 @@ export async function createServer(options: CreateServerOptions = {}): Promise<S
   }
   /** Several instances share this bus: change batches travel over it (the in-process bus joins only this process). */
   const shared = bus.kind !== 'in-process';
+  /** The admin API's counters: each write path reports its results, the namespaces their deliveries. */
+  const metrics = new AdminMetrics({ instanceId: bus.instanceId, adapter: storage.adapter });
+  metrics.sources.bus = () => {
+    const b = bus.stats();
+    return { kind: bus.kind, name: bus.name, state: bus.state, shared, published: b.published, received: b.received, dropped: b.dropped };
+  };
 
   if (config.useSsl && httpServer) {
     throw new SynclineError('INVALID_CONFIG', 'USE_SSL cannot be combined with an existing server: terminate TLS on that server.');
@@ -163,12 +194,13 @@ export async function createServer(options: CreateServerOptions = {}): Promise<S
       'No authentication configured: every caller is anonymous and may read and write everything. Configure AUTH_TABLE/AUTH_COLUMN or a JWT key before exposing this server.',
     );
   }
+  if (startLog.length > 0) app.log.info({ applied: startLog }, 'application migrations and seeds');
   registerHttpAuth(app, access);
   // Before the routes: the plugin limits the routes registered after it.
   await registerRestRateLimit(app, config);
   registerRoutes(
     app,
-    pub,
+    recordingStorage(pub, metrics, 'rest'),
     config,
     policy,
     (query, who) => visibleChanges(storage, filters, policy, query, who),
@@ -191,6 +223,8 @@ export async function createServer(options: CreateServerOptions = {}): Promise<S
     if (!esink) throw new SynclineError('INTERNAL', 'The server is still starting.');
     esink.publish(event);
   });
+  await registerStaticRoutes(app, config);
+  registerAdminRoutes(app, storage, metrics, prometheusMetrics(metrics));
   await app.ready();
   const io = createSocketServer(app.server, config);
   const feed = new SharedFeed(storage, (err) => app.log.warn({ err }, 'change feed read failed; retrying'));
@@ -205,7 +239,20 @@ export async function createServer(options: CreateServerOptions = {}): Promise<S
   });
   // One limiter for every namespace, so a user's sockets and events count together.
   const limits = socketLimits(config);
-  const deps = { storage: pub, raw: storage, filters, config, log: app.log, feed, access, policy, limits, bus };
+  metrics.sources.position = () => feed.current;
+  const deps = {
+    storage: recordingStorage(pub, metrics, 'sync'),
+    raw: storage,
+    filters,
+    config,
+    log: app.log,
+    feed,
+    access,
+    policy,
+    limits,
+    bus,
+    metrics,
+  };
   for (const name of ['/sync', '/sendActions']) io.of(name).use(socketAuth(access)).use(limits.middleware);
   // The default namespace authenticates after connecting (esink sends an `error` event): counted per IP
   // until then, and per user once identified.
@@ -215,6 +262,8 @@ export async function createServer(options: CreateServerOptions = {}): Promise<S
   esink = await registerEsinkNamespace(io, deps);
   const stopEsink = esink.stop;
   await feed.feed.start();
+  metrics.attach(io);
+  metrics.start();
 
   let closed = false;
   return {
@@ -230,6 +279,7 @@ export async function createServer(options: CreateServerOptions = {}): Promise<S
       if (closed) return;
       closed = true;
       // Open actions roll back, subscribers disconnect, then HTTP stops.
+      metrics.close();
       await stopActions();
       await stopSync();
       await stopEsink();

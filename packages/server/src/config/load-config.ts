@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { SynclineError } from '@syncline/protocol';
+import { applyDemo } from '../app/demo.js';
 import { type Config, type ConfigInput, type OptionName, options } from './options.js';
 
 /**
@@ -38,6 +39,7 @@ export function loadConfig(explicit: ConfigInput = {}, env: NodeJS.ProcessEnv = 
     if (parsed.success) out[name] = parsed.data;
     else problems.push(`${source}=${JSON.stringify(raw)}: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
   }
+  if (out.demo) applyDemo(out, problems);
   if (out.adapter === undefined) out.adapter = out.mysqlDatabase ? 'mysql' : out.databaseUrl ? 'postgres' : 'pglite';
   if (out.adapter === 'postgres' && !out.databaseUrl) {
     problems.push('ADAPTER=postgres needs DATABASE_URL (or POSTGRES_DATABASE_URL)');

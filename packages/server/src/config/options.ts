@@ -93,6 +93,30 @@ export const options = {
       .default('public'),
     description: 'PostgreSQL schema of the TABLE_NAMES tables (MySQL: they live in MYSQL_DATABASE).',
   },
+  migrationsDir: {
+    env: ['SYNCLINE_MIGRATIONS_DIR'],
+    schema: z.string().min(1).optional(),
+    description:
+      "The application's SQL migrations: files `NNN_name.sql` applied in name order, each once, by `syncline migrate` and at `serve` start (before TABLE_NAMES capture is installed); on MySQL `NNN_name.mysql.sql` replaces `NNN_name.sql`.",
+  },
+  seedsDir: {
+    env: ['SYNCLINE_SEEDS_DIR'],
+    schema: z.string().min(1).optional(),
+    description:
+      'Seed files run by `syncline seed` in name order: `.sql` scripts, or `.js`/`.mjs` modules exporting `async (ctx) => void` (README, "Migrations and seeds").',
+  },
+  demo: {
+    env: ['SYNCLINE_DEMO'],
+    schema: bool.default(false),
+    description:
+      "The market demo (`npm start`): the demo's migrations and seeds (apps/demo), tables `category` and `product` added to TABLE_NAMES, seeded when empty, its page served at `/`.",
+  },
+  staticDir: {
+    env: ['SYNCLINE_STATIC_DIR'],
+    schema: z.string().min(1).optional(),
+    description:
+      'A built web app served without a token: its `index.html` at `/` to browsers (other callers keep the JSON index) and its files. `--demo` serves apps/demo/dist.',
+  },
   capturePollMs: {
     env: ['SYNCLINE_CAPTURE_POLL_MS'],
     schema: int(1, 60_000).default(10),

@@ -12,6 +12,7 @@ import {
 } from '@syncline/protocol';
 import { type Authorize, type DocState, docKey, type PlannedOp, planOperations, toWire } from '../engine/plan-operations.js';
 import { type ActionRunner, type ActionRunnerOptions, StagedActionRunner } from './action-runner.js';
+import type { AppSql } from './app-sql.js';
 import { type ChangePage, type ChangeRow, changesJson, changesResponse, readChanges } from './change-page.js';
 import { compileFilter } from './filter-sql.js';
 import { HeldActionRunner } from './held-action-runner.js';
@@ -22,7 +23,17 @@ import { buildKeyset, decodeCursor, encodeCursor, parseSort } from './query-sort
 import { Sequencer } from './sequencer.js';
 import { quoteIdent, type SqlClient, type SqlQueryable } from './sql-client.js';
 import { EXACT_COUNT_LIMIT, statsResponse } from './stats.js';
-import type { ChangesQuery, CommitOrigin, Storage, StorageLimits, TableConfig } from './storage.js';
+import {
+  type ChangesQuery,
+  type ClientRecord,
+  COMPACT_CHUNK,
+  type CommitOrigin,
+  type CompactOptions,
+  type MigrateOptions,
+  type Storage,
+  type StorageLimits,
+  type TableConfig,
+} from './storage.js';
 import { applyTableOps, type TableDialect, type TableOp, withTableRow } from './table-writes.js';
 import { heldByActions, logOperations, readForPlan, withDocument, writePlan } from './write-statement.js';
 
@@ -65,8 +76,9 @@ export class PostgresStorage implements Storage {
   }
 
   /** Migrates, then sequences anything a previous run committed but did not sequence, and keeps sweeping. */
-  async migrate(): Promise<number[]> {
+  async migrate(options: MigrateOptions = {}): Promise<number[]> {
     const applied = await migrate(this.db, this.s);
+    await options.app?.(this.appSql());
     this.tables = await installTableCapture(this.db, this.s, this.tableConfig);
     this.tableCollections = new Set(this.tables.keys());
     await this.sequencer.sweep();
@@ -441,42 +453,109 @@ export class PostgresStorage implements Storage {
     return rows.map((r) => ({ collection: r.collection, live: Number(r.live), deleted: 0 }));
   }
 
-  async compact(olderThanDays: number): Promise<CompactResponse> {
+  appSql(): AppSql {
+    const db = this.db;
+    return {
+      dialect: 'postgres',
+      query: (sql, params) => db.query(sql, params),
+      exec: (script) => db.exec(script),
+      table: (name) => `${this.s}.${quoteIdent(name)}`,
+      exclusive: (lock, fn) =>
+        db.transaction(async (tx) => {
+          // Waits for another instance's turn whatever lock_timeout says; a long migration may outlast statement_timeout.
+          await tx.query(
+            "SELECT set_config('lock_timeout', '0', true), set_config('statement_timeout', '0', true), pg_advisory_xact_lock(hashtext($1))",
+            [`${this.s}.${lock}`],
+          );
+          return fn(tx);
+        }),
+    };
+  }
+
+  /**
+   * The horizon is raised first, in its own transaction: from its commit on, a
+   * pull below it gets RESYNC_REQUIRED and a pull at or above it never reads a
+   * commit under it, so the rows under it are deleted in bounded chunks (each its
+   * own statement) while everything keeps running. Two compactions at once are
+   * harmless (the horizon only grows; each chunk deletes what is still there).
+   */
+  async compact(olderThanDays: number, options: CompactOptions = {}): Promise<CompactResponse> {
     const s = this.s;
-    return this.db.transaction(async (tx) => {
-      // One compaction at a time; pulls keep running (they check the horizon in their own snapshot).
+    const chunk = Math.max(1, Math.floor(options.chunkSize ?? COMPACT_CHUNK));
+    // One cutoff for every step, so the counts and the deletes agree.
+    const { rows: cut } = await this.db.query<{ cutoff: string }>(
+      `SELECT (now() - make_interval(secs => $1::double precision * 86400))::text AS cutoff`,
+      [olderThanDays],
+    );
+    const cutoff = cut[0]?.cutoff as string;
+    const horizon = await this.db.transaction(async (tx) => {
       await tx.query("SELECT set_config('lock_timeout', '0', true), pg_advisory_xact_lock(hashtext($1))", [`${s}.compact`]);
-      const cutoff = `now() - make_interval(secs => $1::double precision * 86400)`;
       const { rows: h } = await tx.query<{ h: number | null }>(
-        `SELECT max(last_position) AS h FROM ${s}.commits WHERE committed_at < ${cutoff}`,
-        [olderThanDays],
+        `SELECT max(last_position) AS h FROM ${s}.commits WHERE committed_at < $1::timestamptz`,
+        [cutoff],
       );
-      const horizon = h[0]?.h == null ? 0 : Number(h[0].h);
-      let deletedChanges = 0;
-      if (horizon > 0) {
-        const del = await tx.query(`DELETE FROM ${s}.changes WHERE tx IN (SELECT tx FROM ${s}.commits WHERE last_position <= $1)`, [
-          horizon,
-        ]);
-        deletedChanges = del.affectedRows;
-        await tx.query(`DELETE FROM ${s}.commits WHERE last_position <= $1`, [horizon]);
+      const found = h[0]?.h == null ? 0 : Number(h[0].h);
+      if (found > 0) {
         await tx.query(
           `INSERT INTO ${s}.meta (key, value) VALUES ('horizon', to_jsonb($1::bigint))
            ON CONFLICT (key) DO UPDATE SET value = to_jsonb(greatest((${s}.meta.value)::bigint, $1::bigint))`,
-          [horizon],
+          [found],
         );
       }
-      // Tombstones go once their delete is older than the horizon; live documents are never touched.
-      const tomb = await tx.query(`DELETE FROM ${s}.documents WHERE deleted AND updated_at < ${cutoff}`, [olderThanDays]);
-      const ops = await tx.query(`DELETE FROM ${s}.operations WHERE created_at < ${cutoff}`, [olderThanDays]);
-      const { rows: hz } = await tx.query<{ h: number }>(`SELECT ${s}.horizon() AS h`);
-      return {
-        message: 'Compaction completed' as const,
-        deletedCount: ops.affectedRows,
-        deletedChanges,
-        purgedTombstones: tomb.affectedRows,
-        horizon: Number(hz[0]?.h ?? 0),
-      };
+      return found;
     });
+    const under = `SELECT tx FROM ${s}.commits WHERE last_position <= $1`;
+    const { rows: counts } = await this.db.query<{ changes: number; tombstones: number; ops: number }>(
+      `SELECT (SELECT count(*) FROM ${s}.changes WHERE tx IN (${under}))::int AS changes,
+              (SELECT count(*) FROM ${s}.documents WHERE deleted AND updated_at < $2::timestamptz)::int AS tombstones,
+              (SELECT count(*) FROM ${s}.operations WHERE created_at < $2::timestamptz)::int AS ops`,
+      [horizon, cutoff],
+    );
+    const total = Number(counts[0]?.changes ?? 0) + Number(counts[0]?.tombstones ?? 0) + Number(counts[0]?.ops ?? 0);
+    let done = 0;
+    const chunked = async (sql: string, params: unknown[]): Promise<number> => {
+      let deleted = 0;
+      for (;;) {
+        const { affectedRows } = await this.db.query(sql, [...params, chunk]);
+        deleted += affectedRows;
+        done += affectedRows;
+        options.onProgress?.(done, Math.max(done, total));
+        if (affectedRows < chunk) return deleted;
+      }
+    };
+    let deletedChanges = 0;
+    if (horizon > 0) {
+      deletedChanges = await chunked(
+        `DELETE FROM ${s}.changes WHERE (tx, ord) IN (SELECT tx, ord FROM ${s}.changes WHERE tx IN (${under}) LIMIT $2)`,
+        [horizon],
+      );
+      // Commits go after their changes: a commit row is what makes its changes readable.
+      for (;;) {
+        const { affectedRows } = await this.db.query(
+          `DELETE FROM ${s}.commits WHERE tx IN (SELECT tx FROM ${s}.commits WHERE last_position <= $1 LIMIT $2)`,
+          [horizon, chunk],
+        );
+        if (affectedRows < chunk) break;
+      }
+    }
+    // Tombstones go once their delete is older than the cutoff; live documents are never touched.
+    const purgedTombstones = await chunked(
+      `DELETE FROM ${s}.documents WHERE (collection, id) IN
+         (SELECT collection, id FROM ${s}.documents WHERE deleted AND updated_at < $1::timestamptz LIMIT $2)`,
+      [cutoff],
+    );
+    const deletedCount = await chunked(
+      `DELETE FROM ${s}.operations WHERE id IN (SELECT id FROM ${s}.operations WHERE created_at < $1::timestamptz LIMIT $2)`,
+      [cutoff],
+    );
+    const { rows: hz } = await this.db.query<{ h: number }>(`SELECT ${s}.horizon() AS h`);
+    return {
+      message: 'Compaction completed' as const,
+      deletedCount,
+      deletedChanges,
+      purgedTombstones,
+      horizon: Number(hz[0]?.h ?? 0),
+    };
   }
 
   async currentPosition(): Promise<number> {
@@ -541,6 +620,15 @@ export class PostgresStorage implements Storage {
       },
       applyOperations: (clientId, ops, authorize) => this.applyOperations(clientId, ops, authorize),
     });
+  }
+
+  async listClients(limit: number): Promise<ClientRecord[]> {
+    const { rows } = await this.db.query<{ client_id: string; position: string | number; seen: number }>(
+      `SELECT client_id, position, (extract(epoch FROM last_seen) * 1000)::float8 AS seen
+       FROM ${this.s}.clients ORDER BY last_seen DESC LIMIT $1`,
+      [Math.max(0, Math.trunc(limit))],
+    );
+    return rows.map((r) => ({ clientId: r.client_id, position: Number(r.position), lastSeen: Math.round(Number(r.seen)) }));
   }
 
   async findRow(table: string, column: string, value: string): Promise<Record<string, unknown> | null> {

@@ -29,6 +29,7 @@ import type {
 } from '@syncline/protocol';
 import type { Authorize } from '../engine/plan-operations.js';
 import type { ActionRunner, ActionRunnerOptions } from './action-runner.js';
+import type { AppSql } from './app-sql.js';
 
 export type CommitOrigin = 'own' | 'swept' | 'hint';
 
@@ -36,7 +37,10 @@ export interface Storage {
   readonly adapter: 'pglite' | 'postgres' | 'mysql';
   /** Names of the collections that are SQL tables (TABLE_NAMES), known after `migrate()`. */
   readonly tableCollections: ReadonlySet<string>;
-  migrate(): Promise<number[]>;
+  /** Syncline's own migrations, then `options.app` (the application's), then capture of the TABLE_NAMES tables. */
+  migrate(options?: MigrateOptions): Promise<number[]>;
+  /** SQL in this database for the application's migrations and seeds (app-sql.ts). */
+  appSql(): AppSql;
   /** `authorize` (write rules) is asked about each write; a refused one is rejected with FORBIDDEN. */
   applyOperations(clientId: string, operations: unknown[], authorize?: Authorize): Promise<PushResponse>;
   getChanges(req: ChangesQuery): Promise<ChangesResponse>;
@@ -45,7 +49,11 @@ export interface Storage {
   getDocument(collection: string, id: string): Promise<WireDocument | null>;
   queryDocuments(collection: string, req: QueryRequest): Promise<QueryResponse>;
   getStats(): Promise<StatsResponse>;
-  compact(olderThanDays: number): Promise<CompactResponse>;
+  /**
+   * Raises the horizon first (its own transaction: a pull below it gets RESYNC_REQUIRED and nobody
+   * reads the rows under it), then deletes them in chunks of `chunkSize` rows, reporting progress.
+   */
+  compact(olderThanDays: number, options?: CompactOptions): Promise<CompactResponse>;
   currentPosition(): Promise<number>;
   /**
    * `options.local`: also tell this instance's own sequencing (`own`/`swept`). Off by default where the
@@ -68,9 +76,36 @@ export interface Storage {
    * whose `column` equals `value`, or null. Names are validated identifiers.
    */
   findRow(table: string, column: string, value: string): Promise<Record<string, unknown> | null>;
+  /**
+   * Clients that pulled with a `clientId` (the `clients` table): the `limit` seen most recently,
+   * newest first, with the position they last pulled from. Optional (the admin API lists none without it).
+   */
+  listClients?(limit: number): Promise<ClientRecord[]>;
   /** Throws if the database cannot be reached. */
   ping(): Promise<void>;
   close(): Promise<void>;
+}
+
+export interface MigrateOptions {
+  /** Runs after Syncline's own migrations and before capture is installed, so TABLE_NAMES may name tables it creates. */
+  app?: (sql: AppSql) => Promise<void>;
+}
+
+/** Rows one compaction statement deletes at most. */
+export const COMPACT_CHUNK = 10_000;
+
+export interface CompactOptions {
+  /** Rows per DELETE (default COMPACT_CHUNK). */
+  chunkSize?: number;
+  /** Called after each chunk: rows deleted so far of `total` (counted before deleting). */
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface ClientRecord {
+  clientId: string;
+  position: number;
+  /** ms since epoch. */
+  lastSeen: number;
 }
 
 export interface ChangesQuery {

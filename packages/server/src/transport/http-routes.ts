@@ -20,6 +20,7 @@ import { Policy } from '../auth/policy.js';
 import type { Config } from '../config/options.js';
 import type { ChangesQuery, Storage } from '../storage/storage.js';
 import { parseWith, toSynclineError } from './errors.js';
+import { sendIndexPage } from './static-routes.js';
 
 const HEALTH_TIMEOUT_MS = 2000;
 
@@ -92,8 +93,12 @@ export function registerRoutes(
 
   app.get('/ping', async (_req, reply) => reply.type('text/plain').send('pong'));
 
-  // Where a newcomer lands after `npm start`.
-  app.get('/', async () => ({
+  // Where a newcomer lands after `npm start`: browsers get the demo's page when one is served (static-routes.ts).
+  app.get('/', async (req, reply) => {
+    if (sendIndexPage(req, reply, config)) return reply;
+    return index();
+  });
+  const index = () => ({
     name: 'Syncline',
     adapter: storage.adapter,
     endpoints: [
@@ -109,7 +114,7 @@ export function registerRoutes(
       'Socket.IO namespaces: / (esink events), /sync, /sendActions',
     ],
     docs: 'See README.md, "API reference".',
-  }));
+  });
 
   app.post('/changes', async (req, reply) => {
     const body = parseWith(ChangesRequestSchema, req.body ?? {}, 'body');

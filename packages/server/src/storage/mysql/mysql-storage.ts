@@ -12,11 +12,21 @@ import {
 } from '@syncline/protocol';
 import { type Authorize, type DocState, docKey, type PlannedOp, planOperations, toWire } from '../../engine/plan-operations.js';
 import { type ActionRunner, type ActionRunnerOptions, refused, StagedActionRunner } from '../action-runner.js';
+import { type AppQueryable, type AppSql, splitMysqlScript, toMysqlPlaceholders } from '../app-sql.js';
 import { type ChangePage, type ChangeRow, changesJson, changesResponse } from '../change-page.js';
 import { duplicateOf, freshOps, parseQueryFilter, pushResponse, splitOperations, type ValidOp } from '../push-results.js';
 import { decodeCursor, encodeCursor, parseSort, type SortKey } from '../query-sort.js';
 import { EXACT_COUNT_LIMIT, statsResponse } from '../stats.js';
-import type { ChangesQuery, CommitOrigin, Storage, StorageLimits } from '../storage.js';
+import {
+  type ChangesQuery,
+  type ClientRecord,
+  COMPACT_CHUNK,
+  type CommitOrigin,
+  type CompactOptions,
+  type MigrateOptions,
+  type Storage,
+  type StorageLimits,
+} from '../storage.js';
 import { applyTableOps, type TableDialect, type TableOp, withTableRow } from '../table-writes.js';
 import { type PlanInput, toStored, withDocument } from '../write-statement.js';
 import type { MysqlClient, MysqlQueryable } from './mysql-client.js';
@@ -29,8 +39,6 @@ import { installMysqlTableCapture, type MysqlTableInfo, mysqlTableDialect, rowJs
 /** ER_DUP_ENTRY (a concurrent insert of the same key or op id), ER_LOCK_WAIT_TIMEOUT, ER_LOCK_DEADLOCK. */
 const RETRYABLE = new Set([1062, 1205, 1213]);
 const MAX_ATTEMPTS = 6;
-/** Rows deleted per statement by compaction, so no statement holds locks on a whole table. */
-const COMPACT_CHUNK = 5000;
 class RetryBatch extends Error {}
 
 export interface MysqlStorageOptions {
@@ -83,8 +91,9 @@ export class MysqlStorage implements Storage {
   }
 
   /** Migrates, consumes what a previous run left in the target table (never drops it), then polls. */
-  async migrate(): Promise<number[]> {
+  async migrate(options: MigrateOptions = {}): Promise<number[]> {
     const applied = await migrateMysql(this.db, this.opts.names);
+    await options.app?.(this.appSql());
     this.tables = await installMysqlTableCapture(this.db, this.opts.names, this.opts.tables ?? []);
     this.tableCollections = new Set(this.tables.keys());
     await this.consumer.catchUp();
@@ -455,33 +464,89 @@ export class MysqlStorage implements Storage {
     return out;
   }
 
+  appSql(): AppSql {
+    const db = this.db;
+    const q = (c: MysqlQueryable): AppQueryable => ({
+      query: (sql, params) => c.query(...toMysqlPlaceholders(sql, params)),
+      async exec(script) {
+        for (const sql of splitMysqlScript(script)) await c.query(sql);
+      },
+    });
+    return {
+      dialect: 'mysql',
+      ...q(db),
+      table: (name) => this.t(name),
+      exclusive: (lock, fn) =>
+        db.session(async (conn) => {
+          const name = lockName(db.database, this.opts.names.prefix, lock);
+          const { rows } = await conn.query<{ ok: number | null }>('SELECT GET_LOCK(?, 600) AS ok', [name]);
+          if (Number(rows[0]?.ok) !== 1) throw new SynclineError('INTERNAL', `Could not take the lock ${lock} within 600 s.`);
+          try {
+            // Plain data statements roll back with a failure; DDL commits implicitly (MySQL).
+            await conn.query('START TRANSACTION');
+            try {
+              const out = await fn(q(conn));
+              await conn.query('COMMIT');
+              return out;
+            } catch (err) {
+              await conn.query('ROLLBACK').catch(() => {});
+              throw err;
+            }
+          } finally {
+            await conn.query('SELECT RELEASE_LOCK(?)', [name]);
+          }
+        }),
+    };
+  }
+
   /**
-   * One compaction at a time (a named lock). The horizon is raised first, so
-   * pulls below it get RESYNC_REQUIRED while the rows under it are deleted in
-   * bounded chunks.
+   * One compaction at a time (a named lock). The horizon is raised first (its
+   * own statement, committed at once), so pulls below it get RESYNC_REQUIRED
+   * while the rows under it are deleted in bounded chunks.
    */
-  async compact(olderThanDays: number): Promise<CompactResponse> {
+  async compact(olderThanDays: number, options: CompactOptions = {}): Promise<CompactResponse> {
     const t = this.t;
     const micros = Math.round(olderThanDays * 86_400_000_000);
+    const chunk = Math.max(1, Math.floor(options.chunkSize ?? COMPACT_CHUNK));
     return this.db.session(async (conn) => {
       const lock = lockName(this.db.database, this.opts.names.prefix, 'compact');
       await conn.query('SELECT GET_LOCK(?, 600)', [lock]);
       try {
+        // One cutoff for every step, so the counts and the deletes agree.
+        const { rows: cut } = await conn.query<{ cutoff: string; ms: number }>(
+          'SELECT CURRENT_TIMESTAMP(6) - INTERVAL ? MICROSECOND AS cutoff, ROUND(UNIX_TIMESTAMP(NOW(3)) * 1000) - ? / 1000 AS ms',
+          [micros, micros],
+        );
+        const cutoff = cut[0]?.cutoff as string;
         const { rows: h } = await conn.query<{ h: number | null }>(
-          `SELECT MAX(position) AS h FROM ${t('changes')}
-           WHERE committed_ms < ROUND(UNIX_TIMESTAMP(NOW(3)) * 1000) - ? / 1000`,
-          [micros],
+          `SELECT MAX(position) AS h FROM ${t('changes')} WHERE committed_ms < ?`,
+          [Number(cut[0]?.ms)],
         );
         const horizon = h[0]?.h == null ? 0 : Number(h[0].h);
-        let deletedChanges = 0;
-        if (horizon > 0) {
-          await conn.query(`UPDATE ${t('meta')} SET value = GREATEST(value, ?) WHERE name = 'horizon'`, [horizon]);
-          deletedChanges = await chunked(conn, `DELETE FROM ${t('changes')} WHERE position <= ? ORDER BY position`, [horizon]);
-        }
-        const cutoff = 'CURRENT_TIMESTAMP(6) - INTERVAL ? MICROSECOND';
+        if (horizon > 0) await conn.query(`UPDATE ${t('meta')} SET value = GREATEST(value, ?) WHERE name = 'horizon'`, [horizon]);
+        const { rows: counts } = await conn.query<{ changes: number; tombstones: number; ops: number }>(
+          `SELECT (SELECT COUNT(*) FROM ${t('changes')} WHERE position <= ?) AS changes,
+                  (SELECT COUNT(*) FROM ${t('documents')} WHERE deleted AND updated_at < ?) AS tombstones,
+                  (SELECT COUNT(*) FROM ${t('operations')} WHERE created_at < ?) AS ops`,
+          [horizon, cutoff, cutoff],
+        );
+        const total = Number(counts[0]?.changes ?? 0) + Number(counts[0]?.tombstones ?? 0) + Number(counts[0]?.ops ?? 0);
+        let done = 0;
+        const chunked = async (sql: string, params: unknown[]): Promise<number> => {
+          let deleted = 0;
+          for (;;) {
+            const { affectedRows } = await conn.query(`${sql} LIMIT ${chunk}`, params);
+            deleted += affectedRows;
+            done += affectedRows;
+            options.onProgress?.(done, Math.max(done, total));
+            if (affectedRows < chunk) return deleted;
+          }
+        };
+        const deletedChanges =
+          horizon > 0 ? await chunked(`DELETE FROM ${t('changes')} WHERE position <= ? ORDER BY position`, [horizon]) : 0;
         // Tombstones go once their delete is older than the cutoff; live documents are never touched.
-        const purgedTombstones = await chunked(conn, `DELETE FROM ${t('documents')} WHERE deleted AND updated_at < ${cutoff}`, [micros]);
-        const deletedCount = await chunked(conn, `DELETE FROM ${t('operations')} WHERE created_at < ${cutoff}`, [micros]);
+        const purgedTombstones = await chunked(`DELETE FROM ${t('documents')} WHERE deleted AND updated_at < ?`, [cutoff]);
+        const deletedCount = await chunked(`DELETE FROM ${t('operations')} WHERE created_at < ?`, [cutoff]);
         const { rows: hz } = await conn.query<{ h: number }>(`SELECT value AS h FROM ${t('meta')} WHERE name = 'horizon'`);
         return {
           message: 'Compaction completed' as const,
@@ -597,6 +662,15 @@ export class MysqlStorage implements Storage {
     });
   }
 
+  async listClients(limit: number): Promise<ClientRecord[]> {
+    // UNIX_TIMESTAMP reads the DATETIME in the session time zone, the one CURRENT_TIMESTAMP wrote it in.
+    const { rows } = await this.db.query<{ client_id: string; position: string | number; seen: string | number }>(
+      `SELECT client_id, position, UNIX_TIMESTAMP(last_seen) * 1000 AS seen
+       FROM ${this.t('clients')} ORDER BY last_seen DESC LIMIT ${Math.max(0, Math.trunc(limit))}`,
+    );
+    return rows.map((r) => ({ clientId: r.client_id, position: Number(r.position), lastSeen: Math.round(Number(r.seen)) }));
+  }
+
   async findRow(table: string, column: string, value: string): Promise<Record<string, unknown> | null> {
     // `=` uses the column's index; the binary comparison makes the match exact
     // (no case-insensitive collation, no '05' = 5 conversion).
@@ -619,16 +693,6 @@ export class MysqlStorage implements Storage {
     this.consumer.stop();
     await this.consumer.catchUp().catch(() => {});
     await this.db.close();
-  }
-}
-
-/** Runs a DELETE in chunks of COMPACT_CHUNK rows; returns the rows deleted. */
-async function chunked(q: MysqlQueryable, sql: string, params: unknown[]): Promise<number> {
-  let total = 0;
-  for (;;) {
-    const { affectedRows } = await q.query(`${sql} LIMIT ${COMPACT_CHUNK}`, params);
-    total += affectedRows;
-    if (affectedRows < COMPACT_CHUNK) return total;
   }
 }
 
