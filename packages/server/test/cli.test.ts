@@ -94,6 +94,45 @@ describe('syncline CLI', () => {
     expect(second.stdout).toContain('schema is up to date');
   }, 120_000);
 
+  test('seed --demo migrates and seeds with progress lines (not a terminal), leaves a filled table alone; compact reports progress', () => {
+    const dataDir = tempDir();
+    const env = { ...process.env, SYNCLINE_DATA_DIR: dataDir, DATABASE_URL: '', POSTGRES_DATABASE_URL: '', POSTGRES_CONNECTION_STRING: '' };
+    const run = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { env, encoding: 'utf8' });
+    const seed = run('seed', '--demo', '--count', '3000');
+    expect(seed.status, seed.stderr).toBe(0);
+    expect(seed.stdout).toContain('ran seeds: 001_market.mjs');
+    // A line per migration, naming it, then the seed's bar about every 10% (batches of 500) and at the end.
+    expect(seed.stderr).toContain('migrations: 1/3 (33%) 001_product.sql');
+    expect(seed.stderr).toContain('migrations: 3/3 (100%) 003_product_update.sql');
+    const bar = seed.stderr.split('\n').filter((l) => l.startsWith('seed 001_market.mjs:'));
+    expect(bar).toEqual([
+      'seed 001_market.mjs: 500/3000 (16%)',
+      'seed 001_market.mjs: 1000/3000 (33%)',
+      'seed 001_market.mjs: 1500/3000 (50%)',
+      'seed 001_market.mjs: 2000/3000 (66%)',
+      'seed 001_market.mjs: 2500/3000 (83%)',
+      'seed 001_market.mjs: 3000/3000 (100%) done',
+    ]);
+    expect(seed.stderr).toContain('seeded 8 categories and 3000 products');
+
+    const again = run('seed', '--demo');
+    expect(again.status).toBe(0);
+    expect(again.stderr).toContain('product has 3000 rows: left as they are');
+    expect(again.stderr).not.toContain('migrations:');
+
+    const compact = run('compact', '--older-than-days', '0');
+    expect(compact.status, compact.stderr).toBe(0);
+    const result = JSON.parse(compact.stdout) as { message: string; deletedChanges: number; horizon: number };
+    expect(result.message).toBe('Compaction completed');
+    // The categories' insert, the six product batches: one change row per statement.
+    expect(result.deletedChanges).toBeGreaterThanOrEqual(7);
+    expect(compact.stderr).toMatch(/^compact: \d+\/\d+ \(100%\) done$/m);
+
+    const bad = run('compact', '--older-than-days', 'soon');
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toContain('--older-than-days');
+  }, 180_000);
+
   test('invalid configuration fails at start with every problem named', () => {
     const r = spawnSync(process.execPath, [cli, 'serve', '--port', 'abc'], {
       env: { ...process.env, SYNCLINE_MAX_OPERATIONS: '0', DATABASE_URL: 'mysql://nope' },

@@ -568,5 +568,39 @@ export function registerStorageTests(name: string, factory: HarnessFactory): voi
       const next = await h.storage.applyOperations('w', [ins(c, 'later', {})]);
       expect(next.results[0]?.position).toBe(oldHead + 2);
     });
+
+    test('compaction deletes in bounded chunks and reports its progress, with the same result', async () => {
+      const c = freshCollection('chunks');
+      for (let b = 0; b < 5; b++) {
+        await h.storage.applyOperations(
+          'w',
+          Array.from({ length: 5 }, (_, i) => ins(c, `d${b}-${i}`, { b, i })),
+        );
+      }
+      await h.storage.applyOperations('w', [{ id: opId(), type: 'delete', collection: c, docId: 'd0-0' }]);
+      const head = await h.storage.currentPosition();
+      for (const what of ['changes', 'operations', 'documents'] as const) await h.age(what, 40);
+      const calls: [number, number][] = [];
+      const res = await h.storage.compact(30, { chunkSize: 4, onProgress: (done, total) => calls.push([done, total]) });
+      expect(res.horizon).toBe(head);
+      expect(res.deletedChanges).toBeGreaterThanOrEqual(26);
+      expect(res.deletedCount).toBeGreaterThanOrEqual(26);
+      expect(res.purgedTombstones).toBeGreaterThanOrEqual(1);
+      const total = res.deletedChanges + res.deletedCount + res.purgedTombstones;
+      // At most 4 rows per statement: many steps, each moving at most 4, ending at the total counted first.
+      expect(calls.length).toBeGreaterThanOrEqual(Math.ceil(total / 4));
+      let prev = 0;
+      for (const [done, t] of calls) {
+        expect(done - prev).toBeGreaterThanOrEqual(0);
+        expect(done - prev).toBeLessThanOrEqual(4);
+        expect(t).toBe(total);
+        prev = done;
+      }
+      expect(calls.at(-1)).toEqual([total, total]);
+      await expect(h.storage.getChanges({ since: head - 1, limit: 10 })).rejects.toMatchObject({ code: 'RESYNC_REQUIRED' });
+      expect(await h.storage.getDocument(c, 'd4-4')).toMatchObject({ b: 4, i: 4 });
+      expect(await h.storage.getDocument(c, 'd0-0')).toBeNull();
+      expect((await h.storage.getChanges({ since: head, limit: 10 })).operations).toEqual([]);
+    });
   });
 }

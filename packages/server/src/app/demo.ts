@@ -27,4 +27,7 @@ export function applyDemo(out: Record<string, unknown>, problems: string[]): voi
   out.staticDir ??= demoPaths.dist;
   const tables = (out.tableNames as string[] | undefined) ?? [];
   out.tableNames = [...tables, ...DEMO_TABLES.filter((t) => !tables.includes(t))];
+  // The demo's data is for everyone: default-namespace (esink) clients get its changes too.
+  const routing = (out.tableAuthColumnRouting as Record<string, '*' | string[]> | undefined) ?? {};
+  out.tableAuthColumnRouting = { ...Object.fromEntries(DEMO_TABLES.map((t) => [t, '*'])), ...routing };
 }

@@ -34,14 +34,19 @@ function sendPage(reply: FastifyReply, root: string, file: string, what: string)
 }
 
 /** The `/` route for browsers: true when it answered with the site's page. */
-export function sendIndexPage(req: FastifyRequest, reply: FastifyReply, config: Config): boolean {
+export function sendIndexPage(req: FastifyRequest, reply: FastifyReply, config: Pick<Config, 'staticDir' | 'demo'>): boolean {
   if (!config.staticDir || !(req.headers.accept ?? '').includes('text/html')) return false;
   sendPage(reply, resolve(config.staticDir), 'index.html', config.demo ? 'market demo' : 'site (SYNCLINE_STATIC_DIR)');
   return true;
 }
 
-export async function registerStaticRoutes(app: FastifyInstance, config: Config): Promise<void> {
-  const dashboard = resolve(demoPaths.dist);
+/** `dashboardDir`: the built demo holding `admin/index.html` (tests point it elsewhere). */
+export async function registerStaticRoutes(
+  app: FastifyInstance,
+  config: Pick<Config, 'staticDir'>,
+  dashboardDir = demoPaths.dist,
+): Promise<void> {
+  const dashboard = resolve(dashboardDir);
   const site = config.staticDir ? resolve(config.staticDir) : undefined;
   // The site's files first; the dashboard's assets are found in its dist after them.
   const roots = [...new Set([site, dashboard].filter((d): d is string => d !== undefined && existsSync(d)))];
