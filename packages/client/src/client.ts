@@ -918,6 +918,7 @@ export class SynclineClient extends Emitter<ClientEvents> {
 
   private publishStatus(): void {
     const s = this.status;
+    if (this.clientIdValue) this.transport.reportStatus?.({ clientId: this.clientIdValue, pending: s.pending, position: s.position });
     if (s.state === 'online') {
       this.lastSyncedAt = Date.now();
       const waiters = this.syncedWaiters;

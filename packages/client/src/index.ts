@@ -20,6 +20,6 @@ export { MemoryStore } from './store/memory-store.js';
 export type { BaseRecord, PendingOperation, Store, StoreWrite } from './store/store.js';
 export { HttpTransport } from './transport/http.js';
 export { SocketTransport } from './transport/socket.js';
-export type { Frame, SubscriptionHandlers, Transport, TransportEvents } from './transport/transport.js';
+export type { Frame, StatusReport, SubscriptionHandlers, Transport, TransportEvents } from './transport/transport.js';
 
 export const version = '0.1.0';

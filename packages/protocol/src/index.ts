@@ -1,4 +1,5 @@
 export * from './changes.js';
+export * from './client-status.js';
 export * from './documents.js';
 export * from './errors.js';
 export * from './filter.js';

@@ -4,6 +4,7 @@ import { io, type Socket } from 'socket.io-client';
 import {
   type Frame,
   rest,
+  type StatusReport,
   type SubscriptionHandlers,
   type TokenSource,
   type Transport,
@@ -12,6 +13,8 @@ import {
 } from './transport.js';
 
 const ACK_TIMEOUT_MS = 30_000;
+/** `clientStatus` is sent at most this often. */
+const STATUS_INTERVAL_MS = 1000;
 
 export interface SocketTransportOptions {
   url: string;
@@ -27,6 +30,9 @@ export class SocketTransport implements Transport {
   private readonly subs = new Map<string, SubscriptionHandlers>();
   /** Requests waiting for an ack: a lost connection fails them at once (the queue retries after reconnecting). */
   private readonly inFlight = new Set<(err: Error) => void>();
+  private status: StatusReport | undefined;
+  private statusSentAt = 0;
+  private statusTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(private readonly opts: SocketTransportOptions) {}
 
@@ -52,7 +58,10 @@ export class SocketTransport implements Transport {
       ...this.opts.socketOptions,
     });
     this.socket = socket;
-    socket.on('connect', () => events.online());
+    socket.on('connect', () => {
+      events.online();
+      this.sendStatusSoon();
+    });
     socket.on('disconnect', (reason) => {
       this.subs.clear();
       this.failInFlight(`connection lost (${reason})`);
@@ -77,6 +86,8 @@ export class SocketTransport implements Transport {
   }
 
   disconnect(): void {
+    clearTimeout(this.statusTimer);
+    this.statusTimer = undefined;
     this.socket?.removeAllListeners();
     this.socket?.disconnect();
     this.socket = undefined;
@@ -146,6 +157,39 @@ export class SocketTransport implements Transport {
         },
       );
     });
+  }
+
+  reportStatus(status: StatusReport): void {
+    const changed = this.status?.pending !== status.pending;
+    this.status = status;
+    if (changed) this.sendStatusSoon();
+  }
+
+  /** Sends the latest status now, or once a second has passed since the last one (the timer sends the newest). */
+  private sendStatusSoon(): void {
+    if (this.statusTimer || !this.status) return;
+    const wait = this.statusSentAt + STATUS_INTERVAL_MS - Date.now();
+    if (wait <= 0) {
+      this.sendStatus();
+      return;
+    }
+    this.statusTimer = setTimeout(() => {
+      this.statusTimer = undefined;
+      this.sendStatus();
+    }, wait);
+    (this.statusTimer as { unref?: () => void }).unref?.();
+  }
+
+  private sendStatus(): void {
+    const socket = this.socket;
+    if (!socket?.connected || !this.status) return;
+    // No ack: a server without the event ignores it (or answers an `error` event nobody needs).
+    try {
+      socket.emit('clientStatus', this.status);
+      this.statusSentAt = Date.now();
+    } catch {
+      // A report is never worth failing the client over.
+    }
   }
 
   query(collection: string, cursor: string | undefined, limit: number): Promise<QueryResponse> {

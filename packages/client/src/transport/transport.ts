@@ -43,6 +43,18 @@ export interface Transport {
   /** HTTP only: changes after `since` (all collections the caller may read). */
   pull?(since: number, limit: number): Promise<{ changes: Change[]; checkpoint: number; hasMore: boolean }>;
   query(collection: string, cursor: string | undefined, limit: number): Promise<QueryResponse>;
+  /**
+   * Socket only: the client's latest status for the server's admin API (`clientStatus`). Called on every
+   * status change; the transport sends it on connect and when `pending` changes, at most once a second.
+   */
+  reportStatus?(status: StatusReport): void;
+}
+
+/** What a client reports about itself (the `/sync` event `clientStatus`). */
+export interface StatusReport {
+  clientId: string;
+  pending: number;
+  position: number;
 }
 
 /** A failure with the server's code (or NETWORK when the server could not be reached). */

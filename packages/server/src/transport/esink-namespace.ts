@@ -86,7 +86,7 @@ export interface EsinkNamespace {
 const queued = (socket: Socket) => (socket.conn as unknown as { writeBuffer: unknown[] }).writeBuffer.length;
 
 export async function registerEsinkNamespace(io: Server, deps: SocketDeps): Promise<EsinkNamespace> {
-  const { storage, config, log, feed, filters, access, policy } = deps;
+  const { storage, config, log, feed, filters, access, policy, metrics } = deps;
   const nsp = io.of('/');
   const routing = config.tableAuthColumnRouting;
 
@@ -152,7 +152,10 @@ export async function registerEsinkNamespace(io: Server, deps: SocketDeps): Prom
         const socket = nsp.sockets.get(sid);
         const who = socket?.data.identity as Identity | undefined;
         const v = who && view(who);
-        if (socket && v) emit(socket, v);
+        if (socket && v) {
+          emit(socket, v);
+          metrics?.delivered('/', 1);
+        }
       }
     } else {
       const byKey = audiences.get(table);
@@ -162,7 +165,10 @@ export async function registerEsinkNamespace(io: Server, deps: SocketDeps): Prom
           continue;
         }
         const v = view(a.who);
-        if (v) emit(nsp.to(a.room), v);
+        if (v) {
+          emit(nsp.to(a.room), v);
+          metrics?.delivered('/', nsp.adapter.rooms.get(a.room)?.size ?? 0);
+        }
       }
     }
     scheduleScan();
@@ -221,6 +227,12 @@ export async function registerEsinkNamespace(io: Server, deps: SocketDeps): Prom
       const to = nsp.to(rooms);
       if (!RESERVED.has(table)) to.emit(table, payload);
       to.emit('changes', payload);
+      if (metrics) {
+        // A socket is in one user room at most, so the rooms' sizes add up to the sockets reached.
+        let n = 0;
+        for (const r of rooms) n += nsp.adapter.rooms.get(r)?.size ?? 0;
+        metrics.delivered('/', n);
+      }
       emittedSinceScan += 2;
       if (emittedSinceScan >= config.socketBufferLimit) scan();
     }

@@ -12,6 +12,7 @@
  */
 import { type ErrorRef, errorRef, type OperationResult, type SynclineError, type WireDocument } from '@syncline/protocol';
 import type { Socket } from 'socket.io';
+import type { RecordedStatus } from '../admin/admin-metrics.js';
 import { docKey } from '../engine/plan-operations.js';
 import type { ActionRunner, BeginOutcome, FinOutcome, OpenAction } from '../storage/action-runner.js';
 import { refused } from '../storage/action-runner.js';
@@ -44,6 +45,8 @@ interface Entry {
   finRequested?: boolean;
   /** Disconnect or shutdown while the action was starting. */
   cancel?: RollbackReason;
+  /** Refused before parsing completed (its type is unknown): reported to the admin metrics like a write. */
+  refused?: boolean;
 }
 
 /** Ids of recently ended actions: a late clientFin for one of them is not an error. */
@@ -119,7 +122,7 @@ export class ActionSession {
   /** NACKs an action that failed validation. */
   refuse(wireId: WireId, compat: boolean, error: ErrorRef): void {
     const action: Action = { wireId, key: String(wireId), type: 'READ', collection: '', docId: '' };
-    this.nack({ action, compat, state: 'ending', lockKeys: [] }, error);
+    this.nack({ action, compat, state: 'ending', lockKeys: [], refused: true }, error);
   }
 
   private async read(entry: Entry): Promise<void> {
@@ -157,7 +160,12 @@ export class ActionSession {
     if (outcome.kind === 'refused') {
       this.end(entry);
       const result = this.hub.policy.guardResult(outcome.result, who);
-      this.nack(entry, result.error ?? errorRef('INTERNAL'), result.serverDocument);
+      this.nack(
+        entry,
+        result.error ?? errorRef('INTERNAL'),
+        result.serverDocument,
+        outcome.result.status === 'conflict' ? 'conflict' : 'rejected',
+      );
       return;
     }
     if (outcome.kind === 'duplicate') {
@@ -165,6 +173,7 @@ export class ActionSession {
       this.end(entry);
       this.emitResult(entry, { status: 'ACK', data: resultRecord(this.hub.policy.guardResult(outcome.result, who)), duplicate: true });
       this.socket.emit('actionCommitted', { id: entry.action.wireId, duplicate: true });
+      this.report(entry, 'duplicate', outcome.result.position === undefined ? {} : { position: outcome.result.position });
       return;
     }
     entry.state = 'open';
@@ -213,6 +222,8 @@ export class ActionSession {
     // Unlocked before the client hears of it, so its next action on the record is not busy.
     this.end(entry);
     if (out.kind === 'committed') {
+      this.hub.metrics?.actionCommitted();
+      this.report(entry, 'committed', out.position === undefined ? {} : { position: out.position });
       this.socket.emit('actionCommitted', {
         id: entry.action.wireId,
         ...(out.position === undefined ? {} : { position: out.position }),
@@ -261,8 +272,9 @@ export class ActionSession {
     if (this.recent.size > RECENT_LIMIT) this.recent.delete(this.recent.values().next().value as string);
   }
 
-  private nack(entry: Entry, error: ErrorRef, serverDocument?: WireDocument | null): void {
+  private nack(entry: Entry, error: ErrorRef, serverDocument?: WireDocument | null, status: 'rejected' | 'conflict' = 'rejected'): void {
     const { path: _path, ...err } = error;
+    if (entry.action.op || entry.refused) this.report(entry, status, { code: error.code, message: error.message });
     this.emitResult(entry, { status: 'NACK', error: err, ...(serverDocument ? { serverDocument: toRecord(serverDocument) } : {}) });
     this.emitRolledBack(entry, 'nack');
     if (!this.entries.has(entry.action.key)) this.remember(entry.action.key);
@@ -272,7 +284,32 @@ export class ActionSession {
     this.socket.emit(entry.compat ? 'productActionResult' : 'actionResult', { id: entry.action.wireId, ...body });
   }
 
+  /** An action's final state for the admin API (reads are not operations: not reported). */
+  private report(entry: Entry, status: RecordedStatus, extra: { code?: string; message?: string; position?: number }): void {
+    const metrics = this.hub.metrics;
+    if (!metrics) return;
+    const { action } = entry;
+    metrics.record({
+      time: Date.now(),
+      via: 'sendActions',
+      clientId: this.clientId,
+      id: action.op?.id ?? String(action.wireId),
+      type: action.op?.type ?? 'unknown',
+      collection: action.collection || null,
+      docId: action.docId || null,
+      status,
+      ...extra,
+    });
+  }
+
   private emitRolledBack(entry: Entry, reason: RollbackReason, error?: ErrorRef): void {
+    if (this.hub.metrics && (entry.action.op || entry.refused)) {
+      this.hub.metrics.actionRolledBack(reason);
+      // A NACK was reported with its own status; every other rollback ends an ACKed action.
+      if (reason !== 'nack') {
+        this.report(entry, 'rolledBack', { code: error?.code, message: error?.message ?? `Rolled back: ${reason}.` });
+      }
+    }
     this.socket.emit('actionRolledBack', {
       id: entry.action.wireId,
       reason,

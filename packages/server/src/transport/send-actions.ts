@@ -49,6 +49,10 @@ export async function registerSendActions(io: Server, deps: SocketDeps): Promise
   };
   const sessions = new Set<ActionSession>();
   const nsp = io.of('/sendActions');
+  if (deps.metrics) {
+    deps.metrics.sources.openActions = () => hub.open;
+    deps.metrics.sources.maxOpenActions = config.maxOpenActions;
+  }
 
   nsp.on('connection', (socket: Socket) => {
     const given = socket.handshake.auth?.clientId ?? socket.handshake.query?.clientId;

@@ -1,4 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify';
+import type { AdminMetrics } from '../admin/admin-metrics.js';
 import type { Access } from '../auth/access.js';
 import type { Identity } from '../auth/authenticate.js';
 import type { ColumnFilters } from '../auth/column-filters.js';
@@ -29,6 +30,8 @@ export interface SocketDeps {
   bus?: EventBus;
   /** Sockets and events per user, shared by every namespace (absent: no limits). */
   limits?: SocketLimits;
+  /** The admin API's counters (absent: nothing is recorded). */
+  metrics?: AdminMetrics;
 }
 
 /** Stops a namespace's background work (called on server close). */

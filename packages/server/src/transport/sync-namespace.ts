@@ -5,6 +5,7 @@
  *   subscribe   {collection, filter?, since?} → {ok: true, subscriptionId, position, changes?} | {ok: false, error}
  *   unsubscribe {subscriptionId}              → {ok: true} | {ok: false, error}
  *   push        {clientId, operations}        → {ok: true, accepted, conflicts, results} | {ok: false, error}
+ *   clientStatus {clientId, pending, position}  (no ack) what the client reports for the admin API
  * Server → client:
  *   changes           {subscriptionId, changes, from, position}: every change of the
  *                     subscription with from < change.position ≤ position, in commit order.
@@ -22,6 +23,7 @@
 import {
   type Change,
   ClientIdSchema,
+  ClientStatusSchema,
   CollectionNameSchema,
   type Filter,
   FilterError,
@@ -58,6 +60,8 @@ interface Joining {
   buffer: Change[];
   bufferedTo: number;
   overflow: boolean;
+  /** The position the client has been told it is complete up to (admin API: its position). */
+  told: number;
 }
 
 interface SocketState {
@@ -120,7 +124,7 @@ function filterOf(raw: unknown): Filter {
 }
 
 export async function registerSyncNamespace(io: Server, deps: SocketDeps): Promise<StopNamespace> {
-  const { storage, raw, config, log, feed, filters, policy } = deps;
+  const { storage, raw, config, log, feed, filters, policy, metrics } = deps;
   const nsp = io.of('/sync');
   const index = new SubscriptionIndex();
   const joiningByGroup = new Map<string, Set<Joining>>();
@@ -129,6 +133,17 @@ export async function registerSyncNamespace(io: Server, deps: SocketDeps): Promi
   const byUser = new Map<string, Set<SocketState>>();
   const dirty = new Set<Group>();
   let flushScheduled = false;
+
+  if (metrics) {
+    // A live subscription is complete up to what the feed has read; one catching up, up to its last frame.
+    metrics.sources.syncPosition = (socketId) => {
+      const state = states.get(socketId);
+      if (!state) return null;
+      let p: number | null = state.active.size > 0 ? feed.current : null;
+      for (const j of state.joining.values()) p = p === null ? j.told : Math.min(p, j.told);
+      return p;
+    };
+  }
 
   const stopListening = feed.listen({
     batch: onBatch,
@@ -167,6 +182,7 @@ export async function registerSyncNamespace(io: Server, deps: SocketDeps): Promi
       dropSlowConsumers(g);
       // One encoding for every member of the room (Socket.IO broadcasts encode once).
       nsp.to(room(g)).emit('changes', frame);
+      metrics?.delivered('/sync', g.pending.length * (nsp.adapter.rooms.get(room(g))?.size ?? 0));
       for (const j of joiningByGroup.get(g.id) ?? []) {
         j.buffer.push(...g.pending);
         j.bufferedTo = position;
@@ -252,7 +268,7 @@ export async function registerSyncNamespace(io: Server, deps: SocketDeps): Promi
 
     // Catch-up: (since, start] from the change log; live changes after `start` are buffered meanwhile.
     const start = feed.current;
-    const joining: Joining = { socket, buffer: [], bufferedTo: start, overflow: false };
+    const joining: Joining = { socket, buffer: [], bufferedTo: start, overflow: false, told: since };
     state.joining.set(g.id, joining);
     let set = joiningByGroup.get(g.id);
     if (!set) {
@@ -294,6 +310,8 @@ export async function registerSyncNamespace(io: Server, deps: SocketDeps): Promi
           socket.emit('changes', { subscriptionId: g.id, changes, from: told, position: upTo });
           told = upTo;
         }
+        joining.told = told;
+        metrics?.delivered('/sync', changes.length);
         if (!page.hasMore || page.checkpoint >= start) break;
         cursor = upTo;
       } while (cursor < start);
@@ -305,6 +323,7 @@ export async function registerSyncNamespace(io: Server, deps: SocketDeps): Promi
       const end = Math.max(start, joining.bufferedTo);
       if (told < end || joining.buffer.length > 0) {
         socket.emit('changes', { subscriptionId: g.id, changes: joining.buffer, from: told, position: end });
+        metrics?.delivered('/sync', joining.buffer.length);
       }
       socket.emit('caughtUp', { subscriptionId: g.id, position: Math.max(told, end) });
     } catch (err) {
@@ -359,8 +378,14 @@ export async function registerSyncNamespace(io: Server, deps: SocketDeps): Promi
       const res = await storage.applyOperations(clientId, deps.policy.prepare(operations, who), deps.policy.authorizer(who));
       return { ok: true, ...deps.policy.guardPush(res, who) };
     });
+    // Admin API only: what the client says about itself (no ack; a bad one gets an `error` event and changes nothing).
+    handle('clientStatus', (p) => {
+      const status = parse(ClientStatusSchema, p);
+      metrics?.clientStatus(socket, status);
+      return undefined;
+    });
     socket.onAny((event: string) => {
-      if (!['subscribe', 'unsubscribe', 'push'].includes(event)) {
+      if (!['subscribe', 'unsubscribe', 'push', 'clientStatus'].includes(event)) {
         socket.emit('error', { code: 'UNKNOWN_EVENT', message: `Unknown event ${JSON.stringify(String(event).slice(0, 64))} on /sync.` });
       }
     });

@@ -1,0 +1,30 @@
+/**
+ * The write paths that go through `Storage.applyOperations` (REST `/operations`
+ * and the `/sync` push) report each operation's result to the admin metrics,
+ * labelled with the path they came by. One view per path: the storage itself
+ * cannot tell who called it.
+ */
+import type { Storage } from '../storage/storage.js';
+import { toSynclineError } from '../transport/errors.js';
+import type { AdminMetrics, Via } from './admin-metrics.js';
+
+export function recordingStorage(storage: Storage, metrics: AdminMetrics, via: Via): Storage {
+  const applyOperations: Storage['applyOperations'] = async (clientId, operations, authorize) => {
+    try {
+      const res = await storage.applyOperations(clientId, operations, authorize);
+      metrics.recordResults(via, clientId, operations, res);
+      return res;
+    } catch (err) {
+      const e = toSynclineError(err);
+      metrics.recordFailure(via, clientId, operations, e.code, e.message);
+      throw err;
+    }
+  };
+  return new Proxy(storage, {
+    get(target, prop, receiver) {
+      if (prop === 'applyOperations') return applyOperations;
+      const v = Reflect.get(target, prop, receiver);
+      return typeof v === 'function' ? v.bind(target) : v;
+    },
+  });
+}
