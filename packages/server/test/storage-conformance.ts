@@ -498,6 +498,28 @@ export function registerStorageTests(name: string, factory: HarnessFactory): voi
       expect(Number(rows[0]?.position)).toBe(head);
     });
 
+    test('listClients: clients that pulled with an id, most recently seen first, with their position, at most `limit`', async () => {
+      const c = freshCollection();
+      await h.storage.applyOperations('w', [ins(c, 'a', {}), ins(c, 'b', {})]);
+      const head = await h.storage.currentPosition();
+      const [older, newer] = [`seen-first-${c}`, `seen-last-${c}`];
+      await h.storage.getChanges({ since: head - 1, limit: 1, clientId: older });
+      await new Promise((r) => setTimeout(r, 20));
+      await h.storage.getChanges({ since: head, limit: 1, clientId: newer });
+      const list = (await h.storage.listClients?.(1000)) ?? [];
+      const iOlder = list.findIndex((x) => x.clientId === older);
+      const iNewer = list.findIndex((x) => x.clientId === newer);
+      expect(iNewer).toBeGreaterThanOrEqual(0);
+      expect(iOlder).toBeGreaterThan(iNewer);
+      expect(list[iOlder]).toMatchObject({ clientId: older, position: head - 1 });
+      expect(list[iNewer]).toMatchObject({ clientId: newer, position: head });
+      // ms since epoch, as the server's clock sees it (MySQL: read in the session time zone it was written in).
+      expect(Math.abs((list[iNewer]?.lastSeen ?? 0) - Date.now())).toBeLessThan(60_000);
+      expect(list.map((x) => x.lastSeen)).toEqual([...list.map((x) => x.lastSeen)].sort((a, b) => b - a));
+      expect(await h.storage.listClients?.(1)).toEqual([list[0]]);
+      expect(await h.storage.listClients?.(0)).toEqual([]);
+    });
+
     test('acknowledged operations survive a restart, and so does their idempotency', async () => {
       const c = freshCollection();
       const op = ins(c, 'durable', { v: 1 });
