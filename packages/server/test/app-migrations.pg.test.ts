@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { postgresAvailable, postgresUrl, uniqueSchema } from '../../../test/services.js';
+import { runSeeds } from '../src/app/seeds.js';
 import { createPgClient } from '../src/storage/pg-client.js';
 import { PostgresStorage } from '../src/storage/postgres-storage.js';
 import { migrateApp, migrationsDir, registerAppMigrationTests } from './app-migrations-suite.js';
@@ -38,6 +39,33 @@ if (await postgresAvailable()) {
         for (const st of storages) await st.close();
         const sql = await createPgClient({ connectionString: postgresUrl, poolSize: 1 });
         await sql.exec(`DROP SCHEMA IF EXISTS ${s} CASCADE; DROP TABLE IF EXISTS public.${t}`);
+        await sql.close();
+      }
+    });
+  });
+
+  describe('Seeds: PostgreSQL instances seeding at once', () => {
+    test('take turns under the lock: the second finds the rows and inserts nothing', async () => {
+      const s = uniqueSchema('sdc');
+      const t = `${s}_items`;
+      const dir = migrationsDir({
+        '001_fill.mjs': `export default async (ctx) => {
+          const { rows } = await ctx.query('SELECT count(*) AS n FROM ${t}');
+          if (Number(rows[0].n) > 0) return;
+          await ctx.query('SELECT pg_sleep(0.2)');
+          await ctx.query("INSERT INTO ${t} (id) SELECT g FROM generate_series(1, 10) g");
+        };`,
+      });
+      const storages = await Promise.all([1, 2, 3].map(() => open([], s)));
+      try {
+        await storages[0]!.appSql().exec(`CREATE TABLE ${t} (id integer PRIMARY KEY)`);
+        await Promise.all(storages.map((st) => runSeeds(st.appSql(), dir)));
+        const { rows } = await storages[0]!.appSql().query<{ n: number }>(`SELECT count(*) AS n FROM ${t}`);
+        expect(Number(rows[0]?.n)).toBe(10);
+      } finally {
+        for (const st of storages) await st.close();
+        const sql = await createPgClient({ connectionString: postgresUrl, poolSize: 1 });
+        await sql.exec(`DROP TABLE IF EXISTS public.${t}`);
         await sql.close();
       }
     });

@@ -2,8 +2,9 @@
  * Seeds (SYNCLINE_SEEDS_DIR, `syncline seed`): the files of the folder in name
  * order, every time they are run (a seed decides itself whether there is
  * anything to do, e.g. only when its table is empty unless `ctx.reset`):
- * - `.sql`: a script, run in one transaction (PostgreSQL) under the lock `app_seed`;
+ * - `.sql`: a script;
  * - `.js` / `.mjs`: a module whose default export is `async (ctx: SeedContext) => void`.
+ * Each file runs in one transaction under the storage's lock `app_seed`.
  * Seeds write with plain SQL, so table capture delivers their rows like any
  * other program's writes.
  */
@@ -66,18 +67,23 @@ export async function runSeeds(sql: AppSql, dir: string, options: RunSeedsOption
         if (typeof mod.default !== 'function') {
           throw new SynclineError('SEED_FAILED', `Seed ${file} has no default export: export default async (ctx) => { ... }.`, { file });
         }
-        const ctx: SeedContext = {
-          dialect: sql.dialect,
-          query: (text, params) => sql.query(text, params),
-          progress: (total) => {
-            const bar = progress(`seed ${file}`, total);
-            return { tick: (n = 1) => bar.tick(n), done: () => bar.done() };
-          },
-          reset: options.reset ?? false,
-          count: options.count,
-          log: options.log ?? (() => {}),
-        };
-        await (mod.default as SeedFunction)(ctx);
+        const seed = mod.default as SeedFunction;
+        // One transaction under the lock: instances seeding at once run one after the other (the second
+        // finds the rows), and a failing seed leaves nothing behind (MySQL: but for DDL).
+        await sql.exclusive('app_seed', async (q) => {
+          const ctx: SeedContext = {
+            dialect: sql.dialect,
+            query: (text, params) => q.query(text, params),
+            progress: (total) => {
+              const bar = progress(`seed ${file}`, total);
+              return { tick: (n = 1) => bar.tick(n), done: () => bar.done() };
+            },
+            reset: options.reset ?? false,
+            count: options.count,
+            log: options.log ?? (() => {}),
+          };
+          await seed(ctx);
+        });
       }
       ran.push(file);
     } catch (err) {
