@@ -10,7 +10,9 @@ import { fileURLToPath } from 'node:url';
 
 export default function setup(): void {
   const root = fileURLToPath(new URL('..', import.meta.url));
-  const run = (args: string[]) => execFileSync(process.execPath, args, { cwd: root, stdio: 'inherit' });
+  // vitest sets NODE_ENV=test, which would make vite build React's development bundle (and skip the service worker).
+  const run = (args: string[]) =>
+    execFileSync(process.execPath, args, { cwd: root, stdio: 'inherit', env: { ...process.env, NODE_ENV: 'production' } });
   run([
     fileURLToPath(new URL('../node_modules/typescript/bin/tsc', import.meta.url)),
     '-b',

@@ -1,0 +1,282 @@
+/**
+ * The market demo and the admin dashboard in real Chromium (Debian's, driven
+ * by playwright-core) against `serve --demo` on embedded PGlite:
+ * - two browsers edit products; one goes offline, edits, comes back; both
+ *   converge with each other and with the server (and the conflict shows);
+ * - a reload while offline keeps the pending edits (IndexedDB), also with the
+ *   network really down (the service worker serves the page);
+ * - the server restarting under a page loses nothing;
+ * - the dashboard shows the operations, and compaction asks first.
+ * Screenshots land in test-results/screenshots/.
+ */
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { chromiumAvailable } from '../../../test/services.js';
+import { DemoServer, launchChromium, screenshot } from './browser.js';
+
+const run = chromiumAvailable();
+const T = 20_000;
+
+interface Row {
+  id: string;
+  name: string;
+  price: string;
+}
+
+const byTestId = (page: Page, id: string) => page.locator(`[data-testid="${id}"]`);
+
+/** The product list as the page shows it, sorted by id. */
+async function rows(page: Page): Promise<Row[]> {
+  const list = await page.$$eval('[data-testid="product-row"]', (els) =>
+    els.map((el) => ({
+      id: el.getAttribute('data-product-id') ?? '',
+      name: el.querySelector('[data-testid="product-name"]')?.textContent?.trim() ?? '',
+      price: el.querySelector('[data-testid="product-price"]')?.textContent?.trim() ?? '',
+    })),
+  );
+  return list.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
+
+async function eventually<T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean, timeout = T): Promise<T> {
+  const end = Date.now() + timeout;
+  let last: T | undefined;
+  while (Date.now() < end) {
+    last = await read();
+    if (ok(last)) return last;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last)?.slice(0, 500)}`);
+}
+
+const pending = async (page: Page) => Number((await byTestId(page, 'pending-count').textContent())?.trim());
+const state = async (page: Page) => (await byTestId(page, 'connection-state').textContent())?.trim() ?? '';
+const row = (page: Page, id: string) => page.locator(`[data-testid="product-row"][data-product-id="${id}"]`);
+
+async function edit(page: Page, id: string, fields: { name?: string; price?: string }): Promise<void> {
+  const r = row(page, id);
+  await r.locator('[data-testid="edit"]').click();
+  if (fields.name !== undefined) await page.locator('[data-testid="edit-name"]').fill(fields.name);
+  if (fields.price !== undefined) await page.locator('[data-testid="edit-price"]').fill(fields.price);
+  await page.locator('[data-testid="edit-save"]').click();
+}
+
+async function setOffline(page: Page, offline: boolean): Promise<void> {
+  const toggle = byTestId(page, 'offline-toggle');
+  if ((await toggle.isChecked()) !== offline) await toggle.click();
+}
+
+describe.runIf(run)('market demo and dashboard in Chromium', () => {
+  let server: DemoServer;
+  let browser: Browser;
+  let ctxA: BrowserContext;
+  let ctxB: BrowserContext;
+  let a: Page;
+  let b: Page;
+  let ids: string[];
+
+  const serverProduct = async (id: string) => {
+    const res = await fetch(`${server.url}/documents/product/${id}`);
+    return (await res.json()) as Record<string, unknown>;
+  };
+
+  beforeAll(async () => {
+    server = await DemoServer.start();
+    browser = await launchChromium();
+    ctxA = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    ctxB = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    a = await ctxA.newPage();
+    b = await ctxB.newPage();
+    await Promise.all([a.goto(`${server.url}/`), b.goto(`${server.url}/`)]);
+    const seeded = await eventually(
+      'the seeded products in page A',
+      () => rows(a),
+      (r) => r.length >= 10,
+    );
+    ids = seeded.map((r) => r.id);
+    await eventually(
+      'page B to show what page A shows',
+      () => rows(b),
+      (r) => JSON.stringify(r) === JSON.stringify(seeded),
+    );
+  }, 90_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  test('two pages edit, one offline; both converge with each other and the server, and the conflict shows', async () => {
+    const [p1, p2] = ids as [string, string];
+    await edit(a, p1, { price: '11.11' });
+    await eventually(
+      'A’s edit in B, live',
+      () => rows(b),
+      (r) => r.find((x) => x.id === p1)?.price.includes('11.11') ?? false,
+    );
+
+    await setOffline(b, true);
+    await eventually(
+      'B offline',
+      () => state(b),
+      (s) => s === 'offline',
+    );
+    await edit(b, p1, { name: 'Renamed while offline' });
+    await edit(b, p2, { price: '7.50' });
+    await eventually(
+      'two pending changes in B',
+      () => pending(b),
+      (n) => n === 2,
+    );
+    // Meanwhile A changes the product B edited: B's edit is now based on an old version.
+    await edit(a, p1, { price: '22.22' });
+    await eventually(
+      'A’s write on the server',
+      () => serverProduct(p1),
+      (d) => Number(d.price) === 22.22,
+    );
+    expect(Number((await serverProduct(p2)).price)).not.toBe(7.5);
+    await screenshot(b, 'market-offline-pending');
+
+    await setOffline(b, false);
+    await eventually(
+      'B’s queue drained',
+      () => pending(b),
+      (n) => n === 0,
+    );
+    const final = await eventually(
+      'A and B to converge',
+      async () => [await rows(a), await rows(b)] as const,
+      ([ra, rb]) => JSON.stringify(ra) === JSON.stringify(rb) && (ra.find((x) => x.id === p2)?.price.includes('7.5') ?? false),
+    );
+    // Server-wins (the default): the conflicting rename was dropped, the server's price kept.
+    const s1 = await serverProduct(p1);
+    expect(Number(s1.price)).toBe(22.22);
+    expect(final[0].find((x) => x.id === p1)?.name).toBe(s1.name);
+    expect(Number((await serverProduct(p2)).price)).toBe(7.5);
+    const conflict = byTestId(b, 'conflict-entry').first();
+    await conflict.waitFor({ timeout: T });
+    expect(await conflict.textContent()).toMatch(/server-wins/);
+    await screenshot(b, 'market-conflict');
+  });
+
+  test('a reload while offline keeps the pending edits, also with the network down', async () => {
+    const p3 = ids[2] as string;
+    await setOffline(b, true);
+    await edit(b, p3, { price: '33.33' });
+    await eventually(
+      'one pending change',
+      () => pending(b),
+      (n) => n === 1,
+    );
+    await b.reload();
+    await eventually(
+      'still offline after reload, edit pending',
+      () => pending(b),
+      (n) => n === 1,
+    );
+    expect(await byTestId(b, 'offline-toggle').isChecked()).toBe(true);
+    expect((await rows(b)).find((x) => x.id === p3)?.price).toContain('33.33');
+    expect(Number((await serverProduct(p3)).price)).not.toBe(33.33);
+
+    // The network itself down: the service worker serves the page, IndexedDB the replica and the queue.
+    // (once the service worker has cached the shell and controls the page)
+    await b.waitForFunction(() => navigator.serviceWorker?.controller != null, undefined, { timeout: T });
+    await ctxB.setOffline(true);
+    await b.reload();
+    await eventually(
+      'the page from the service worker with its pending edit',
+      () => pending(b),
+      (n) => n === 1,
+    );
+    expect((await rows(b)).find((x) => x.id === p3)?.price).toContain('33.33');
+    await screenshot(b, 'market-reloaded-offline');
+    await ctxB.setOffline(false);
+
+    await setOffline(b, false);
+    await eventually(
+      'the edit on the server',
+      () => serverProduct(p3),
+      (d) => Number(d.price) === 33.33,
+    );
+    await eventually(
+      'A sees it',
+      () => rows(a),
+      (r) => r.find((x) => x.id === p3)?.price.includes('33.33') ?? false,
+    );
+  });
+
+  test('the server restarts under the pages: nothing is lost', async () => {
+    const p4 = ids[3] as string;
+    await server.down();
+    await eventually(
+      'A notices',
+      () => state(a),
+      (s) => s !== 'online',
+    );
+    await edit(a, p4, { price: '44.44' });
+    await eventually(
+      'A queues it',
+      () => pending(a),
+      (n) => n === 1,
+    );
+    await server.up();
+    await eventually(
+      'A’s edit on the restarted server',
+      () => serverProduct(p4),
+      (d) => Number(d.price) === 44.44,
+      40_000,
+    );
+    await eventually(
+      'A drained',
+      () => pending(a),
+      (n) => n === 0,
+    );
+    await eventually(
+      'B sees it',
+      () => rows(b),
+      (r) => r.find((x) => x.id === p4)?.price.includes('44.44') ?? false,
+      40_000,
+    );
+  });
+
+  test('the dashboard shows the operations, clients and charts; compaction asks first', async () => {
+    const page = await ctxA.newPage();
+    await page.goto(`${server.url}/admin`);
+    const ops = page.locator('[data-testid="operation-row"]');
+    await eventually(
+      'operations listed',
+      () => ops.count(),
+      (n) => n >= 1,
+    );
+    // The restart emptied the in-memory list; write something now and see it arrive.
+    await edit(a, ids[4] as string, { price: '55.55' });
+    await eventually(
+      'the new operation',
+      () => page.locator('[data-testid="operation-row"][data-status="applied"]').count(),
+      (n) => n >= 1,
+    );
+    await eventually(
+      'two connected clients',
+      () => page.locator('[data-testid="client-row"]').count(),
+      (n) => n >= 2,
+    );
+    for (const chart of ['chart-operations', 'chart-clients', 'chart-position', 'chart-lag', 'chart-actions']) {
+      expect(await byTestId(page, chart).locator('canvas').count()).toBe(1);
+    }
+    await eventually(
+      'collections with counts',
+      () => page.locator('[data-testid="collection-row"][data-collection="product"]').textContent(),
+      (t) => /\d/.test(t ?? ''),
+    );
+    await screenshot(page, 'dashboard');
+    await byTestId(page, 'compact-button').click();
+    await byTestId(page, 'compact-confirm').waitFor({ timeout: T });
+    await byTestId(page, 'compact-confirm').click();
+    await eventually(
+      'the compaction result',
+      () => byTestId(page, 'compact-result').textContent(),
+      (t) => /horizon/i.test(t ?? ''),
+    );
+    await page.close();
+  });
+});
