@@ -35,7 +35,7 @@ export function registerHttpAuth(app: FastifyInstance, access: Access): void {
     const admin = isAdminPath(path) || isAdminPath(req.routeOptions?.url);
     // CORS preflights carry no credentials.
     // Pages and their files too (static-routes.ts): they hold no data.
-    if (req.method === 'OPTIONS' || (!admin && (PUBLIC.has(path) || isStaticPath(path)))) return;
+    if (req.method === 'OPTIONS' || (!admin && (PUBLIC.has(path) || isStaticPath(path, req.routeOptions?.url)))) return;
     const auth = authRequest(req);
     if (admin) {
       if (await access.isAdmin(auth)) return;

@@ -15,9 +15,17 @@ import type { Config } from '../config/options.js';
 
 const LONG_CACHE = 'public, max-age=31536000, immutable';
 
-/** Paths of pages and their files: reachable without a token (http-auth.ts). */
-export function isStaticPath(path: string): boolean {
-  return path === '/admin' || path === '/admin/' || path.startsWith('/assets/') || /^\/[^/]+\.[A-Za-z0-9]+$/.test(path);
+/** The routes serving pages and files (undefined: no route, a 404). */
+const STATIC_ROUTES = new Set([undefined, '/*', '/admin', '/admin/']);
+
+/**
+ * Paths of pages and their files: reachable without a token (http-auth.ts).
+ * `route` is the matched route: a path that looks like a file but routes
+ * elsewhere (percent-encoded) is not public.
+ */
+export function isStaticPath(path: string, route?: string): boolean {
+  const looks = path === '/admin' || path === '/admin/' || path.startsWith('/assets/') || /^\/[^/]+\.[A-Za-z0-9]+$/.test(path);
+  return looks && STATIC_ROUTES.has(route);
 }
 
 const notBuilt = (what: string) => `<!doctype html><meta charset="utf-8"><title>Syncline: not built</title>
