@@ -11,19 +11,18 @@
  * - Bounded: each fresh copy of the page replaces the old one, and cached assets the page no
  *   longer references are deleted.
  */
+// The page checks this cache too (src/market/register-sw.ts).
 const CACHE = 'syncline-market-shell-v1';
 const SHELL = '/';
 const NETWORK_TIMEOUT_MS = 4000;
 
 self.addEventListener('install', (event) => {
   // Cache the shell now: the page that registered us loaded its files before we existed.
+  // A failure here must not discard the worker: activation and the next navigation try again.
   event.waitUntil(
-    (async () => {
-      const cache = await caches.open(CACHE);
-      const response = await fetch(new Request(SHELL, { headers: { Accept: 'text/html' }, cache: 'no-store' }));
-      if (isHtml(response)) await keepShell(cache, response);
-      await self.skipWaiting();
-    })(),
+    cacheShell()
+      .catch(() => {})
+      .then(() => self.skipWaiting()),
   );
 });
 
@@ -32,9 +31,18 @@ self.addEventListener('activate', (event) => {
     (async () => {
       for (const name of await caches.keys()) if (name !== CACHE) await caches.delete(name);
       await self.clients.claim();
+      const cache = await caches.open(CACHE);
+      if (!(await cache.match(SHELL, { ignoreVary: true }))) await cacheShell().catch(() => {});
     })(),
   );
 });
+
+async function cacheShell() {
+  const cache = await caches.open(CACHE);
+  const request = new Request(SHELL, { headers: { Accept: 'text/html' }, cache: 'no-store' });
+  const response = await withTimeout(fetch(request), NETWORK_TIMEOUT_MS);
+  if (isHtml(response)) await keepShell(cache, response);
+}
 
 self.addEventListener('fetch', (event) => {
   const request = event.request;
@@ -78,10 +86,11 @@ async function keepShell(cache, response) {
   await Promise.all(
     [...assets].map(async (path) => {
       if (await cache.match(path, { ignoreVary: true })) return;
-      const r = await fetch(path);
+      const r = await withTimeout(fetch(path), NETWORK_TIMEOUT_MS);
       if (r.ok) await cache.put(path, r);
     }),
   );
+  // The page last, so a cached page always finds its assets.
   await cache.put(SHELL, response);
   for (const request of await cache.keys()) {
     const path = new URL(request.url).pathname;
