@@ -222,7 +222,14 @@ describe('admin API on an open server', () => {
     }
     await until(() => f.errors.length === 3);
     expect(f.errors).toEqual(Array(3).fill(expect.objectContaining({ code: 'VALIDATION_FAILED' })));
+    // With an acknowledgement callback the answer comes through it instead.
+    const bad = await f.socket.timeout(5000).emitWithAck('clientStatus', { clientId: 'status-client', pending: 1.5, position: 0 });
+    expect(bad).toMatchObject({ ok: false, error: { code: 'VALIDATION_FAILED' } });
     expect((await row()).pending).toBe(3);
+    expect(await f.socket.timeout(5000).emitWithAck('clientStatus', { clientId: 'status-client', pending: 2, position: 0 })).toEqual({
+      ok: true,
+    });
+    expect((await row()).pending).toBe(2);
 
     f.close();
     // Once gone it is listed as recently seen, disconnected.

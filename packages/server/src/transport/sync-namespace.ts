@@ -378,11 +378,11 @@ export async function registerSyncNamespace(io: Server, deps: SocketDeps): Promi
       const res = await storage.applyOperations(clientId, deps.policy.prepare(operations, who), deps.policy.authorizer(who));
       return { ok: true, ...deps.policy.guardPush(res, who) };
     });
-    // Admin API only: what the client says about itself (no ack; a bad one gets an `error` event and changes nothing).
+    // Admin API only: what the client says about itself (no ack needed; a bad one gets an `error` event and changes nothing).
     handle('clientStatus', (p) => {
       const status = parse(ClientStatusSchema, p);
       metrics?.clientStatus(socket, status);
-      return undefined;
+      return { ok: true };
     });
     socket.onAny((event: string) => {
       if (!['subscribe', 'unsubscribe', 'push', 'clientStatus'].includes(event)) {
