@@ -37,7 +37,10 @@ export function Market({ replica }: { replica: TabReplica }) {
   const products = useLiveQuery<Product>(client, 'product', filter === '' ? undefined : { category: Number(filter) }, [filter]);
   const sortedCategories = useMemo(() => [...(categories ?? [])].sort((a, b) => a.id - b.id), [categories]);
   const categoryNames = useMemo(() => new Map(sortedCategories.map((c) => [c.id, c.name])), [sortedCategories]);
-  const pendingIds = useMemo(() => new Set(pending.filter((p) => p.collection === 'product').map((p) => p.docId)), [pending]);
+  const pendingIds = useMemo(
+    () => new Set([...pending.keys].filter((k) => k.startsWith('product/')).map((k) => k.slice('product/'.length))),
+    [pending],
+  );
 
   const col = client?.collection('product');
   // Writes apply locally at once; their promises settle when the server answers. Conflicts and
@@ -79,7 +82,7 @@ export function Market({ replica }: { replica: TabReplica }) {
   // Names of products seen, so a log entry can name a product that is gone since.
   const names = useRef(new Map<string, string>());
   for (const p of products ?? []) names.current.set(p._id, p.name);
-  for (const p of pending) if (p.baseName) names.current.set(p.docId, p.baseName);
+  for (const p of pending.entries) if (p.baseName) names.current.set(p.docId, p.baseName);
   const nameOf = (id: string) => names.current.get(id);
 
   return (
@@ -122,7 +125,7 @@ export function Market({ replica }: { replica: TabReplica }) {
           />
         </div>
         <aside className="side-col">
-          <PendingPanel entries={pending} offline={settings.offline} categories={categoryNames} />
+          <PendingPanel queue={pending} offline={settings.offline} categories={categoryNames} />
           <ConflictLog entries={log.entries} nameOf={nameOf} categories={categoryNames} onClear={log.clear} />
           <SettingsPanel strategy={settings.strategy} onStrategy={(strategy) => setSettings((s) => ({ ...s, strategy }))} />
         </aside>

@@ -1,24 +1,25 @@
 /** The pending queue, in the order it will be sent. */
 import { formatValue } from './format';
-import type { PendingEntry } from './use-pending';
+import type { PendingQueue } from './use-pending';
 
 const VERB: Record<string, string> = { insert: 'add', patch: 'edit', update: 'replace', upsert: 'save', delete: 'delete' };
 /** Columns every edit writes: not worth listing. */
 const QUIET = new Set(['id', 'lastUpdate', '_hlc']);
 
 interface Props {
-  entries: PendingEntry[];
+  queue: PendingQueue;
   offline: boolean;
   categories: ReadonlyMap<number, string>;
 }
 
-export function PendingPanel({ entries, offline, categories }: Props) {
+export function PendingPanel({ queue, offline, categories }: Props) {
+  const { entries, total } = queue;
   return (
     <section className="card side-card" aria-labelledby="pending-title">
       <h2 id="pending-title">
-        Pending changes <span className="count">{entries.length}</span>
+        Pending changes <span className="count">{total}</span>
       </h2>
-      {entries.length === 0 ? (
+      {total === 0 ? (
         <p className="muted">Nothing waiting: every change of this tab is on the server.</p>
       ) : (
         <>
@@ -33,6 +34,7 @@ export function PendingPanel({ entries, offline, categories }: Props) {
               </li>
             ))}
           </ol>
+          {total > entries.length ? <p className="muted">… and {total - entries.length} more</p> : null}
         </>
       )}
     </section>

@@ -17,12 +17,25 @@ export interface PendingEntry {
   baseName: string | undefined;
 }
 
-export function usePending(client: SynclineClient | null): PendingEntry[] {
-  const [entries, setEntries] = useState<PendingEntry[]>([]);
+/** Entries described (named) for the panel; the queue may hold up to maxPending (10,000). */
+const DESCRIBED = 100;
+
+export interface PendingQueue {
+  /** The first DESCRIBED entries, in queue order. */
+  entries: PendingEntry[];
+  total: number;
+  /** Every document with a pending write, as `collection/id`. */
+  keys: ReadonlySet<string>;
+}
+
+const EMPTY: PendingQueue = { entries: [], total: 0, keys: new Set() };
+
+export function usePending(client: SynclineClient | null): PendingQueue {
+  const [queue, setQueue] = useState<PendingQueue>(EMPTY);
 
   useEffect(() => {
     if (!client) return;
-    setEntries([]);
+    setQueue(EMPTY);
     let live = true;
     let reading = false;
     let again = false;
@@ -33,9 +46,10 @@ export function usePending(client: SynclineClient | null): PendingEntry[] {
       }
       reading = true;
       try {
-        const queue = await client.store.pending();
-        const out = await Promise.all(queue.map((p) => describe(client, p)));
-        if (live) setEntries(out);
+        const all = await client.store.pending();
+        const entries = await Promise.all(all.slice(0, DESCRIBED).map((p) => describe(client, p)));
+        const keys = new Set(all.map((p) => `${p.operation.collection}/${p.operation.docId}`));
+        if (live) setQueue({ entries, total: all.length, keys });
       } catch {
         // The store closed under us (the client is being replaced): the next client reads again.
       } finally {
@@ -56,7 +70,7 @@ export function usePending(client: SynclineClient | null): PendingEntry[] {
     };
   }, [client]);
 
-  return entries;
+  return queue;
 }
 
 async function describe(client: SynclineClient, p: PendingOperation): Promise<PendingEntry> {
