@@ -263,7 +263,26 @@ describe('admin API on an open server', () => {
     await actions.committed('w1');
     expect((await overview()).openActions).toBe(0);
     expect(metric(await metricsText(), 'syncline_open_actions')).toBe(0);
+
+    // One left open when its socket goes: rolled back for `disconnect`, counted and listed.
+    const before = await metricsText();
+    actions.send([{ id: 'w2', type: 'CREATE', collection: 'notes', data: { id: 'fin-doc-2', text: 'dropped' } }]);
+    expect((await actions.result('w2')).status).toBe('ACK');
+    expect((await overview()).openActions).toBe(1);
     actions.close();
+    await until(async () => (await overview()).openActions === 0);
+    const after = await metricsText();
+    const reason = { reason: 'disconnect' };
+    expect(metric(after, 'syncline_actions_rolled_back_total', reason) - metric(before, 'syncline_actions_rolled_back_total', reason)).toBe(
+      1,
+    );
+    const ops: Json[] = (await get(url, '/admin/api/operations?limit=5')).body.operations;
+    expect(ops.find((o) => o.docId === 'fin-doc-2')).toMatchObject({
+      via: 'sendActions',
+      status: 'rolledBack',
+      clientId: 'fin-client',
+      message: expect.stringContaining('disconnect'),
+    });
   });
 
   test('the series is sampled once a second, bounded, with rates', async () => {
