@@ -21,7 +21,7 @@ export default defineConfig({
   server: {
     // `npm run dev -w @syncline/demo` against a server on :3000 (or SYNCLINE_URL); `vite preview` uses the same proxy.
     proxy: {
-      '/socket.io': { target: target, ws: true },
+      '/socket.io': { target, ws: true },
       '/admin/api': target,
       '/metrics': target,
       // The market's client SDK: initial sync by query pages (REST).
