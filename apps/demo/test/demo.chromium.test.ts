@@ -180,7 +180,7 @@ describe.runIf(run)('market demo and dashboard in Chromium', () => {
 
     // The network itself down: the service worker serves the page, IndexedDB the replica and the queue.
     // (once the service worker has cached the shell and controls the page)
-    await b.waitForFunction(() => navigator.serviceWorker?.controller != null, undefined, { timeout: T });
+    await b.locator('html[data-sw="ready"]').waitFor({ state: 'attached', timeout: T });
     await ctxB.setOffline(true);
     await b.reload();
     await eventually(
