@@ -65,7 +65,8 @@ async function setOffline(page: Page, offline: boolean): Promise<void> {
   if ((await toggle.isChecked()) !== offline) await toggle.click();
 }
 
-describe.runIf(run)('market demo and dashboard in Chromium', () => {
+// Reconnects after a restart follow Socket.IO's backoff (up to ~15 s).
+describe.runIf(run)('market demo and dashboard in Chromium', { timeout: 90_000 }, () => {
   let server: DemoServer;
   let browser: Browser;
   let ctxA: BrowserContext;
