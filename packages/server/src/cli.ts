@@ -5,9 +5,12 @@
  * (a boolean option's flag alone means true: `--demo`). Progress of long work
  * goes to stderr (cli-progress-bar.ts).
  */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { SynclineError } from '@syncline/protocol';
 import { Command, Option } from 'commander';
 import { applyAppMigrations } from './app/app-migrations.js';
+import { demoPaths } from './app/demo.js';
 import { runSeeds } from './app/seeds.js';
 import { cliProgressBars } from './cli-progress-bar.js';
 import { loadConfig } from './config/load-config.js';
@@ -62,6 +65,7 @@ addConfigFlags(program.command('serve').description('Start the server (migrates 
   const port = (server.app.server.address() as { port?: number } | null)?.port ?? c.port;
   const base = ['localhost', '0.0.0.0', '::', '127.0.0.1'].includes(c.host) ? `http://localhost:${port}` : address;
   if (c.demo) server.app.log.info(`Open ${base}/ for the demo, ${base}/admin for the dashboard`);
+  else if (existsSync(join(demoPaths.dist, 'admin', 'index.html'))) server.app.log.info(`The dashboard: ${base}/admin`);
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

@@ -5,7 +5,7 @@
  * no token even with authentication configured. Needs apps/demo/dist (built by
  * `npm run build`).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -88,6 +88,13 @@ describe('serve --demo', () => {
       body: '{}',
     });
     expect(query.status).toBe(401);
+  });
+
+  test('a second process on the same embedded data folder is refused (PGlite would be corrupted), naming the server', () => {
+    const env = { ...process.env, SYNCLINE_DATA_DIR: dataDir, DATABASE_URL: '', POSTGRES_DATABASE_URL: '', POSTGRES_CONNECTION_STRING: '' };
+    const r = spawnSync(process.execPath, [cli, 'seed', '--demo', '--reset'], { env, encoding: 'utf8' });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain(`is in use by process ${child.pid}`);
   });
 
   test('/ is the market page for browsers and the JSON index for everyone else', async () => {
