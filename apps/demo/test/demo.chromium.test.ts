@@ -13,59 +13,11 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { chromiumAvailable } from '../../../test/services.js';
 import { DemoServer, launchChromium, screenshot } from './browser.js';
+import { byTestId, edit, eventually, pending, rows, setOffline, state } from './market-page.js';
 
 const run = chromiumAvailable();
 const T = 20_000;
 
-interface Row {
-  id: string;
-  name: string;
-  price: string;
-}
-
-const byTestId = (page: Page, id: string) => page.locator(`[data-testid="${id}"]`);
-
-/** The product list as the page shows it, sorted by id. */
-async function rows(page: Page): Promise<Row[]> {
-  const list = await page.$$eval('[data-testid="product-row"]', (els) =>
-    els.map((el) => ({
-      id: el.getAttribute('data-product-id') ?? '',
-      name: el.querySelector('[data-testid="product-name"]')?.textContent?.trim() ?? '',
-      price: el.querySelector('[data-testid="product-price"]')?.textContent?.trim() ?? '',
-    })),
-  );
-  return list.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-}
-
-async function eventually<T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean, timeout = T): Promise<T> {
-  const end = Date.now() + timeout;
-  let last: T | undefined;
-  while (Date.now() < end) {
-    last = await read();
-    if (ok(last)) return last;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last)?.slice(0, 500)}`);
-}
-
-const pending = async (page: Page) => Number((await byTestId(page, 'pending-count').textContent())?.trim());
-const state = async (page: Page) => (await byTestId(page, 'connection-state').textContent())?.trim() ?? '';
-const row = (page: Page, id: string) => page.locator(`[data-testid="product-row"][data-product-id="${id}"]`);
-
-async function edit(page: Page, id: string, fields: { name?: string; price?: string }): Promise<void> {
-  const r = row(page, id);
-  await r.locator('[data-testid="edit"]').click();
-  if (fields.name !== undefined) await page.locator('[data-testid="edit-name"]').fill(fields.name);
-  if (fields.price !== undefined) await page.locator('[data-testid="edit-price"]').fill(fields.price);
-  await page.locator('[data-testid="edit-save"]').click();
-}
-
-async function setOffline(page: Page, offline: boolean): Promise<void> {
-  const toggle = byTestId(page, 'offline-toggle');
-  if ((await toggle.isChecked()) !== offline) await toggle.click();
-}
-
-// Reconnects after a restart follow Socket.IO's backoff (up to ~15 s).
 describe.runIf(run)('market demo and dashboard in Chromium', { timeout: 90_000 }, () => {
   let server: DemoServer;
   let browser: Browser;
