@@ -1,9 +1,9 @@
 import type { BusInfo } from './api-types.js';
 import { integer } from './format.js';
 
-/** The bus between instances: state as a coloured badge, then kind, name and message counts. */
+/** The bus between instances: state as a coloured badge, then kind, name and message counts (kind 'none': a single instance). */
 export function BusBadge({ bus }: { bus: BusInfo | null | undefined }) {
-  if (!bus) {
+  if (!bus || bus.kind === 'none') {
     return (
       <div className="bus" data-testid="bus-state" data-state="none">
         <span className="badge badge-none">no bus</span>

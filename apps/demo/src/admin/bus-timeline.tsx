@@ -20,9 +20,10 @@ export function busRuns(samples: readonly Sample[], intervalMs = 1000): Run[] {
   return runs;
 }
 
-export function BusTimeline({ samples }: { samples: readonly Sample[] }) {
+/** Drawn only with a bus (`hasBus`): without one every sample says busUp false, which is no news. */
+export function BusTimeline({ samples, hasBus }: { samples: readonly Sample[]; hasBus: boolean }) {
   const runs = useMemo(() => busRuns(samples), [samples]);
-  if (runs.length === 0 || runs.every((r) => r.up === null)) return null;
+  if (!hasBus || runs.length === 0) return null;
   return (
     <div className="bus-timeline" data-testid="bus-timeline" title="Bus up (green) / down (red) over the charted minutes">
       <span className="muted">bus</span>

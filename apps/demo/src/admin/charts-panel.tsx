@@ -3,7 +3,7 @@ import type { ClientRow, Overview, Sample } from './api-types.js';
 import { COLORS } from './chart-setup.js';
 import { integer, rate } from './format.js';
 import { LagBars } from './lag-bars.js';
-import { LineChart, type LineSeries } from './line-chart.js';
+import { LineChart, type LineSeries, type Point } from './line-chart.js';
 
 interface Props {
   samples: Sample[];
@@ -11,8 +11,18 @@ interface Props {
   clients: readonly ClientRow[];
 }
 
+/** A sample missing for longer than this (server down, tab asleep) breaks the line instead of bridging it. */
+const GAP_MS = 3500;
+
 function line(samples: Sample[], label: string, color: string, y: (s: Sample) => number, stepped = false): LineSeries {
-  return { label, color, stepped, points: samples.map((s) => ({ x: s.t, y: y(s) })) };
+  const points: Point[] = [];
+  let prev: Sample | undefined;
+  for (const s of samples) {
+    if (prev && s.t - prev.t > GAP_MS) points.push({ x: prev.t + 1000, y: null });
+    points.push({ x: s.t, y: y(s) });
+    prev = s;
+  }
+  return { label, color, stepped, points };
 }
 
 export function ChartsPanel({ samples, overview, clients }: Props) {
@@ -20,8 +30,10 @@ export function ChartsPanel({ samples, overview, clients }: Props) {
     const first = samples[0];
     const last = samples[samples.length - 1];
     const limit = overview?.maxOpenActions;
+    // The limit line only once it is within reach: drawn at 64 it would flatten a few open actions onto the axis.
+    const peak = Math.max(0, ...samples.map((s) => s.openActions));
     const limitLine: LineSeries[] =
-      first && last && limit !== undefined
+      first && last && limit !== undefined && peak >= limit / 2
         ? [
             {
               label: 'limit',
@@ -80,7 +92,7 @@ export function ChartsPanel({ samples, overview, clients }: Props) {
         testId="chart-actions"
         title="Open FIN transactions"
         series={charts.actions}
-        current={o ? `${integer(o.openActions)} of ${integer(o.maxOpenActions)}` : undefined}
+        current={o ? `${integer(o.openActions)} open · limit ${integer(o.maxOpenActions)}` : undefined}
         integer
       />
       <LagBars clients={clients} />

@@ -56,14 +56,14 @@ export function Dashboard() {
       <header>
         <h1>Syncline admin</h1>
         {o && (
-          <span className="muted">
-            instance <span className="mono">{o.instance.id}</span> · {o.instance.adapter} · started{' '}
+          <span className="muted" title={`instance ${o.instance.id}`}>
+            instance <span className="mono">{o.instance.id.slice(0, 8)}</span> · {o.instance.adapter} · started{' '}
             {relativeTime(o.instance.startedAt, now)}
+            {overview.updatedAt !== null && ` · updated ${clockTime(overview.updatedAt)}`}
           </span>
         )}
         <span className="spacer" />
         {o && <BusBadge bus={o.bus} />}
-        {overview.updatedAt !== null && <span className="muted">updated {clockTime(overview.updatedAt)}</span>}
         {token && (
           <button type="button" data-testid="sign-out" onClick={() => setToken(null)}>
             Sign out
@@ -88,7 +88,7 @@ export function Dashboard() {
         <>
           <OverviewTiles overview={o} />
           <ChartsPanel samples={series.samples} overview={o} clients={clients.data?.clients ?? []} />
-          <BusTimeline samples={series.samples} />
+          <BusTimeline samples={series.samples} hasBus={!!o?.bus && o.bus.kind !== 'none'} />
           <div className="row">
             <CollectionsTable data={collections.data} />
             <CompactPanel token={token} horizon={collections.data?.horizon ?? o?.horizon} />

@@ -59,8 +59,8 @@ export function LineChart({ testId, title, series, current, integer }: Props) {
         normalized: true,
         interaction: { mode: 'nearest', axis: 'x', intersect: false },
         scales: {
-          x: { type: 'linear', ticks: { maxTicksLimit: 5, maxRotation: 0, callback: (v) => clockLabel(Number(v)) } },
-          y: { beginAtZero: true, ticks: { maxTicksLimit: 5, precision: integer ? 0 : undefined } },
+          x: { type: 'linear', ticks: { count: 4, maxRotation: 0, callback: (v) => clockLabel(Number(v)) } },
+          y: { beginAtZero: true, suggestedMax: integer ? 4 : 1, ticks: { maxTicksLimit: 5, precision: integer ? 0 : undefined } },
         },
         plugins: {
           legend: { display: false },

@@ -1,3 +1,4 @@
+import { useState } from 'react';
 import type { OperationRow } from './api-types.js';
 import { clockTime } from './format.js';
 
@@ -9,12 +10,27 @@ function tone(status: string): string {
   return '';
 }
 
+const OK = new Set(['applied', 'committed']);
+
 export function OperationsTable({ operations }: { operations: readonly OperationRow[] | null }) {
-  const rows = operations ?? [];
+  const [problemsOnly, setProblemsOnly] = useState(false);
+  const all = operations ?? [];
+  const rows = problemsOnly ? all.filter((op) => !OK.has(op.status)) : all;
   return (
     <section className="panel">
-      <h2>
-        Recent operations <span className="muted">{operations ? `newest first · ${rows.length}` : ''}</span>
+      <h2 className="with-tools">
+        <span>
+          Recent operations <span className="muted">{operations ? `newest first · ${rows.length} of the last ${all.length}` : ''}</span>
+        </span>
+        <label className="tool">
+          <input
+            type="checkbox"
+            data-testid="operations-problems-only"
+            checked={problemsOnly}
+            onChange={(e) => setProblemsOnly(e.target.checked)}
+          />{' '}
+          only conflicts, refusals, duplicates
+        </label>
       </h2>
       <div className="scroll tall">
         <table data-testid="operations-table">
@@ -62,7 +78,7 @@ export function OperationsTable({ operations }: { operations: readonly Operation
             {operations && rows.length === 0 && (
               <tr>
                 <td colSpan={7} className="muted">
-                  No operations since the server started.
+                  {all.length === 0 ? 'No operations since the server started.' : 'None among these: every one applied.'}
                 </td>
               </tr>
             )}
