@@ -204,9 +204,9 @@ describe.runIf(run)('market demo and dashboard in Chromium', { timeout: 90_000 }
     // The restart emptied the in-memory list; write something now and see it arrive.
     await edit(a, ids[4] as string, { price: '55.55' });
     await eventually(
-      'the new operation',
-      () => page.locator('[data-testid="operation-row"][data-status="applied"]').count(),
-      (n) => n >= 1,
+      'the new operation, applied, naming its product',
+      () => page.locator('[data-testid="operation-row"][data-status="applied"]', { hasText: ids[4] as string }).count(),
+      (n) => n === 1,
     );
     await eventually(
       'two connected clients',
@@ -231,5 +231,59 @@ describe.runIf(run)('market demo and dashboard in Chromium', { timeout: 90_000 }
       (t) => /horizon/i.test(t ?? ''),
     );
     await page.close();
+  });
+});
+
+describe.runIf(run)('the dashboard behind ADMIN_TOKEN in Chromium', { timeout: 90_000 }, () => {
+  const adminToken = 'dashboard-admin-token-for-tests';
+  let server: DemoServer;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    server = await DemoServer.start({ jwtSecret: 'a-jwt-secret-of-the-dashboard-test-0123456789', adminToken });
+    browser = await launchChromium();
+  }, 90_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  test('asks for the token, refuses a wrong one, shows the data with the right one', async () => {
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const page = await ctx.newPage();
+    const answers: number[] = [];
+    page.on('response', (r) => {
+      if (r.url().includes('/admin/api/')) answers.push(r.status());
+    });
+    await page.goto(`${server.url}/admin`);
+    await byTestId(page, 'token-form').waitFor({ timeout: T });
+    // Nothing of the server's data was shown before a token: every admin call was refused.
+    expect(await page.locator('[data-testid="collection-row"]').count()).toBe(0);
+    expect(answers.length).toBeGreaterThan(0);
+    expect(answers.every((s) => s === 401)).toBe(true);
+
+    await byTestId(page, 'token-input').fill('not-the-admin-token');
+    await byTestId(page, 'token-submit').click();
+    await eventually(
+      'the wrong token refused',
+      async () => answers.at(-1),
+      (s) => s === 403,
+    );
+    await byTestId(page, 'token-form').waitFor({ timeout: T });
+    expect(await page.locator('[data-testid="collection-row"]').count()).toBe(0);
+
+    await byTestId(page, 'token-input').fill(adminToken);
+    await byTestId(page, 'token-submit').click();
+    await eventually(
+      'the collections with the right token',
+      () => page.locator('[data-testid="collection-row"][data-collection="product"]').count(),
+      (n) => n === 1,
+    );
+    expect(await byTestId(page, 'token-form').count()).toBe(0);
+    // The token stays in this tab's session: a reload does not ask again.
+    await page.reload();
+    await page.locator('[data-testid="collection-row"]').first().waitFor({ timeout: T });
+    await ctx.close();
   });
 });
