@@ -24,6 +24,8 @@ export default defineConfig({
       '/socket.io': { target, ws: true },
       '/admin/api': target,
       '/metrics': target,
+      // The dashboard's compaction button.
+      '/compact': target,
       // The market's client SDK: initial sync by query pages (REST).
       '/documents': target,
       '/operations': target,

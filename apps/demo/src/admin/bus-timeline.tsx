@@ -25,7 +25,7 @@ export function BusTimeline({ samples, hasBus }: { samples: readonly Sample[]; h
   const runs = useMemo(() => busRuns(samples), [samples]);
   if (!hasBus || runs.length === 0) return null;
   return (
-    <div className="bus-timeline" data-testid="bus-timeline" title="Bus up (green) / down (red) over the charted minutes">
+    <div className="bus-timeline" data-testid="bus-timeline" data-down-runs={runs.filter((r) => r.up === false).length}>
       <span className="muted">bus</span>
       <div className="strip">
         {runs.map((r) => (
@@ -37,6 +37,7 @@ export function BusTimeline({ samples, hasBus }: { samples: readonly Sample[]; h
           />
         ))}
       </div>
+      <span className="muted legend-note">green up · red down, over the charted minutes</span>
     </div>
   );
 }

@@ -6,12 +6,16 @@
  *
  * Stable data-testid hooks (for the end-to-end tests):
  * - overview-position, overview-connected, overview-ops-rate, open-actions: headline values
- *   (text = the figure; data-value = the raw number; open-actions text is "open / max")
- * - bus-state (data-state = up | down | connecting | none, data-kind), bus-timeline
+ *   (data-value = the raw number; text: position and connected as plain integers, the rate with one
+ *   decimal, open-actions "open / max")
+ * - bus-state (data-state = up | down | connecting | closed, or none without a bus; data-kind), bus-timeline
+ *   (only with a bus; data-down-runs = stretches of "down" in the charted minutes)
  * - chart-operations, chart-clients, chart-position, chart-lag, chart-actions, chart-worst-lags:
- *   the canvas wrappers (data-points = samples drawn)
+ *   the canvas wrappers (data-points = points of the first line: one per sample, plus a break per gap;
+ *   chart-worst-lags: bars)
  * - collections-table, its rows collection-row (data-collection = name)
- * - operations-table, its rows operation-row (data-status, data-code = error code or "")
+ * - operations-table, its rows operation-row (data-status, data-code = error code or ""),
+ *   operations-problems-only (checkbox: hide applied/committed rows)
  * - clients-table, its rows client-row (data-client-id, data-connected)
  * - compact-button, compact-days, compact-confirm, compact-result (data-status = ok | error, data-code)
  * - token-form, token-input, token-submit, sign-out; api-unreachable, api-error (banners)
