@@ -57,6 +57,7 @@ export function LagBars({ clients }: { clients: readonly ClientRow[] }) {
       </figcaption>
       <div className="chart-canvas">
         <canvas ref={canvas} role="img" aria-label="Worst client lags" />
+        {worst.length === 0 && <div className="chart-empty muted">Every client is at the head of the change log.</div>}
       </div>
     </figure>
   );
