@@ -1,3 +1,4 @@
+export * from './admin.js';
 export * from './changes.js';
 export * from './client-status.js';
 export * from './documents.js';

@@ -12,11 +12,11 @@
  * document id), so Prometheus series stay few.
  */
 import { randomUUID } from 'node:crypto';
-import type { PushResponse } from '@syncline/protocol';
+import type { AdminBus, AdminClient, AdminOperation, AdminOperationStatus, AdminSample, PushResponse } from '@syncline/protocol';
 import type { Server, Socket } from 'socket.io';
 import { Ring } from './ring.js';
 
-export type Via = 'rest' | 'sync' | 'sendActions';
+export type Via = AdminOperation['via'];
 export const NAMESPACES = ['/', '/sync', '/sendActions'] as const;
 export type Namespace = (typeof NAMESPACES)[number];
 
@@ -26,61 +26,11 @@ export const MAX_OPERATIONS = 500;
 /** Clients listed by `/admin/api/clients` at most, and disconnected ones remembered. */
 export const MAX_CLIENTS = 200;
 
-/** Statuses of an operation's final result: the push statuses, and for /sendActions committed | rolledBack. */
-export type RecordedStatus = 'applied' | 'conflict' | 'rejected' | 'duplicate' | 'committed' | 'rolledBack';
-
-export interface OperationRecord {
-  time: number;
-  via: Via;
-  clientId: string | null;
-  id: string | null;
-  type: string;
-  collection: string | null;
-  docId: string | null;
-  status: RecordedStatus;
-  code?: string;
-  message?: string;
-  position?: number;
-}
-
-export interface Sample {
-  t: number;
-  operationsPerSec: number;
-  deliveriesPerSec: number;
-  connected: number;
-  position: number;
-  maxLag: number;
-  openActions: number;
-  busUp: boolean;
-}
-
-export interface ClientRow {
-  clientId: string;
-  namespace: string;
-  userId: string | null;
-  connected: boolean;
-  address: string | null;
-  position: number | null;
-  lag: number | null;
-  pending: number | null;
-  lastSeen: number | null;
-}
-
-export interface BusView {
-  kind: string;
-  name: string;
-  state: string;
-  shared: boolean;
-  published: number;
-  received: number;
-  dropped: number;
-}
-
 /** What the metrics read from the rest of the server (set once it exists). */
 export interface MetricSources {
   /** The change-log position this instance's feed has read. */
   position(): number;
-  bus(): BusView;
+  bus(): AdminBus;
   openActions(): number;
   maxOpenActions: number;
   /** /sync: the position a socket's subscriptions are complete up to (null: none). */
@@ -96,7 +46,7 @@ interface SocketInfo {
 
 interface OpCount {
   via: Via;
-  status: RecordedStatus;
+  status: AdminOperationStatus;
   code: string;
   n: number;
 }
@@ -116,7 +66,7 @@ export class AdminMetrics {
   /** `via|status|code` → count; at most 3 × 6 × the registry's codes. */
   readonly opCounts = new Map<string, OpCount>();
   operationsTotal = 0;
-  readonly byStatus: Record<RecordedStatus, number> = {
+  readonly byStatus: Record<AdminOperationStatus, number> = {
     applied: 0,
     conflict: 0,
     rejected: 0,
@@ -130,10 +80,10 @@ export class AdminMetrics {
   actionsCommitted = 0;
   /** Rollback reason → count (reasons are the session's fixed set). */
   readonly rolledBack = new Map<string, number>();
-  readonly samples = new Ring<Sample>(MAX_SAMPLES);
-  readonly operations = new Ring<OperationRecord>(MAX_OPERATIONS);
+  readonly samples = new Ring<AdminSample>(MAX_SAMPLES);
+  readonly operations = new Ring<AdminOperation>(MAX_OPERATIONS);
   /** Disconnected clients, oldest first (a Map keeps insertion order). */
-  private readonly recent = new Map<string, ClientRow>();
+  private readonly recent = new Map<string, AdminClient>();
   private io: Server | undefined;
   private timer: NodeJS.Timeout | undefined;
   private last = { t: Date.now(), operations: 0, deliveries: 0 };
@@ -160,7 +110,7 @@ export class AdminMetrics {
     const time = Date.now();
     res.results.forEach((r, i) => {
       const op = (operations[i] ?? null) as { type?: unknown; collection?: unknown; docId?: unknown } | null;
-      const rec: OperationRecord = {
+      const rec: AdminOperation = {
         time,
         via,
         clientId,
@@ -201,7 +151,7 @@ export class AdminMetrics {
   }
 
   /** One operation's final result (also a /sendActions action: committed, rolledBack, or its NACK). */
-  record(rec: OperationRecord): void {
+  record(rec: AdminOperation): void {
     this.operations.push(rec);
     this.operationsTotal++;
     this.byStatus[rec.status]++;
@@ -250,14 +200,14 @@ export class AdminMetrics {
     }
   }
 
-  private remember(row: ClientRow): void {
+  private remember(row: AdminClient): void {
     const key = `${row.namespace} ${row.clientId}`;
     this.recent.delete(key);
     this.recent.set(key, row);
     if (this.recent.size > MAX_CLIENTS) this.recent.delete(this.recent.keys().next().value as string);
   }
 
-  private row(namespace: Namespace, socket: Socket): ClientRow {
+  private row(namespace: Namespace, socket: Socket): AdminClient {
     const info = infoOf(socket);
     let position: number | null = null;
     if (namespace === '/sync') {
@@ -278,10 +228,10 @@ export class AdminMetrics {
   }
 
   /** Live sockets (every namespace), then recently disconnected ones, then `rest` (the storage's clients), at most MAX_CLIENTS. */
-  clients(rest: { clientId: string; position: number; lastSeen: number }[] = []): ClientRow[] {
-    const out: ClientRow[] = [];
+  clients(rest: { clientId: string; position: number; lastSeen: number }[] = []): AdminClient[] {
+    const out: AdminClient[] = [];
     const seen = new Set<string>();
-    const add = (row: ClientRow) => {
+    const add = (row: AdminClient) => {
       const key = `${row.namespace} ${row.clientId}`;
       if (out.length >= MAX_CLIENTS || seen.has(key)) return;
       seen.add(key);
@@ -339,11 +289,11 @@ export class AdminMetrics {
     return { max, clients: behind };
   }
 
-  sample(now = Date.now()): Sample {
+  sample(now = Date.now()): AdminSample {
     const elapsed = Math.max(1, now - this.last.t) / 1000;
     const deliveries = this.deliveriesTotal;
     const c = this.connected();
-    const s: Sample = {
+    const s: AdminSample = {
       t: now,
       operationsPerSec: round((this.operationsTotal - this.last.operations) / elapsed),
       deliveriesPerSec: round((deliveries - this.last.deliveries) / elapsed),

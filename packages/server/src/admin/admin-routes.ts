@@ -4,7 +4,7 @@
  * admin claim once authentication is configured). Fields: README, "Admin API
  * and metrics".
  */
-import type { StatsResponse } from '@syncline/protocol';
+import type { AdminCollections, AdminOverview, AdminSeries, StatsResponse } from '@syncline/protocol';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { Storage } from '../storage/storage.js';
@@ -33,7 +33,7 @@ export function registerAdminRoutes(app: FastifyInstance, storage: Storage, metr
     return cached.stats;
   };
 
-  app.get('/admin/api/overview', async () => {
+  app.get('/admin/api/overview', async (): Promise<AdminOverview> => {
     const [position, s] = await Promise.all([storage.currentPosition(), stats()]);
     const connected = metrics.connected();
     const last = metrics.samples.last();
@@ -67,7 +67,7 @@ export function registerAdminRoutes(app: FastifyInstance, storage: Storage, metr
     };
   });
 
-  app.get('/admin/api/series', async () => ({ intervalMs: SAMPLE_INTERVAL_MS, samples: metrics.samples.oldest() }));
+  app.get('/admin/api/series', async (): Promise<AdminSeries> => ({ intervalMs: SAMPLE_INTERVAL_MS, samples: metrics.samples.oldest() }));
 
   app.get('/admin/api/clients', async () => {
     const rest = (await storage.listClients?.(MAX_CLIENTS)) ?? [];
@@ -79,7 +79,7 @@ export function registerAdminRoutes(app: FastifyInstance, storage: Storage, metr
     return { operations: metrics.operations.newest(limit) };
   });
 
-  app.get('/admin/api/collections', async () => {
+  app.get('/admin/api/collections', async (): Promise<AdminCollections> => {
     const s = await storage.getStats();
     cached = { at: Date.now(), stats: Promise.resolve(s) };
     const collections = Object.entries(s.collections)

@@ -10,9 +10,15 @@
  * Record locks are in-process and never wait: an action on a record held by an
  * open action is NACKed RECORD_BUSY at once (no queue, so no deadlock or hang).
  */
-import { type ErrorRef, errorRef, type OperationResult, type SynclineError, type WireDocument } from '@syncline/protocol';
+import {
+  type AdminOperationStatus,
+  type ErrorRef,
+  errorRef,
+  type OperationResult,
+  type SynclineError,
+  type WireDocument,
+} from '@syncline/protocol';
 import type { Socket } from 'socket.io';
-import type { RecordedStatus } from '../admin/admin-metrics.js';
 import { docKey } from '../engine/plan-operations.js';
 import type { ActionRunner, BeginOutcome, FinOutcome, OpenAction } from '../storage/action-runner.js';
 import { refused } from '../storage/action-runner.js';
@@ -285,7 +291,7 @@ export class ActionSession {
   }
 
   /** An action's final state for the admin API (reads are not operations: not reported). */
-  private report(entry: Entry, status: RecordedStatus, extra: { code?: string; message?: string; position?: number }): void {
+  private report(entry: Entry, status: AdminOperationStatus, extra: { code?: string; message?: string; position?: number }): void {
     const metrics = this.hub.metrics;
     if (!metrics) return;
     const { action } = entry;
