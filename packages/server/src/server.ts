@@ -24,6 +24,7 @@ import type { Config, ConfigInput } from './config/options.js';
 import { SharedFeed } from './engine/change-feed.js';
 import { createStorage } from './storage/create-storage.js';
 import type { Storage } from './storage/storage.js';
+import { storageView } from './storage/storage-view.js';
 import { type EsinkNamespace, registerEsinkNamespace } from './transport/esink-namespace.js';
 import { registerHttpAuth } from './transport/http-auth.js';
 import { registerRoutes } from './transport/http-routes.js';
@@ -303,11 +304,5 @@ function withOptOut(storage: Storage, optOut: (opIds: string[]) => Promise<void>
     if (ids.length > 0) await optOut(ids);
     return storage.applyOperations(clientId, operations, authorize);
   };
-  return new Proxy(storage, {
-    get(target, prop, receiver) {
-      if (prop === 'applyOperations') return applyOperations;
-      const v = Reflect.get(target, prop, receiver);
-      return typeof v === 'function' ? v.bind(target) : v;
-    },
-  });
+  return storageView(storage, { applyOperations });
 }

@@ -5,6 +5,7 @@
  * cannot tell who called it.
  */
 import type { Storage } from '../storage/storage.js';
+import { storageView } from '../storage/storage-view.js';
 import { toSynclineError } from '../transport/errors.js';
 import type { AdminMetrics, Via } from './admin-metrics.js';
 
@@ -20,11 +21,5 @@ export function recordingStorage(storage: Storage, metrics: AdminMetrics, via: V
       throw err;
     }
   };
-  return new Proxy(storage, {
-    get(target, prop, receiver) {
-      if (prop === 'applyOperations') return applyOperations;
-      const v = Reflect.get(target, prop, receiver);
-      return typeof v === 'function' ? v.bind(target) : v;
-    },
-  });
+  return storageView(storage, { applyOperations });
 }

@@ -7,6 +7,7 @@
 import type { Change, ChangesResponse, OperationResult, PushResponse, WireDocument } from '@syncline/protocol';
 import type { ActionRunner } from '../storage/action-runner.js';
 import type { ChangesQuery, Storage } from '../storage/storage.js';
+import { storageView } from '../storage/storage-view.js';
 import type { Identity } from './authenticate.js';
 import type { ColumnFilters } from './column-filters.js';
 import type { Policy } from './policy.js';
@@ -72,13 +73,7 @@ export function publicStorage(storage: Storage, filters: ColumnFilters): Storage
       return wrapped;
     };
   }
-  return new Proxy(storage, {
-    get(target, prop, receiver) {
-      if (Object.hasOwn(overrides, prop)) return overrides[prop as keyof Storage];
-      const v = Reflect.get(target, prop, receiver);
-      return typeof v === 'function' ? v.bind(target) : v;
-    },
-  });
+  return storageView(storage, overrides);
 }
 
 /**
