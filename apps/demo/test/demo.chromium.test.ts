@@ -112,6 +112,58 @@ describe.runIf(run)('market demo and dashboard in Chromium', { timeout: 90_000 }
     await screenshot(b, 'market-conflict');
   });
 
+  test('a product added offline reaches the other page; a delete and the category filter work', async () => {
+    await setOffline(b, true);
+    await byTestId(b, 'new-name').fill('Made offline');
+    await byTestId(b, 'new-price').fill('3.21');
+    await byTestId(b, 'new-category').selectOption('2');
+    await byTestId(b, 'new-submit').click();
+    await eventually(
+      'the insert pending in B',
+      () => pending(b),
+      (n) => n === 1,
+    );
+    const made = (await rows(b)).find((r) => r.name === 'Made offline');
+    expect(made?.price).toContain('3.21');
+    expect((await rows(a)).some((r) => r.name === 'Made offline')).toBe(false);
+    await setOffline(b, false);
+    await eventually(
+      'A gets B’s product',
+      () => rows(a),
+      (r) => r.some((x) => x.id === made?.id && x.price.includes('3.21')),
+    );
+    expect((await serverProduct(made?.id as string)).category).toBe(2);
+
+    await a.locator(`[data-testid="product-row"][data-product-id="${made?.id}"] [data-testid="delete"]`).click();
+    await eventually(
+      'the delete in B',
+      () => rows(b),
+      (r) => !r.some((x) => x.id === made?.id),
+    );
+    expect((await fetch(`${server.url}/documents/product/${made?.id}`)).status).toBe(404);
+
+    // The filter shows exactly the products of one category (checked against the server's rows).
+    const query = await fetch(`${server.url}/documents/product/query`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ filter: { category: 3 }, limit: 1000 }),
+    });
+    const inCategory = ((await query.json()) as { documents: { _id: string }[] }).documents.map((d) => d._id).sort();
+    expect(inCategory.length).toBeGreaterThan(0);
+    await byTestId(a, 'category-filter').selectOption('3');
+    await eventually(
+      'only category 3 in A',
+      async () => (await rows(a)).map((r) => r.id),
+      (ids) => JSON.stringify(ids) === JSON.stringify(inCategory),
+    );
+    await byTestId(a, 'category-filter').selectOption('');
+    await eventually(
+      'every product again',
+      () => rows(a),
+      (r) => r.length === ids.length,
+    );
+  });
+
   test('a reload while offline keeps the pending edits, also with the network down', async () => {
     const p3 = ids[2] as string;
     await setOffline(b, true);
