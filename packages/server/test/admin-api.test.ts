@@ -233,9 +233,25 @@ describe('admin API on an open server', () => {
 
     f.close();
     // Once gone it is listed as recently seen, disconnected.
-    await until(async () =>
-      ((await get(url, '/admin/api/clients')).body.clients as Json[]).some((c) => c.clientId === 'status-client' && !c.connected),
-    );
+    const gone = async () =>
+      ((await get(url, '/admin/api/clients')).body.clients as Json[]).find((c) => c.clientId === 'status-client' && !c.connected);
+    await until(async () => (await gone()) !== undefined);
+    const left = await gone();
+    expect(left.lag).toBe(0);
+    // ...and falls behind with every change made after it left.
+    await post(url, '/operations', {
+      clientId: 'writer',
+      operations: [1, 2].map((n) => ({
+        id: `after-leave-${n}`,
+        type: 'insert',
+        collection: 'notes',
+        docId: `after-leave-${n}`,
+        data: { n },
+      })),
+    });
+    const head = await srv.server.storage.currentPosition();
+    await until(async () => (await gone()).lag === head - left.position);
+    expect(head - left.position).toBeGreaterThanOrEqual(2);
   });
 
   test('REST clients that pulled with a clientId are listed from the storage', async () => {

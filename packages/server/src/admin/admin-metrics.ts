@@ -195,7 +195,9 @@ export class AdminMetrics {
           const given = socket.handshake.auth?.clientId ?? socket.handshake.query?.clientId;
           if (typeof given === 'string' && given.length > 0 && given.length <= 128) info.clientId = given;
         }
-        socket.once('disconnect', () => this.remember({ ...this.row(name, socket), connected: false, lastSeen: Date.now() }));
+        // `disconnecting` comes before the namespaces' own `disconnect` handlers drop the socket's subscriptions,
+        // so the row keeps the position it had reached.
+        socket.once('disconnecting', () => this.remember({ ...this.row(name, socket), connected: false, lastSeen: Date.now() }));
       });
     }
   }
@@ -243,8 +245,11 @@ export class AdminMetrics {
         add(this.row(name, socket));
       }
     }
-    for (const row of [...this.recent.values()].reverse()) add(row);
     const head = this.sources.position();
+    // A disconnected client falls further behind with every change since it left.
+    for (const row of [...this.recent.values()].reverse()) {
+      add({ ...row, lag: row.position === null ? null : Math.max(0, head - row.position) });
+    }
     for (const c of rest) {
       add({
         clientId: c.clientId,
