@@ -1,4 +1,5 @@
 import type { ClientRow } from './api-types.js';
+import { EmptyRow } from './empty-row.js';
 import { integer, relativeTime, toMillis } from './format.js';
 
 interface Props {
@@ -50,13 +51,7 @@ export function ClientsTable({ clients, now }: Props) {
                 </td>
               </tr>
             ))}
-            {clients && rows.length === 0 && (
-              <tr>
-                <td colSpan={9} className="muted">
-                  No clients connected or seen recently.
-                </td>
-              </tr>
-            )}
+            {clients && rows.length === 0 && <EmptyRow columns={9}>No clients connected or seen recently.</EmptyRow>}
           </tbody>
         </table>
       </div>

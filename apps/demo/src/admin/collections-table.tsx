@@ -1,4 +1,5 @@
 import type { Collections } from './api-types.js';
+import { EmptyRow } from './empty-row.js';
 import { integer } from './format.js';
 
 export function CollectionsTable({ data }: { data: Collections | null }) {
@@ -27,13 +28,7 @@ export function CollectionsTable({ data }: { data: Collections | null }) {
                 <td>{c.table ? 'table' : 'documents'}</td>
               </tr>
             ))}
-            {data && rows.length === 0 && (
-              <tr>
-                <td colSpan={4} className="muted">
-                  No collections yet.
-                </td>
-              </tr>
-            )}
+            {data && rows.length === 0 && <EmptyRow columns={4}>No collections yet.</EmptyRow>}
           </tbody>
         </table>
       </div>

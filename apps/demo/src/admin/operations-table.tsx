@@ -1,5 +1,6 @@
 import { useState } from 'react';
 import type { OperationRow } from './api-types.js';
+import { EmptyRow } from './empty-row.js';
 import { clockTime } from './format.js';
 
 /** Refusals stand out: rejected / rolled back in red, conflicts in amber. */
@@ -76,11 +77,9 @@ export function OperationsTable({ operations }: { operations: readonly Operation
               </tr>
             ))}
             {operations && rows.length === 0 && (
-              <tr>
-                <td colSpan={7} className="muted">
-                  {all.length === 0 ? 'No operations since the server started.' : 'None among these: every one applied.'}
-                </td>
-              </tr>
+              <EmptyRow columns={7}>
+                {all.length === 0 ? 'No operations since the server started.' : 'None among these: every one applied.'}
+              </EmptyRow>
             )}
           </tbody>
         </table>
