@@ -5,12 +5,12 @@
  * artifacts in test-results/screenshots/.
  */
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createServer, type SynclineServer } from '@syncline/server';
 import { type Browser, chromium, type Page } from 'playwright-core';
+import { freePort } from '../../../test/free-port.js';
 import { chromiumPath } from '../../../test/services.js';
 
 /** The flags the machine needs: no sandbox as root, and no background connections to a closed network. */
@@ -33,18 +33,6 @@ export async function screenshot(page: Page, name: string): Promise<string> {
   const path = join(artifacts, `${name}.png`);
   await page.screenshot({ path, fullPage: true });
   return path;
-}
-
-/** A port nobody listens on now (so a restarted server can take the same one). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createNetServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /** `syncline serve --demo` in this process, on embedded PGlite in its own folder. */

@@ -1,10 +1,10 @@
 /** The built CLI as a user runs it: `syncline serve` (graceful SIGTERM), `syncline migrate`, bad config. */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
+import { freePort } from '../../../test/free-port.js';
 
 const cli = resolve(import.meta.dirname, '../dist/cli.js');
 const dirs: string[] = [];
@@ -16,14 +16,6 @@ const tempDir = () => {
 afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
-
-const freePort = () =>
-  new Promise<number>((res) => {
-    const s = createNetServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => res(port));
-    });
-  });
 
 async function waitForHealth(url: string, child: ChildProcess): Promise<Response> {
   for (let i = 0; i < 900; i++) {

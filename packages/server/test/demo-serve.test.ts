@@ -7,23 +7,15 @@
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { freePort } from '../../../test/free-port.js';
 import { demoPaths } from '../src/app/demo.js';
 import { registerStaticRoutes, sendIndexPage } from '../src/transport/static-routes.js';
 
 const cli = resolve(import.meta.dirname, '../dist/cli.js');
-const freePort = () =>
-  new Promise<number>((res) => {
-    const s = createNetServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => res(port));
-    });
-  });
-
 describe('serve --demo', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'syncline-demo-'));
   let child: ChildProcess;

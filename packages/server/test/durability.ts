@@ -6,20 +6,12 @@
  * process died) holds each exactly once, in increasing positions.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createServer as createNetServer } from 'node:net';
 import { resolve } from 'node:path';
 import type { Change, PushResponse, WireDocument } from '@syncline/protocol';
 import { expect, test } from 'vitest';
+import { freePort } from '../../../test/free-port.js';
 
 const cli = resolve(import.meta.dirname, '../dist/cli.js');
-
-const freePort = () =>
-  new Promise<number>((res) => {
-    const s = createNetServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => res(port));
-    });
-  });
 
 async function start(env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; url: string }> {
   const port = await freePort();
