@@ -4,6 +4,7 @@
  * separate pool with multiple statements plays "another program".
  */
 import { mysqlConfig, uniqueSchema } from '../../../test/services.js';
+import { toMysqlPlaceholders } from '../src/storage/app-sql.js';
 import { createMysqlClient, type MysqlClient, type MysqlQueryable } from '../src/storage/mysql/mysql-client.js';
 import { migrations } from '../src/storage/mysql/mysql-migrations.js';
 import { MysqlStorage } from '../src/storage/mysql/mysql-storage.js';
@@ -13,19 +14,8 @@ import { limits } from './harness.js';
 export const openMysqlClient = (multipleStatements = false): Promise<MysqlClient> =>
   createMysqlClient({ ...mysqlConfig, poolSize: 10, multipleStatements });
 
-/** `$n` placeholders to `?` (in text order), objects to JSON text, as the suites write them for PostgreSQL. */
-function translate(sql: string, params: unknown[] = []): [string, unknown[]] {
-  const out: unknown[] = [];
-  const text = sql.replace(/\$(\d+)/g, (_, n: string) => {
-    const v = params[Number(n) - 1];
-    out.push(v !== null && typeof v === 'object' && !Array.isArray(v) ? JSON.stringify(v) : v);
-    return '?';
-  });
-  return [text, out];
-}
-
 const asTestSql = (q: MysqlQueryable): Pick<TestSql, 'query' | 'exec'> => ({
-  query: <T>(sql: string, params?: unknown[]) => q.query<T>(...translate(sql, params)),
+  query: <T>(sql: string, params?: unknown[]) => q.query<T>(...toMysqlPlaceholders(sql, params)),
   exec: async (sql: string) => {
     await q.query(sql);
   },
