@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { SynclineError } from '@syncline/protocol';
 import { Command, Option } from 'commander';
-import { applyAppMigrations } from './app/app-migrations.js';
+import { appMigrationStep } from './app/app-migrations.js';
 import { demoPaths } from './app/demo.js';
 import { runSeeds } from './app/seeds.js';
 import { cliProgressBars } from './cli-progress-bar.js';
@@ -17,7 +17,7 @@ import { loadConfig } from './config/load-config.js';
 import { type ConfigInput, type OptionName, options } from './config/options.js';
 import { createServer } from './server.js';
 import { createStorage } from './storage/create-storage.js';
-import type { MigrateOptions, Storage } from './storage/storage.js';
+import type { Storage } from './storage/storage.js';
 
 const kebab = (s: string) => s.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 
@@ -89,10 +89,8 @@ addConfigFlags(program.command('serve').description('Start the server (migrates 
 });
 
 /** Migrating also runs the application's migrations (SYNCLINE_MIGRATIONS_DIR), with a progress bar. */
-function appMigrations(config: ReturnType<typeof loadConfig>, applied: string[]): MigrateOptions {
-  const dir = config.migrationsDir;
-  return dir ? { app: async (sql) => void applied.push(...(await applyAppMigrations(sql, dir, cliProgressBars()))) } : {};
-}
+const appMigrations = (config: ReturnType<typeof loadConfig>, applied: string[]) =>
+  appMigrationStep(config.migrationsDir, cliProgressBars(), (names) => applied.push(...names));
 
 async function withStorage<T>(config: ReturnType<typeof loadConfig>, fn: (storage: Storage) => Promise<T>): Promise<T> {
   const storage = await createStorage(config);

@@ -8,7 +8,7 @@ import { AdminMetrics } from './admin/admin-metrics.js';
 import { registerAdminRoutes } from './admin/admin-routes.js';
 import { prometheusMetrics } from './admin/prometheus.js';
 import { recordingStorage } from './admin/recording-storage.js';
-import { applyAppMigrations } from './app/app-migrations.js';
+import { appMigrationStep } from './app/app-migrations.js';
 import type { ProgressFactory } from './app/progress.js';
 import { runSeeds } from './app/seeds.js';
 import { Access, type AuthenticateFn } from './auth/access.js';
@@ -96,15 +96,10 @@ export async function createServer(options: CreateServerOptions = {}): Promise<S
   /** Lines for the log once it exists: the migrations applied, what the seed did. */
   const startLog: string[] = [];
   try {
-    const migrationsDir = config.migrationsDir;
     await storage.migrate(
-      migrationsDir
-        ? {
-            app: async (sql) => {
-              for (const name of await applyAppMigrations(sql, migrationsDir, progress)) startLog.push(`migration ${name} applied`);
-            },
-          }
-        : {},
+      appMigrationStep(config.migrationsDir, progress, (names) => {
+        for (const name of names) startLog.push(`migration ${name} applied`);
+      }),
     );
     // The demo fills its tables when they are empty (its seed checks).
     if (config.demo && config.seedsDir) {

@@ -15,6 +15,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { SynclineError } from '@syncline/protocol';
 import type { AppSql } from '../storage/app-sql.js';
+import type { MigrateOptions } from '../storage/storage.js';
 import { noProgress, type ProgressFactory } from './progress.js';
 
 export interface AppMigrationFile {
@@ -100,4 +101,13 @@ export async function applyAppMigrations(sql: AppSql, dir: string, progress: Pro
     bar.done();
   }
   return applied;
+}
+
+/** The `Storage.migrate` step that applies `dir`'s migrations (none without a dir), telling `applied` their names. */
+export function appMigrationStep(
+  dir: string | undefined,
+  progress: ProgressFactory | undefined,
+  applied: (names: string[]) => void,
+): MigrateOptions {
+  return dir ? { app: async (sql) => applied(await applyAppMigrations(sql, dir, progress)) } : {};
 }
