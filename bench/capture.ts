@@ -15,7 +15,7 @@
  *   capture-ingest  8 pg clients insert batches of 100 rows
  *           (`INSERT … SELECT FROM unnest(…)`) into two identical tables, one
  *           in TABLE_NAMES of a running Syncline server (its triggers append
- *           to the change log, each transaction sequences itself at commit,
+ *           to the change log, the server sequences committed transactions,
  *           and the server's change feed reads the log), one not. Rounds
  *           alternate between the tables, each after the server went idle.
  *           rows/s watched ÷ unwatched ≥ 0.8. Every watched row must be in the

@@ -13,11 +13,14 @@
  *   last position. Sequencing transactions are serialized by the lock, which is
  *   released only after their commit is visible, so positions become visible in
  *   order: a reader that sees position p sees every position below p.
- * - Who sequences: a transaction of another program sequences itself at commit
- *   (a DEFERRED constraint trigger on its marker). An API transaction commits
- *   without that step — so API commits are not serialized and group-commit
- *   their WAL flush — and the server sequences it right after commit (and a
- *   timer sweeps any left behind by a crash), before acknowledging it.
+ * - Who sequences: never the writing transaction itself (migration 4 dropped
+ *   the deferred trigger by which other programs' transactions did, under the
+ *   lock, at commit: that serialized their commits). Every transaction commits
+ *   freely (group commit); the server sequences its own right after commit,
+ *   before acknowledging, and sweeps other programs' commits every few ms.
+ * - Sequencing and feed functions run with `jit = off` and plans that need no
+ *   fresh statistics (migration 4); the server vacuums the `open_tx` queue
+ *   itself, so nothing depends on autovacuum (sequencer.ts).
  * - Open transactions (e.g. one awaiting its FIN) delay no one.
  * - A change's position is `commits.first_position + changes.ord - 1`.
  */
@@ -537,6 +540,36 @@ BEGIN
   PERFORM ${s}.note_changes(n0, cnt);
   RETURN NULL;
 END $fn$;
+`,
+  },
+  // Version 3 is the operation log's (another change); 4 may be applied before it on a database.
+  {
+    version: 4,
+    name: 'external commits sequenced by the server, not at their own commit; sequencing without JIT',
+    sql: (s) => `
+-- A transaction of another program no longer sequences itself at commit: the
+-- deferred trigger took the positions lock and sent a NOTIFY inside that
+-- transaction's commit, so the application's commits ran one at a time
+-- (issue 14: 0.004-0.3x of an unwatched table). The server's sweep sequences
+-- them after they commit (sequencer.ts); markers already in open_tx keep working.
+DROP TRIGGER IF EXISTS assign_positions ON ${s}.open_tx;
+DROP FUNCTION IF EXISTS ${s}.assign_positions();
+
+-- open_tx is a queue (a row in, a row out per transaction): vacuum it early when
+-- autovacuum runs (the server also vacuums it itself, see sequencer.ts).
+ALTER TABLE ${s}.open_tx SET (autovacuum_vacuum_threshold = 1000, autovacuum_vacuum_scale_factor = 0,
+                               autovacuum_analyze_threshold = 1000, autovacuum_analyze_scale_factor = 0);
+
+-- Plans that cannot fall off a cliff: a bloated or never-analyzed queue made the
+-- planner's estimate cross jit_above_cost (200-400 ms of JIT compilation per call,
+-- with nothing pending). Every lookup of the feed has an index made for it
+-- (commits (last_position), changes (tx, ord)); forbidding sequential scans there
+-- keeps it so whatever the statistics or a cached generic plan would choose
+-- (a generic plan of "last_position > $1" guesses a third of the table).
+ALTER FUNCTION ${s}.sequence_pending() SET jit = off;
+ALTER FUNCTION ${s}.sequence(xid8[]) SET jit = off;
+ALTER FUNCTION ${s}.changes_after(bigint, integer) SET jit = off;
+ALTER FUNCTION ${s}.changes_after(bigint, integer) SET enable_seqscan = off;
 `,
   },
 ];

@@ -3,11 +3,20 @@
  * of migrations.ts). Callers are coalesced: at most one sequencing statement is
  * in flight per process, and each covers every transaction committed before it
  * started, so under load one short serialized transaction sequences many
- * writes. A timer also sweeps transactions left unsequenced: by a crash, or
- * SQL transactions of other programs that committed while someone else was
- * sequencing (migration 2: they do not wait for the lock).
+ * writes. A timer also sweeps transactions left unsequenced: SQL transactions
+ * of other programs (since migration 4 they never sequence themselves, so
+ * their commits wait for no lock), and whatever a crash left behind.
+ *
+ * `open_tx` is a queue (one row in and out per writing transaction): the
+ * sweeper vacuums it once enough dead rows piled up, so sequencing stays as
+ * fast with autovacuum off (or behind) as with it.
  */
 import type { SqlQueryable } from './sql-client.js';
+
+/** Dead rows of `open_tx` after which the sweeper vacuums it (~30 pages: a scan of them costs next to nothing). */
+export const QUEUE_VACUUM_DEAD_ROWS = 5000;
+/** How often the sweeper looks at the queue's dead rows (PostgreSQL's statistics are ~1 s behind anyway). */
+const QUEUE_CHECK_MS = 1000;
 
 interface Waiter {
   tx: string;
@@ -45,15 +54,41 @@ export class Sequencer {
     });
   }
 
-  /** Sequences anything pending now, then every `intervalMs`. */
+  /** Sequences anything pending now, then every `intervalMs`; keeps the marker queue vacuumed. */
   startSweeping(intervalMs: number): void {
     this.stopSweeping();
+    let lastCheck = Date.now();
     this.timer = setInterval(() => {
+      if (!this.maintaining && Date.now() - lastCheck >= QUEUE_CHECK_MS) {
+        lastCheck = Date.now();
+        this.maintaining = this.vacuumQueue()
+          .catch(() => false)
+          .finally(() => {
+            this.maintaining = undefined;
+          });
+      }
       // A short interval must not pile sweeps up behind a slow one.
       if (this.running || this.sweepRunning) return;
       this.sweep().catch(() => {});
     }, intervalMs);
     this.timer.unref();
+  }
+
+  private maintaining: Promise<boolean> | undefined;
+
+  /**
+   * Vacuums `open_tx` when it holds more than `minDead` dead rows (by PostgreSQL's
+   * statistics, which are kept with autovacuum off too). Without it every
+   * sequencing pass scans more dead rows, and a planner that sees a big table
+   * picks costlier plans (issue 14). SKIP_LOCKED: another instance doing it is as good.
+   */
+  async vacuumQueue(minDead = QUEUE_VACUUM_DEAD_ROWS): Promise<boolean> {
+    const { rows } = await this.db.query<{ dead: string | number }>(
+      `SELECT pg_stat_get_dead_tuples('${this.schema}.open_tx'::regclass) AS dead`,
+    );
+    if (Number(rows[0]?.dead ?? 0) < minDead) return false;
+    await this.db.exec(`VACUUM (SKIP_LOCKED) ${this.schema}.open_tx`);
+    return true;
   }
 
   stopSweeping(): void {
