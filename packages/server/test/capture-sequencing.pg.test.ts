@@ -121,9 +121,8 @@ describe.skipIf(!available)('sequencing of other programs’ transactions (Postg
     // A churned history: 20,000 markers in and out (ids far beyond any real transaction's).
     await h.sql.exec(`INSERT INTO ${t} (tx, api) SELECT (g + 4000000000000)::text::xid8, false FROM generate_series(1, 20000) g;
                       DELETE FROM ${t} WHERE tx >= '4000000000000'::xid8`);
+    // (How many dead rows it can remove depends on the oldest snapshot of the whole server, not on us.)
     await until('the sweeper to vacuum open_tx', async () => (await vacuums()) > before, 20_000);
-    const { rows } = await h.sql.query<{ dead: string }>(`SELECT pg_stat_get_dead_tuples('${t}'::regclass) AS dead`);
-    expect(Number(rows[0]?.dead)).toBeLessThan(20000);
   }, 30_000);
 });
 
