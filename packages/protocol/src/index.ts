@@ -4,6 +4,7 @@ export * from './client-status.js';
 export * from './documents.js';
 export * from './errors.js';
 export * from './filter.js';
+export * from './limits.js';
 export * from './names.js';
 export * from './operations.js';
 export * from './position.js';

@@ -3,6 +3,7 @@
  * variable(s) and description. `loadConfig`, the CLI flags and README's
  * configuration table all derive from this list.
  */
+import { DEFAULT_SERVER_LIMITS } from '@syncline/protocol';
 import { z } from 'zod';
 import { RulesSchema } from '../auth/policy.js';
 
@@ -150,12 +151,12 @@ export const options = {
   poolSize: { env: ['DATABASE_POOL_SIZE'], schema: int(1, 1000).default(10), description: 'PostgreSQL pool size.' },
   bodyLimit: {
     env: ['SYNCLINE_BODY_LIMIT'],
-    schema: int(1024, 1024 * 1024 * 1024).default(1024 * 1024),
+    schema: int(1024, 1024 * 1024 * 1024).default(DEFAULT_SERVER_LIMITS.bodyLimit),
     description: 'Largest request body in bytes (413 above).',
   },
   maxOperations: {
     env: ['SYNCLINE_MAX_OPERATIONS'],
-    schema: int(1, 100_000).default(1000),
+    schema: int(1, 100_000).default(DEFAULT_SERVER_LIMITS.maxOperations),
     description: 'Most operations in one push (413 above).',
   },
   defaultChangesLimit: {
@@ -202,7 +203,7 @@ export const options = {
   },
   socketMaxMessageBytes: {
     env: ['SYNCLINE_SOCKET_MAX_MESSAGE_BYTES'],
-    schema: int(1024, 64 * 1024 * 1024).default(1024 * 1024),
+    schema: int(1024, 64 * 1024 * 1024).default(DEFAULT_SERVER_LIMITS.socketMaxMessageBytes),
     description: 'Largest Socket.IO message (maxHttpBufferSize); larger ones close that connection.',
   },
   socketBufferLimit: {

@@ -20,6 +20,7 @@ import { Policy } from '../auth/policy.js';
 import type { Config } from '../config/options.js';
 import type { ChangesQuery, Storage } from '../storage/storage.js';
 import { parseWith, toSynclineError } from './errors.js';
+import { serverLimits } from './server-limits.js';
 import { sendIndexPage } from './static-routes.js';
 
 const HEALTH_TIMEOUT_MS = 2000;
@@ -69,6 +70,8 @@ export function registerRoutes(
     reply.status(404).send(e.toJSON());
   });
 
+  // Clients size their pushes by these (the HTTP transport reads them here).
+  const limits = serverLimits(config);
   app.get('/health', async (_req, reply) => {
     try {
       let timer: NodeJS.Timeout | undefined;
@@ -77,16 +80,17 @@ export function registerRoutes(
       });
       const position = await Promise.race([storage.currentPosition(), timeout]).finally(() => clearTimeout(timer));
       const b = bus?.();
-      if (!b) return { status: 'ok', adapter: storage.adapter, position };
+      if (!b) return { status: 'ok', adapter: storage.adapter, position, limits };
       // Bus down: writes and reads work, other instances' changes arrive by reading the log (later).
       const status = b.shared && b.state !== 'up' ? 'degraded' : 'ok';
-      return { status, adapter: storage.adapter, position, bus: { kind: b.kind, name: b.name, state: b.state, ...b.stats } };
+      return { status, adapter: storage.adapter, position, bus: { kind: b.kind, name: b.name, state: b.state, ...b.stats }, limits };
     } catch {
       return reply.status(503).send({
         status: 'error',
         adapter: storage.adapter,
         code: 'STORAGE_UNAVAILABLE',
         message: 'The database cannot be reached.',
+        limits,
       });
     }
   });

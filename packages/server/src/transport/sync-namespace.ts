@@ -7,6 +7,8 @@
  *   push        {clientId, operations}        → {ok: true, accepted, conflicts, results} | {ok: false, error}
  *   clientStatus {clientId, pending, position}  (no ack) what the client reports for the admin API
  * Server → client:
+ *   limits            {bodyLimit, socketMaxMessageBytes, maxOperations}: sent first on every
+ *                     connection, so the client never sends a message the server closes it for.
  *   changes           {subscriptionId, changes, from, position}: every change of the
  *                     subscription with from < change.position ≤ position, in commit order.
  *   subscriptionError {subscriptionId, error}: the subscription ended (SLOW_CONSUMER).
@@ -38,6 +40,7 @@ import { publicChange } from '../auth/public-storage.js';
 import type { FeedBatch } from '../engine/change-feed.js';
 import { changeFor, type Group, groupId, SubscriptionIndex } from '../engine/subscription-index.js';
 import { toSynclineError } from './errors.js';
+import { serverLimits } from './server-limits.js';
 import { type SocketDeps, type StopNamespace, socketIdentity } from './socket-deps.js';
 
 const CATCH_UP_PAGE = 1000;
@@ -335,7 +338,10 @@ export async function registerSyncNamespace(io: Server, deps: SocketDeps): Promi
     }
   }
 
+  const limits = serverLimits(config);
   nsp.on('connection', (socket) => {
+    // Before anything else: a message over socketMaxMessageBytes closes the connection, so the client sizes its pushes by it.
+    socket.emit('limits', limits);
     const who = socketIdentity(socket);
     const state: SocketState = {
       active: new Map(),
