@@ -20,6 +20,7 @@
 import {
   type Change,
   compareCodePoints,
+  DEFAULT_SERVER_LIMITS,
   type Filter,
   matchFilter,
   type Operation,
@@ -29,10 +30,11 @@ import {
 import { Emitter } from './emitter.js';
 import { ConflictError, RejectedError, SyncError, ValidationError } from './errors.js';
 import { HybridClock } from './hlc.js';
+import { isTooLarge, planBatch } from './push-batch.js';
 import type { BaseRecord, PendingOperation, Store } from './store/store.js';
 import { HttpTransport } from './transport/http.js';
 import { SocketTransport } from './transport/socket.js';
-import { type Frame, type TokenSource, type Transport, TransportError } from './transport/transport.js';
+import { type Frame, type PushLimits, type TokenSource, type Transport, TransportError } from './transport/transport.js';
 
 /** Field clocks of a document under the `merge` strategy (kept in the document, hidden from reads). */
 const CLOCKS = '_hlc';
@@ -158,6 +160,9 @@ export class SynclineClient extends Emitter<ClientEvents> {
   private pushAgain = false;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private retries = 0;
+  /** Push sizes that 413 answers taught (limits lower than announced): reset on every connection. */
+  private learnedMaxOps = Number.POSITIVE_INFINITY;
+  private learnedMaxBytes = Number.POSITIVE_INFINITY;
   private pollTimer: ReturnType<typeof setInterval> | undefined;
   private polling: Promise<void> | undefined;
   private httpCaughtUp = false;
@@ -282,6 +287,8 @@ export class SynclineClient extends Emitter<ClientEvents> {
       online: () => {
         this.refused = undefined;
         this.retries = 0;
+        this.learnedMaxOps = Number.POSITIVE_INFINITY;
+        this.learnedMaxBytes = Number.POSITIVE_INFINITY;
         for (const c of this.collections.values()) {
           c.caughtUp = false;
           // A subscription of the previous connection is dead (its epoch moved on): start a new one.
@@ -478,14 +485,59 @@ export class SynclineClient extends Emitter<ClientEvents> {
     );
   }
 
+  /**
+   * Pushes the queue in batches that fit the server's limits (bytes and operations), so no push is one the
+   * server refuses for its size: a write that cannot fit alone is refused here and the queue goes on.
+   */
   private async pushLoop(): Promise<void> {
     while (this.online() && this.queue.length > 0) {
-      const batch = this.queue.slice(0, PUSH_BATCH);
-      const ops = await this.withBaseVersions(batch);
-      const res = await this.transport.push(this.clientIdValue, ops);
+      const limits: PushLimits = (await this.transport.pushLimits?.()) ?? {
+        maxBytes: DEFAULT_SERVER_LIMITS.bodyLimit,
+        maxOperations: DEFAULT_SERVER_LIMITS.maxOperations,
+        setting: 'SYNCLINE_BODY_LIMIT',
+      };
+      const window = this.queue.slice(0, Math.max(1, Math.min(PUSH_BATCH, limits.maxOperations, this.learnedMaxOps)));
+      const ops = await this.withBaseVersions(window);
+      const plan = planBatch(this.clientIdValue, ops, limits.maxBytes, this.learnedMaxBytes);
+      if (plan.count === 0) {
+        const op = ops[0] as Operation;
+        await this.refuseTooLarge(
+          window[0] as PendingOperation,
+          op,
+          `${op.type} ${op.collection}/${op.docId} is ${plan.bytes} bytes encoded; the server takes at most ${limits.maxBytes} in one request (${limits.setting}). It was not sent: store less in one document.`,
+        );
+        continue;
+      }
+      const batch = window.slice(0, plan.count);
+      const sent = ops.slice(0, plan.count);
+      let res: Awaited<ReturnType<Transport['push']>>;
+      try {
+        res = await this.transport.push(this.clientIdValue, sent);
+      } catch (err) {
+        if (!isTooLarge(err)) throw err;
+        // The server's limits are lower than we knew (not announced, or a proxy's): bisect, never resend as is.
+        if (batch.length === 1) {
+          const op = sent[0] as Operation;
+          await this.refuseTooLarge(batch[0] as PendingOperation, op, `${op.type} ${op.collection}/${op.docId}: ${err.message}`);
+        } else if (err.code === 'TOO_MANY_OPERATIONS') this.learnedMaxOps = Math.max(1, Math.floor(batch.length / 2));
+        else this.learnedMaxBytes = Math.floor(plan.bytes / 2);
+        continue;
+      }
       this.retries = 0;
-      await this.settle(batch, ops, res.results);
+      await this.settle(batch, sent, res.results);
     }
+  }
+
+  /** A write no push can carry: rejected like a server rejection (it leaves the queue, its local effect is undone). */
+  private refuseTooLarge(entry: PendingOperation, op: Operation, message: string): Promise<void> {
+    const result: OperationResult = {
+      id: op.id,
+      status: 'rejected',
+      collection: op.collection,
+      docId: op.docId as string,
+      error: { code: 'PAYLOAD_TOO_LARGE', message },
+    };
+    return this.settle([entry], [op], [result]);
   }
 
   /** Each operation states the version it expects: the base's, plus one per earlier queued write of that document. */

@@ -1,6 +1,14 @@
 /** The REST transport (the reference's HTTP polling client): push with POST /operations, pull with POST /changes. */
-import type { Change, Operation, PushResponse, QueryResponse } from '@syncline/protocol';
-import { rest, type TokenSource, type Transport, TransportError, type TransportEvents } from './transport.js';
+import {
+  type Change,
+  DEFAULT_SERVER_LIMITS,
+  type Operation,
+  type PushResponse,
+  type QueryResponse,
+  type ServerLimits,
+  ServerLimitsSchema,
+} from '@syncline/protocol';
+import { type PushLimits, rest, type TokenSource, type Transport, TransportError, type TransportEvents } from './transport.js';
 
 export interface HttpTransportOptions {
   url: string;
@@ -12,6 +20,8 @@ export class HttpTransport implements Transport {
   readonly kind = 'http' as const;
   private online = false;
   private events: TransportEvents | undefined;
+  /** The server's limits from `GET /health`, read once per connect (undefined: not announced, use the defaults). */
+  private limits: Promise<ServerLimits | undefined> | undefined;
 
   constructor(private readonly opts: HttpTransportOptions) {}
 
@@ -22,6 +32,7 @@ export class HttpTransport implements Transport {
   connect(events: TransportEvents): void {
     this.events = events;
     this.online = true;
+    this.limits = undefined;
     events.online();
   }
 
@@ -40,6 +51,26 @@ export class HttpTransport implements Transport {
         this.events?.refused(err.code, err.message);
       }
       throw err;
+    }
+  }
+
+  async pushLimits(): Promise<PushLimits> {
+    this.limits ??= this.readLimits();
+    const l = (await this.limits) ?? DEFAULT_SERVER_LIMITS;
+    return { maxBytes: l.bodyLimit, maxOperations: l.maxOperations, setting: 'SYNCLINE_BODY_LIMIT' };
+  }
+
+  private async readLimits(): Promise<ServerLimits | undefined> {
+    const fetchFn = this.opts.fetch ?? fetch;
+    try {
+      const res = await fetchFn(`${this.opts.url}/health`);
+      const body = (await res.json().catch(() => undefined)) as { limits?: unknown } | undefined;
+      const r = ServerLimitsSchema.safeParse(body?.limits);
+      return r.success ? r.data : undefined;
+    } catch {
+      // Unreachable now: ask again next time (the push itself will fail and be retried).
+      this.limits = undefined;
+      return undefined;
     }
   }
 

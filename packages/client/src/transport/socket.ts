@@ -1,8 +1,16 @@
 /** The Socket.IO transport: `/sync` subscriptions and push; reconnects with backoff and jitter (Socket.IO's own). */
-import type { Operation, PushResponse, QueryResponse } from '@syncline/protocol';
+import {
+  DEFAULT_SERVER_LIMITS,
+  type Operation,
+  type PushResponse,
+  type QueryResponse,
+  type ServerLimits,
+  ServerLimitsSchema,
+} from '@syncline/protocol';
 import { io, type Socket } from 'socket.io-client';
 import {
   type Frame,
+  type PushLimits,
   rest,
   type StatusReport,
   type SubscriptionHandlers,
@@ -15,6 +23,10 @@ import {
 const ACK_TIMEOUT_MS = 30_000;
 /** `clientStatus` is sent at most this often. */
 const STATUS_INTERVAL_MS = 1000;
+/** How long a push waits for the connection's `limits` (sent right after connecting; a server without it never sends it). */
+const LIMITS_WAIT_MS = 2000;
+/** Socket.IO's framing around the push's JSON: `42/sync,<ack id>["push",` … `]`. */
+const FRAME_OVERHEAD = 64;
 
 export interface SocketTransportOptions {
   url: string;
@@ -33,6 +45,11 @@ export class SocketTransport implements Transport {
   private status: StatusReport | undefined;
   private statusSentAt = 0;
   private statusTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The server's limits, as last announced (kept across reconnects as the best guess). */
+  private limits: ServerLimits | undefined;
+  /** This connection's announcement arrived (or will not: waited long enough). */
+  private limitsHeard = false;
+  private readonly limitsWaiters = new Set<() => void>();
 
   constructor(private readonly opts: SocketTransportOptions) {}
 
@@ -62,7 +79,15 @@ export class SocketTransport implements Transport {
       events.online();
       this.sendStatusSoon();
     });
+    socket.on('limits', (l: unknown) => {
+      const r = ServerLimitsSchema.safeParse(l);
+      if (r.success) this.limits = r.data;
+      this.limitsHeard = true;
+      this.wakeLimitsWaiters();
+    });
     socket.on('disconnect', (reason) => {
+      this.limitsHeard = false;
+      this.wakeLimitsWaiters();
       this.subs.clear();
       this.failInFlight(`connection lost (${reason})`);
       events.offline(reason);
@@ -93,6 +118,37 @@ export class SocketTransport implements Transport {
     this.socket = undefined;
     this.subs.clear();
     this.failInFlight('disconnected');
+    this.limitsHeard = false;
+    this.wakeLimitsWaiters();
+  }
+
+  private wakeLimitsWaiters(): void {
+    for (const wake of [...this.limitsWaiters]) wake();
+  }
+
+  /** Waits (briefly) for this connection's `limits`: a message over the socket limit would close the connection. */
+  async pushLimits(): Promise<PushLimits> {
+    if (!this.limitsHeard && this.socket?.connected) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          // A server that does not announce its limits: assume its defaults for this connection.
+          if (this.socket?.connected) this.limitsHeard = true;
+          done();
+        }, LIMITS_WAIT_MS);
+        const done = () => {
+          clearTimeout(timer);
+          this.limitsWaiters.delete(done);
+          resolve();
+        };
+        this.limitsWaiters.add(done);
+      });
+    }
+    const l = this.limits ?? DEFAULT_SERVER_LIMITS;
+    return {
+      maxBytes: l.socketMaxMessageBytes - FRAME_OVERHEAD,
+      maxOperations: l.maxOperations,
+      setting: 'SYNCLINE_SOCKET_MAX_MESSAGE_BYTES',
+    };
   }
 
   private failInFlight(reason: string): void {

@@ -48,6 +48,20 @@ export interface Transport {
    * status change; the transport sends it on connect and when `pending` changes, at most once a second.
    */
   reportStatus?(status: StatusReport): void;
+  /**
+   * How large one push may be, as the server announced it (the server defaults until it did): the client
+   * splits its batches to fit and refuses a single write that cannot fit. Absent: the server defaults.
+   */
+  pushLimits?(): Promise<PushLimits>;
+}
+
+/** What one push may carry. */
+export interface PushLimits {
+  /** Bytes of the push's JSON `{clientId, operations}` (UTF-8), framing already deducted. */
+  maxBytes: number;
+  maxOperations: number;
+  /** The server setting behind `maxBytes`, named in the error of a write that does not fit. */
+  setting: string;
 }
 
 /** What a client reports about itself (the `/sync` event `clientStatus`). */
