@@ -71,9 +71,14 @@ test('the server announces its limits: on /health and first thing on every /sync
   }
 });
 
-describe.each(['socket', 'http'] as const)('over %s', (transport) => {
-  const opts: Partial<ClientOptions> = transport === 'http' ? { transport: 'http', syncInterval: 200 } : {};
+const transports: [string, Partial<ClientOptions>][] = [
+  ['socket', {}],
+  // Long-polling: the limit applies to each HTTP request body of the Socket.IO transport.
+  ['socket (polling)', { socketOptions: { transports: ['polling'] } }],
+  ['http', { transport: 'http', syncInterval: 200 }],
+];
 
+describe.each(transports)('over %s', (transport, opts) => {
   test('a write too large for the server is rejected with PAYLOAD_TOO_LARGE; the writes before and after it are applied', async () => {
     const col = fresh('big');
     const a = make({ ...opts, paused: true });
@@ -103,7 +108,7 @@ describe.each(['socket', 'http'] as const)('over %s', (transport) => {
     expect(await srv.server.storage.getDocument(col, 'big')).toBeNull();
     expect(a.status).toMatchObject({ state: 'online', pending: 0 });
     // One connection: the socket was never closed for an oversized message.
-    if (transport === 'socket') expect(connections).toBe(1);
+    if (transport !== 'http') expect(connections).toBe(1);
   });
 
   test('an update too large for the server rolls back to the server version; the queue goes on', async () => {
@@ -118,6 +123,24 @@ describe.each(['socket', 'http'] as const)('over %s', (transport) => {
     expect(await docs.get('d')).toMatchObject({ _id: 'd', v: 1 });
     expect(await docs.get('d')).not.toHaveProperty('blob');
     expect(await srv.server.storage.getDocument(col, 'e')).toMatchObject({ v: 1 });
+  });
+
+  test('sizes are counted in UTF-8 bytes, as the server counts them', async () => {
+    const col = fresh('utf8');
+    const a = make({ ...opts, paused: true });
+    const docs = a.collection(col);
+    // 2,800 characters fit in 8 KB, their 8,400 bytes do not; 2,000 three-byte characters (6,000 bytes) do.
+    const wide = docs.insert({ _id: 'wide', blob: '€'.repeat(2800) });
+    const fits = docs.insert({ _id: 'fits', blob: '€'.repeat(2000) });
+    const emoji = docs.insert({ _id: 'emoji', blob: '😀'.repeat(1500) }); // 6,000 bytes, 3,000 UTF-16 units
+    await until(() => a.status.pending === 3);
+    connections = 0;
+    a.resume();
+    await expect(outcome(wide)).resolves.toMatchObject({ ok: false, error: { code: 'PAYLOAD_TOO_LARGE' } });
+    await expect(outcome(fits)).resolves.toMatchObject({ ok: true });
+    await expect(outcome(emoji)).resolves.toMatchObject({ ok: true });
+    expect(await srv.server.storage.getDocument(col, 'emoji')).toMatchObject({ blob: '😀'.repeat(1500) });
+    if (transport !== 'http') expect(connections).toBe(1);
   });
 
   test('many medium writes whose sum exceeds the byte and operation limits are split and all applied', async () => {
@@ -136,7 +159,7 @@ describe.each(['socket', 'http'] as const)('over %s', (transport) => {
     expect(results.filter((r) => !r.ok)).toEqual([]);
     const stored = await srv.server.storage.queryDocuments(col, { limit: 100 });
     expect(stored.documents.length).toBe(writes.length);
-    if (transport === 'socket') expect(connections).toBe(1);
+    if (transport !== 'http') expect(connections).toBe(1);
   });
 });
 
