@@ -2,6 +2,8 @@
  * `npm run bench`: Syncline against raw database baselines measured in the same run.
  *
  *   push (PostgreSQL)  8 clients POST /operations (100 inserts each) vs raw pg batched INSERTs   target ratio ≥ 0.6
+ *   push-single  (issue 14, bench/push-single.ts) 8 and 32 writers, one operation per request, POST /operations
+ *           and /sync push, vs raw single-row INSERT transactions through pg at the same concurrency: ratio ≥ 0.5
  *   pull (PostgreSQL)  one client pages POST /changes over 200k changes vs raw keyset SELECTs   target ratio ≥ 0.5
  *   push / pull (PGlite)  the same on embedded PGlite (informational)
  *   fanout  1k and 5k sockets subscribed on /sync (a separate client process) while one writer POSTs
@@ -34,7 +36,8 @@
  * target is missed; 1 when a correctness check fails (or a scenario cannot run).
  *
  * Options (after `npm run bench --`):
- *   --only=push-pg,pull-pg,push-pglite,pull-pglite,fanout,memory,capture-latency,capture-ingest,capture-mysql,routing,cluster,
+ *   --push-single-writers=8,32   writer counts of push-single (its measure window: --measure, at most 5 s)
+ *   --only=push-pg,push-single,pull-pg,push-pglite,pull-pglite,fanout,memory,capture-latency,capture-ingest,capture-mysql,routing,cluster,
  *                      client-sync   run a subset
  *   --cpu-prof[=DIR]   write V8 CPU profiles of the server children (default bench/results/profiles)
  *   --measure=SECONDS  PostgreSQL push measurement window (default 8; warm-up 2)
@@ -66,6 +69,7 @@ import { type FanoutConfig, fanout, type MemoryConfig, memory } from './fanout.j
 import { backgroundLoad, CLI, ROOT, setServerCli } from './harness.js';
 import { cleanupPgliteDirs, type PgliteBenchConfig, pullPglite, pushPglite } from './pglite.js';
 import { type PgBenchConfig, pullPostgres, pushPostgres } from './postgres.js';
+import { type PushSingleConfig, pushSingle } from './push-single.js';
 import { failed, printTable, type Result, writeJson } from './report.js';
 import { type RoutingConfig, routing } from './routing.js';
 
@@ -95,6 +99,7 @@ const { values: args } = parseArgs({
     'client-sync-docs': { type: 'string' },
     'client-sync-page-sizes': { type: 'string' },
     'client-sync-rounds': { type: 'string' },
+    'push-single-writers': { type: 'string' },
   },
   allowPositionals: false,
   strict: true,
@@ -212,6 +217,14 @@ const clientSyncCfg: ClientSyncConfig = {
   log,
   ...(cpuProfDir ? { cpuProfDir } : {}),
 };
+const pushSingleCfg: PushSingleConfig = {
+  databaseUrl: pgCfg.databaseUrl,
+  writers: numbers(args['push-single-writers'] ?? '8,32'),
+  warmupMs: 1000,
+  measureMs: Math.min(measureS, 5) * 1000,
+  keep: args.keep === true,
+  log,
+};
 const memoryCfg: MemoryConfig = { clients: 5000, targetKiB: 15, log, ...(cpuProfDir ? { cpuProfDir } : {}) };
 
 interface Scenario {
@@ -224,6 +237,14 @@ interface Scenario {
 }
 const scenarios: Scenario[] = [
   { key: 'push-pg', name: 'push (PostgreSQL)', unit: 'ops/s', baselineUnit: 'rows/s', target: 0.6, run: () => pushPostgres(pgCfg) },
+  {
+    key: 'push-single',
+    name: 'push-single',
+    unit: 'ops/s',
+    baselineUnit: 'rows/s',
+    target: 0.5,
+    run: () => pushSingle(pushSingleCfg),
+  },
   { key: 'pull-pg', name: 'pull (PostgreSQL)', unit: 'changes/s', baselineUnit: 'rows/s', target: 0.5, run: () => pullPostgres(pgCfg) },
   { key: 'push-pglite', name: 'push (PGlite)', unit: 'ops/s', baselineUnit: 'rows/s', target: null, run: () => pushPglite(pgliteCfg) },
   { key: 'pull-pglite', name: 'pull (PGlite)', unit: 'changes/s', baselineUnit: 'rows/s', target: null, run: () => pullPglite(pgliteCfg) },

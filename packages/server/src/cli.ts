@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * `syncline serve`, `migrate`, `seed` and `compact`. Flags are derived from the
+ * `syncline serve`, `migrate`, `seed`, `compact` and `uninstall-capture`. Flags are derived from the
  * option declarations (config/options.ts): `--port`, `--database-url`, `--data-dir`, …
  * (a boolean option's flag alone means true: `--demo`). Progress of long work
  * goes to stderr (cli-progress-bar.ts).
@@ -176,6 +176,30 @@ addConfigFlags(
       return res;
     });
     process.stdout.write(`${JSON.stringify(result)}\n`);
+  } catch (err) {
+    fail(err);
+  }
+});
+
+addConfigFlags(
+  program
+    .command('uninstall-capture')
+    .description(
+      "Remove every trigger and function Syncline installed on the application's tables (all of them, whatever TABLE_NAMES says) and exit; Syncline's own schema stays. Stop the servers first: a start installs them again for TABLE_NAMES",
+    ),
+).action(async (flags) => {
+  try {
+    const config = loadConfig(flagsToInput(flags));
+    // No migrate: it would install the triggers of TABLE_NAMES again.
+    const removed = await withStorage(config, async (storage) => {
+      if (!storage.uninstallCapture) throw new SynclineError('INVALID_CONFIG', `uninstall-capture is not supported on ${storage.adapter}`);
+      return storage.uninstallCapture();
+    });
+    for (const t of removed.triggers) process.stdout.write(`dropped trigger ${t.trigger} on ${t.table}\n`);
+    for (const f of removed.functions) process.stdout.write(`dropped function ${f}\n`);
+    process.stdout.write(
+      `removed ${removed.triggers.length} trigger(s) and ${removed.functions.length} function(s); no replication slot is used (capture is by triggers)\n`,
+    );
   } catch (err) {
     fail(err);
   }

@@ -10,7 +10,7 @@
  */
 import { SynclineError } from '@syncline/protocol';
 import { quoteIdent, type SqlClient, type SqlQueryable } from './sql-client.js';
-import type { TableConfig } from './storage.js';
+import type { TableConfig, UninstalledCapture } from './storage.js';
 import type { ConstraintKind, RowState, TableColumn, TableDialect, TableInfo } from './table-writes.js';
 
 const INTEGER_KEYS = new Set(['int2', 'int4', 'int8']);
@@ -182,6 +182,36 @@ export async function installTableCapture(db: SqlClient, s: string, config: Tabl
       await tx.query(`DELETE FROM ${s}.row_versions WHERE collection = ANY ($1::text[])`, [[...forgotten]]);
     }
     return tables;
+  });
+}
+
+/**
+ * Removes this schema's capture triggers from every table of the database and
+ * the per-table insert functions (even one whose trigger is already gone), and
+ * forgets the row versions they kept, in one transaction under the migration lock.
+ */
+export async function uninstallTableCapture(db: SqlClient, s: string): Promise<UninstalledCapture> {
+  return db.transaction(async (tx) => {
+    await tx.query("SELECT set_config('lock_timeout', '0', true), pg_advisory_xact_lock(hashtext($1))", [`${s}.migrate`]);
+    const { rows: triggers } = await tx.query<{ rel: string; tgname: string }>(
+      `SELECT t.tgrelid::regclass::text AS rel, t.tgname FROM pg_trigger t
+       WHERE NOT t.tgisinternal AND left(t.tgname, length($1)) = $1 ORDER BY 1, 2`,
+      [`${s}_capture_`],
+    );
+    const { rows: functions } = await tx.query<{ fn: string }>(
+      `SELECT p.oid::regprocedure::text AS fn FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+       WHERE n.nspname = $1 AND left(p.proname, length('capture_insert_')) = 'capture_insert_' ORDER BY 1`,
+      [s],
+    );
+    const ddl = [
+      ...triggers.map((t) => `DROP TRIGGER ${quoteIdent(t.tgname)} ON ${t.rel};`),
+      ...functions.map((f) => `DROP FUNCTION ${f.fn};`),
+    ];
+    if (ddl.length > 0) await tx.exec(ddl.join('\n'));
+    // Only table rows have row versions (documents keep theirs in their own column); a schema never migrated has none.
+    const { rows: rv } = await tx.query<{ ok: boolean }>('SELECT to_regclass($1) IS NOT NULL AS ok', [`${s}.row_versions`]);
+    if (rv[0]?.ok) await tx.query(`DELETE FROM ${s}.row_versions`);
+    return { triggers: triggers.map((t) => ({ table: t.rel, trigger: t.tgname })), functions: functions.map((f) => f.fn) };
   });
 }
 

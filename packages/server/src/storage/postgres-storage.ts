@@ -17,7 +17,7 @@ import { type ChangePage, type ChangeRow, changesJson, changesResponse, readChan
 import { compileFilter } from './filter-sql.js';
 import { HeldActionRunner } from './held-action-runner.js';
 import { migrate, notifyChannel } from './migrations.js';
-import { installTableCapture, type PgTableInfo, pgTableDialect } from './pg-tables.js';
+import { installTableCapture, type PgTableInfo, pgTableDialect, uninstallTableCapture } from './pg-tables.js';
 import { duplicateOf, freshOps, parseQueryFilter, pushResponse, splitOperations } from './push-results.js';
 import { buildKeyset, decodeCursor, encodeCursor, parseSort } from './query-sort.js';
 import { Sequencer } from './sequencer.js';
@@ -33,6 +33,7 @@ import {
   type Storage,
   type StorageLimits,
   type TableConfig,
+  type UninstalledCapture,
 } from './storage.js';
 import { applyTableOps, type TableDialect, type TableOp, withTableRow } from './table-writes.js';
 import { heldByActions, logOperations, readForPlan, withDocument, writePlan } from './write-statement.js';
@@ -84,6 +85,10 @@ export class PostgresStorage implements Storage {
     await this.sequencer.sweep();
     this.sequencer.startSweeping(this.options.sweepIntervalMs ?? SWEEP_INTERVAL_MS);
     return applied;
+  }
+
+  uninstallCapture(): Promise<UninstalledCapture> {
+    return uninstallTableCapture(this.db, this.s);
   }
 
   async applyOperations(clientId: string, operations: unknown[], authorize?: Authorize): Promise<PushResponse> {

@@ -33,12 +33,24 @@ import type { AppSql } from './app-sql.js';
 
 export type CommitOrigin = 'own' | 'swept' | 'hint';
 
+/** What `uninstallCapture` removed (qualified names as the database prints them). */
+export interface UninstalledCapture {
+  triggers: { table: string; trigger: string }[];
+  functions: string[];
+}
+
 export interface Storage {
   readonly adapter: 'pglite' | 'postgres' | 'mysql';
   /** Names of the collections that are SQL tables (TABLE_NAMES), known after `migrate()`. */
   readonly tableCollections: ReadonlySet<string>;
   /** Syncline's own migrations, then `options.app` (the application's), then capture of the TABLE_NAMES tables. */
   migrate(options?: MigrateOptions): Promise<number[]>;
+  /**
+   * `syncline uninstall-capture`: removes every trigger and function this schema installed on the
+   * application's tables (whatever TABLE_NAMES says now), and returns their names. Its own
+   * tables stay. Called instead of `migrate()`, with no server running on the schema.
+   */
+  uninstallCapture?(): Promise<UninstalledCapture>;
   /** SQL in this database for the application's migrations and seeds (app-sql.ts). */
   appSql(): AppSql;
   /** `authorize` (write rules) is asked about each write; a refused one is rejected with FORBIDDEN. */

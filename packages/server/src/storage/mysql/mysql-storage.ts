@@ -26,6 +26,7 @@ import {
   type MigrateOptions,
   type Storage,
   type StorageLimits,
+  type UninstalledCapture,
 } from '../storage.js';
 import { applyTableOps, type TableDialect, type TableOp, withTableRow } from '../table-writes.js';
 import { type PlanInput, toStored, withDocument } from '../write-statement.js';
@@ -34,7 +35,7 @@ import { ChangeConsumer } from './mysql-consumer.js';
 import { compileMysqlFilter } from './mysql-filter.js';
 import { lockName, type MysqlNames, migrateMysql, quoteId, tableOf } from './mysql-migrations.js';
 import { mysqlKeyset, mysqlSortKeys } from './mysql-sort.js';
-import { installMysqlTableCapture, type MysqlTableInfo, mysqlTableDialect, rowJson } from './mysql-tables.js';
+import { installMysqlTableCapture, type MysqlTableInfo, mysqlTableDialect, rowJson, uninstallMysqlTableCapture } from './mysql-tables.js';
 
 /** ER_DUP_ENTRY (a concurrent insert of the same key or op id), ER_LOCK_WAIT_TIMEOUT, ER_LOCK_DEADLOCK. */
 const RETRYABLE = new Set([1062, 1205, 1213]);
@@ -88,6 +89,10 @@ export class MysqlStorage implements Storage {
     this.consumer = new ChangeConsumer(db, opts.names);
     this.t = (name) => tableOf(opts.names.prefix, name);
     this.tableDialect = mysqlTableDialect(opts.names.prefix);
+  }
+
+  uninstallCapture(): Promise<UninstalledCapture> {
+    return uninstallMysqlTableCapture(this.db, this.opts.names);
   }
 
   /** Migrates, consumes what a previous run left in the target table (never drops it), then polls. */

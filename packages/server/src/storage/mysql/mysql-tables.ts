@@ -15,6 +15,7 @@
  */
 import { createHash } from 'node:crypto';
 import { SynclineError } from '@syncline/protocol';
+import type { UninstalledCapture } from '../storage.js';
 import type { ConstraintKind, RowState, TableColumn, TableDialect, TableInfo } from '../table-writes.js';
 import type { MysqlClient, MysqlQueryable } from './mysql-client.js';
 import { appendChange, lockName, type MysqlNames, quoteId, tableOf } from './mysql-migrations.js';
@@ -218,6 +219,31 @@ export async function installMysqlTableCapture(
         await conn.query(`DELETE FROM ${tableOf(names.prefix, 'row_versions')} WHERE collection IN (?)`, [[...forgotten]]);
       }
       return tables;
+    } finally {
+      await conn.query('SELECT RELEASE_LOCK(?)', [lock]);
+    }
+  });
+}
+
+/** Drops this prefix's capture triggers from every table of the database and forgets their row versions. */
+export async function uninstallMysqlTableCapture(db: MysqlClient, names: MysqlNames): Promise<UninstalledCapture> {
+  return db.session(async (conn) => {
+    const lock = lockName(db.database, names.prefix, 'migrate');
+    await conn.query('SELECT GET_LOCK(?, 600)', [lock]);
+    try {
+      const { rows } = await conn.query<{ name: string; tbl: string }>(
+        `SELECT TRIGGER_NAME AS name, EVENT_OBJECT_TABLE AS tbl FROM information_schema.TRIGGERS
+         WHERE TRIGGER_SCHEMA = DATABASE() AND LEFT(TRIGGER_NAME, ?) = ? ORDER BY tbl, name`,
+        [triggerPrefix(names.prefix).length, triggerPrefix(names.prefix)],
+      );
+      for (const tr of rows) await conn.query(`DROP TRIGGER IF EXISTS ${quoteId(tr.name)}`);
+      const rv = tableOf(names.prefix, 'row_versions');
+      const { rows: exists } = await conn.query<{ n: number }>(
+        'SELECT COUNT(*) AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?',
+        [rv.replaceAll('`', '')],
+      );
+      if (Number(exists[0]?.n) > 0) await conn.query(`DELETE FROM ${rv}`);
+      return { triggers: rows.map((r) => ({ table: r.tbl, trigger: r.name })), functions: [] };
     } finally {
       await conn.query('SELECT RELEASE_LOCK(?)', [lock]);
     }
