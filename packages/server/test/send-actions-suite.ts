@@ -7,9 +7,11 @@ import type { Change } from '@syncline/protocol';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { ActionRunner } from '../src/storage/action-runner.js';
 import type { Storage } from '../src/storage/storage.js';
+import { HS_SECRET, jwtFor } from './esink-tokens.js';
 import { freshCollection, opId } from './harness.js';
 import { ActionsClient, type Payload, sleep } from './send-actions-client.js';
 import type { TestServer, TestServerOptions } from './server-harness.js';
+import { until } from './sync-follower.js';
 
 export type MakeServer = (opts?: TestServerOptions) => Promise<TestServer>;
 
@@ -63,6 +65,14 @@ function rest(base: string) {
 
 let n = 0;
 const aid = (p = 'a') => `${p}${++n}`;
+
+const ADMIN_TOKEN = 'send-actions-admin-token-0123456789';
+/** Write actions open on server `s` (its admin API; the server must have ADMIN_TOKEN). */
+async function openActions(s: TestServer): Promise<number> {
+  const r = await fetch(`${s.url}/admin/api/overview`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+  expect(r.status).toBe(200);
+  return ((await r.json()) as Payload).openActions;
+}
 
 /** The next `error` event the client receives after `fn` runs. */
 async function errorFrom(c: ActionsClient, fn: () => void): Promise<Payload> {
@@ -484,30 +494,48 @@ export function registerSendActionsTests(name: string, makeServer: MakeServer, o
     describe(`with ${opts.heldActions} actions held open`, () => {
       let s: TestServer;
       const held = opts.heldActions;
+      const perSocket = Math.floor(held / 2);
       beforeAll(async () => {
-        s = await makeServer({ config: { finTimeoutMs: 20_000, maxOpenActionsPerSocket: held, maxOpenActions: held + 2 } });
+        s = await makeServer({
+          config: { finTimeoutMs: 20_000, maxOpenActionsPerSocket: perSocket, maxOpenActionsPerUser: held, maxOpenActions: held + 2 },
+        });
       });
       afterAll(async () => {
         await s?.close();
       });
 
       test('limits per socket and server-wide; others’ REST and socket reads and writes stay prompt and correct', async () => {
-        const [holder, other, reader] = [await connect(s), await connect(s), await connect(s)];
+        const [other, reader] = [await connect(s), await connect(s)];
         const sApi = rest(s.url);
         const [col, restCol] = [freshCollection('h'), freshCollection('rest')];
-        const ids = Array.from({ length: held }, () => aid('h'));
-        holder.send(ids.map((id, i) => ({ id, type: 'CREATE', collection: col, data: { id: `k${i}`, i } })));
-        for (const id of ids) expect(await holder.result(id)).toMatchObject({ status: 'ACK' });
-        const over = aid();
-        holder.send([{ id: over, type: 'CREATE', collection: col, data: { id: 'over' } }]);
-        expect(await holder.result(over)).toMatchObject({ status: 'NACK', error: { code: 'TOO_MANY_OPEN_ACTIONS' } });
+        let i = 0;
+        /** Sends `count` CREATEs on `c`; resolves to their results, in order. */
+        const create = (c: ActionsClient, count: number): Promise<Payload[]> => {
+          const ids = Array.from({ length: count }, () => aid('h'));
+          c.send(ids.map((id) => ({ id, type: 'CREATE', collection: col, data: { id: `k${i++}` } })));
+          return Promise.all(ids.map((id) => c.result(id)));
+        };
+
+        // Per socket: one more than the bound is NACKed.
+        const holder = await connect(s);
+        const first = await create(holder, perSocket + 1);
+        expect(first.slice(0, perSocket).map((r) => r.status)).toEqual(Array(perSocket).fill('ACK'));
+        expect(first[perSocket]).toMatchObject({ status: 'NACK', error: { code: 'TOO_MANY_OPEN_ACTIONS' } });
+
+        // `held` in all, by several users (anonymous sockets without a client id: one user each), each within its share.
+        const holders = new Map<ActionsClient, string[]>([[holder, first.slice(0, perSocket).map((r) => r.id)]]);
+        for (let holding = perSocket; holding < held; ) {
+          const c = await connect(s);
+          const mine = (await create(c, Math.min(perSocket, held - holding))).filter((r) => r.status === 'ACK').map((r) => r.id);
+          expect(mine.length).toBeGreaterThan(0);
+          holders.set(c, mine);
+          holding += mine.length;
+        }
 
         // Server-wide: two more fit, the third does not.
-        const o = [aid(), aid(), aid()];
-        other.send(o.map((id) => ({ id, type: 'CREATE', collection: col, data: { id: `o-${id}` } })));
-        const statuses = await Promise.all(o.map((id) => other.result(id)));
-        expect(statuses.map((r) => r.status).sort()).toEqual(['ACK', 'ACK', 'NACK']);
-        expect(statuses.find((r) => r.status === 'NACK').error.code).toBe('TOO_MANY_OPEN_ACTIONS');
+        const statuses = await create(other, 3);
+        expect(statuses.map((r) => r.status)).toEqual(['ACK', 'ACK', 'NACK']);
+        expect(statuses[2]).toMatchObject({ error: { code: 'TOO_MANY_OPEN_ACTIONS', message: expect.stringContaining('on this server') } });
 
         const t0 = Date.now();
         const ops = Array.from({ length: 5 }, (_, i) => ({ id: opId(), type: 'insert', collection: restCol, docId: `r${i}`, data: { i } }));
@@ -532,10 +560,95 @@ export function registerSendActionsTests(name: string, makeServer: MakeServer, o
         await reader.committed(more);
 
         // clientFin without id confirms the oldest: all of them commit, each with its own position.
-        for (let i = 0; i < held; i++) holder.socket.emit('clientFin');
-        const positions = await Promise.all(ids.map(async (id) => (await holder.committed(id, 15_000)).position));
+        for (const [c, ids] of holders) for (const _ of ids) c.socket.emit('clientFin');
+        const committed = [...holders].flatMap(([c, ids]) => ids.map(async (id) => (await c.committed(id, 15_000)).position));
+        const positions = await Promise.all(committed);
         expect(new Set(positions).size).toBe(held);
         expect((await sApi.pull(0, col)).length).toBe(held + 2);
+      });
+    });
+
+    describe('fair budgets per user (issue 13, item 6)', () => {
+      const POOL = 30;
+      const PER_USER = 10;
+      let s: TestServer;
+      const token: Record<string, string> = {};
+      beforeAll(async () => {
+        s = await makeServer({
+          config: {
+            jwtSecret: HS_SECRET,
+            rules: { budget: { read: '*', write: '*' } },
+            finTimeoutMs: 20_000,
+            maxOpenActions: POOL,
+            maxOpenActionsPerUser: PER_USER,
+            maxOpenActionsPerSocket: PER_USER,
+            adminToken: ADMIN_TOKEN,
+          },
+        });
+        for (const u of ['ann', 'ben', 'cat']) token[u] = await jwtFor(u);
+      });
+      afterAll(async () => {
+        await s?.close();
+      });
+
+      const as = (user: string) => connect(s, { token: token[user] as string });
+      /** Sends `count` CREATEs on `c`; resolves to their results, in order. */
+      const create = async (c: ActionsClient, count: number): Promise<Payload[]> => {
+        const ids = Array.from({ length: count }, () => aid('fair'));
+        c.send(ids.map((id) => ({ id, type: 'CREATE', collection: 'budget', data: { id } })));
+        return Promise.all(ids.map((id) => c.result(id)));
+      };
+      const acked = (rs: Payload[]) => rs.filter((r) => r.status === 'ACK');
+      const status = async (id: string) =>
+        (await fetch(`${s.url}/documents/budget/${id}`, { headers: { authorization: `Bearer ${token.ann}` } })).status;
+      const expectTooMany = (rs: Payload[]) => {
+        for (const r of rs) expect(r).toMatchObject({ status: 'NACK', error: { code: 'TOO_MANY_OPEN_ACTIONS' } });
+      };
+
+      test('a user holding actions on several sockets cannot starve another; its extra actions are NACKed; FINs and rollbacks give the room back', async () => {
+        // Ann alone, on three sockets, sends as much as the per-socket bound lets through: enough to fill the pool.
+        const ann = [await as('ann'), await as('ann'), await as('ann')];
+        const first: Payload[] = [];
+        for (const c of ann) first.push(...(await create(c, PER_USER)));
+
+        // Ben still gets all of his 10.
+        const ben = await as('ben');
+        expect((await create(ben, 10)).map((r) => r.status)).toEqual(Array(10).fill('ACK'));
+
+        // Ann got more than one user's cap while alone, never so much that no room was left for another user;
+        // the rest was NACKed, and now that two users hold actions she gets no more.
+        const annHolds = acked(first).length;
+        expect(annHolds).toBeGreaterThanOrEqual(PER_USER);
+        expect(annHolds).toBeLessThanOrEqual(POOL - PER_USER);
+        expectTooMany(first.filter((r) => r.status !== 'ACK'));
+        expectTooMany(await create(ann[2] as ActionsClient, 2));
+
+        // A third user gets what is left (within her share), and Ann still nothing.
+        const cat = await as('cat');
+        const catResults = await create(cat, POOL - annHolds - 10);
+        expect(catResults.map((r) => r.status)).toEqual(Array(catResults.length).fill('ACK'));
+        expectTooMany(await create(ann[0] as ActionsClient, 1));
+
+        // Ann's FINs (socket 0) and disconnects (sockets 1 and 2: rollbacks) end her actions; her budget comes back.
+        const annOn0 = acked(first.slice(0, PER_USER));
+        const annElsewhere = acked(first.slice(PER_USER));
+        for (const r of annOn0) ann[0]?.fin(r.id);
+        for (const r of annOn0) await ann[0]?.committed(r.id);
+        ann[1]?.close();
+        ann[2]?.close();
+        const othersHold = 10 + catResults.length;
+        await until(async () => (await openActions(s)) === othersHold);
+        // Three users hold actions now: she gets a share again, as much as the last user to come got at least.
+        const again = await create(await as('ann'), PER_USER);
+        const annAgain = acked(again).length;
+        expect(annAgain).toBeGreaterThanOrEqual(catResults.length);
+        expect(again.slice(0, annAgain).map((r) => r.status)).toEqual(Array(annAgain).fill('ACK'));
+        expectTooMany(again.slice(annAgain));
+        expect(await openActions(s)).toBe(othersHold + annAgain);
+
+        // What Ann committed is there; nothing of what was rolled back.
+        for (const r of annOn0) expect(await status(r.id)).toBe(200);
+        for (const r of annElsewhere) expect(await status(r.id)).toBe(404);
       });
     });
 

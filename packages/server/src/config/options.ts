@@ -232,6 +232,12 @@ export const options = {
     schema: int(1, 10_000).default(16),
     description: '`/sendActions`: ACKed actions one socket may hold open awaiting FIN.',
   },
+  maxOpenActionsPerUser: {
+    env: ['SYNCLINE_MAX_OPEN_ACTIONS_PER_USER'],
+    schema: int(1, 100_000).default(16),
+    description:
+      '`/sendActions`: ACKed actions one user (anonymous: one client id) may hold open awaiting FIN, all its sockets together, unless at least as many stay free after it; never more than its fair share of SYNCLINE_MAX_OPEN_ACTIONS (README, "Limits").',
+  },
   maxOpenActions: {
     env: ['SYNCLINE_MAX_OPEN_ACTIONS'],
     schema: int(1, 100_000).default(64),

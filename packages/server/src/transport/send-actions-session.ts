@@ -23,6 +23,7 @@ import { docKey } from '../engine/plan-operations.js';
 import type { ActionRunner, BeginOutcome, FinOutcome, OpenAction } from '../storage/action-runner.js';
 import { refused } from '../storage/action-runner.js';
 import { toSynclineError } from './errors.js';
+import type { ActionBudget } from './send-actions-budget.js';
 import type { Action, WireId } from './send-actions-parse.js';
 import { type SocketDeps, socketIdentity } from './socket-deps.js';
 
@@ -33,8 +34,8 @@ export interface ActionHub extends SocketDeps {
   runner: ActionRunner | undefined;
   /** Records (and operation ids) held by open actions. */
   locks: Set<string>;
-  /** Write actions in progress server-wide (bounded by config.maxOpenActions). */
-  open: number;
+  /** Write actions in progress on this instance, per user and in all (send-actions-budget.ts). */
+  budget: ActionBudget;
   stopping: boolean;
   /** Keeps a promise until it settles, so shutdown can wait for it. */
   track(p: Promise<unknown>): void;
@@ -90,7 +91,6 @@ export class ActionSession {
     if (action.op) {
       for (const k of entry.lockKeys) this.hub.locks.add(k);
       this.writes++;
-      this.hub.open++;
       this.hub.track(this.begin(entry));
     } else {
       this.reads++;
@@ -109,18 +109,11 @@ export class ActionSession {
       if (this.reads < config.maxOperations) return undefined;
       return errorRef('TOO_MANY_OPEN_ACTIONS', `At most ${config.maxOperations} READ actions may be in progress per socket.`);
     }
-    if (this.writes >= config.maxOpenActionsPerSocket || this.hub.open >= config.maxOpenActions) {
-      const limit =
-        this.writes >= config.maxOpenActionsPerSocket
-          ? `${config.maxOpenActionsPerSocket} per socket`
-          : `${config.maxOpenActions} server-wide`;
-      return errorRef(
-        'TOO_MANY_OPEN_ACTIONS',
-        `At most ${limit} write actions may await their FIN; send clientFin for earlier ones first.`,
-      );
-    }
     const opKey = `o${action.op.id}`;
     if (locks.has(opKey)) return errorRef('RECORD_BUSY', 'This action is already open on another connection.');
+    // Last: a write that passes is counted against its user's budget until end().
+    const over = this.hub.budget.take(this.budgetKey(), this.writes);
+    if (over) return over;
     entry.lockKeys = [recordKey, opKey];
     return undefined;
   }
@@ -267,10 +260,16 @@ export class ActionSession {
     this.entries.delete(entry.action.key);
     if (entry.action.op) {
       this.writes--;
-      this.hub.open--;
+      this.hub.budget.release(this.budgetKey());
       for (const k of entry.lockKeys) this.hub.locks.delete(k);
     } else this.reads--;
     this.remember(entry.action.key);
+  }
+
+  /** Whose budget this socket's write actions count against: its user, or (anonymous) its client id. */
+  private budgetKey(): string {
+    const { userId } = socketIdentity(this.socket);
+    return userId === null ? `c:${this.clientId}` : `u:${userId}`;
   }
 
   private remember(key: string): void {

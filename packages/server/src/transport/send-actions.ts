@@ -21,6 +21,7 @@
 import { randomUUID } from 'node:crypto';
 import { ClientIdSchema, errorRef } from '@syncline/protocol';
 import type { Server, Socket } from 'socket.io';
+import { ActionBudget } from './send-actions-budget.js';
 import { operationId, parseActions } from './send-actions-parse.js';
 import { type ActionHub, ActionSession } from './send-actions-session.js';
 import type { SocketDeps, StopNamespace } from './socket-deps.js';
@@ -40,7 +41,7 @@ export async function registerSendActions(io: Server, deps: SocketDeps): Promise
     ...deps,
     runner,
     locks: new Set(),
-    open: 0,
+    budget: new ActionBudget(config),
     stopping: false,
     track(p) {
       const t = p.catch((err) => deps.log.error({ err }, '/sendActions: unexpected failure')).finally(() => inflight.delete(t));
@@ -50,7 +51,7 @@ export async function registerSendActions(io: Server, deps: SocketDeps): Promise
   const sessions = new Set<ActionSession>();
   const nsp = io.of('/sendActions');
   if (deps.metrics) {
-    deps.metrics.sources.openActions = () => hub.open;
+    deps.metrics.sources.openActions = () => hub.budget.open;
     deps.metrics.sources.maxOpenActions = config.maxOpenActions;
   }
 
@@ -120,6 +121,7 @@ export async function registerSendActions(io: Server, deps: SocketDeps): Promise
       finTimeoutMs: config.finTimeoutMs,
       maxActionsPerBatch: config.maxOperations,
       maxOpenActionsPerSocket: config.maxOpenActionsPerSocket,
+      maxOpenActionsPerUser: config.maxOpenActionsPerUser,
     });
   });
 
