@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { WireDocument } from './operations.js';
+import { storableText } from './text.js';
 
 export const SortSchema = z.record(z.string(), z.union([z.literal(1), z.literal(-1), z.literal('asc'), z.literal('desc')]));
 
@@ -7,7 +8,7 @@ export const QueryRequestSchema = z.object({
   filter: z.unknown().optional(),
   sort: SortSchema.optional(),
   limit: z.number().int().min(1).optional(),
-  cursor: z.string().max(4096).optional(),
+  cursor: storableText(z.string().max(4096)).optional(),
 });
 export type QueryRequest = z.infer<typeof QueryRequestSchema>;
 

@@ -18,6 +18,12 @@ export const ErrorCodes = {
     error: 'Invalid document id',
     message: 'Document ids must be non-empty strings of at most 256 characters.',
   },
+  INVALID_TEXT: {
+    status: 400,
+    error: 'Invalid text',
+    message:
+      'A string (or key) contains U+0000 (NUL) or an unpaired UTF-16 surrogate, which the database cannot store; remove it (see details.path) and send valid Unicode text.',
+  },
   FORBIDDEN_KEY: {
     status: 400,
     error: 'Forbidden key',

@@ -17,6 +17,7 @@
  * - `_id` (string) and `_rev` (integer) address the document id and revision.
  */
 import { z } from 'zod';
+import { INVALID_TEXT_MESSAGE, isStorableText } from './text.js';
 
 /** A JSON value as it may appear in a filter literal. */
 export type FilterLiteral = null | boolean | number | string | FilterLiteral[] | { [key: string]: FilterLiteral };
@@ -59,7 +60,7 @@ export const FILTER_LIMITS = {
 export const FILTER_OPERATORS = ['$eq', '$ne', '$gt', '$gte', '$lt', '$lte', '$in', '$nin', '$exists'] as const;
 export type FilterOperator = (typeof FILTER_OPERATORS)[number];
 
-export type FilterErrorReason = 'UNKNOWN_OPERATOR' | 'INVALID_FILTER';
+export type FilterErrorReason = 'UNKNOWN_OPERATOR' | 'INVALID_FILTER' | 'INVALID_TEXT';
 
 export class FilterError extends Error {
   /** Where the problem is, like `filter.price.$foo` or `filter.$or.1.name`. */
@@ -80,8 +81,8 @@ const RESERVED_SEGMENTS = new Set(['__proto__', 'constructor', 'prototype']);
 const OPERATOR_SET: ReadonlySet<string> = new Set(FILTER_OPERATORS);
 const COMPARISONS: ReadonlySet<string> = new Set(['$gt', '$gte', '$lt', '$lte']);
 // NUL and lone surrogates cannot be stored or passed as text by PostgreSQL, so JS and SQL would disagree on them.
-const LONE_SURROGATE = /\p{Cs}/u;
-const badString = (s: string): boolean => s.includes('\u0000') || LONE_SURROGATE.test(s);
+const badString = (s: string): boolean => !isStorableText(s);
+const KEY_TEXT_MESSAGE = 'keys may not contain U+0000 (NUL) or unpaired UTF-16 surrogates';
 
 type FieldKind = 'field' | 'id' | 'rev';
 type PathPart = string | number;
@@ -128,6 +129,7 @@ class Checker {
     // An empty sub-filter still costs SQL, so it counts; the empty top-level filter does not.
     if (keys.length === 0 && depth > 1) this.count(parts);
     for (const key of keys) {
+      if (badString(key)) throw new Issue('INVALID_TEXT', parts, KEY_TEXT_MESSAGE);
       const value = input[key];
       const here = [...parts, display(key)];
       if (key === '$and' || key === '$or') {
@@ -189,7 +191,8 @@ class Checker {
 
   private scalar(kind: FieldKind, op: string, v: unknown, parts: PathPart[]): void {
     if (kind === 'id') {
-      if (typeof v !== 'string' || badString(v)) throw new Issue('INVALID_FILTER', parts, '_id values must be strings');
+      if (typeof v !== 'string') throw new Issue('INVALID_FILTER', parts, '_id values must be strings');
+      if (badString(v)) throw new Issue('INVALID_TEXT', parts, INVALID_TEXT_MESSAGE);
       return;
     }
     if (kind === 'rev') {
@@ -197,7 +200,8 @@ class Checker {
       return;
     }
     if (COMPARISONS.has(op)) {
-      const ok = (typeof v === 'number' && Number.isFinite(v)) || (typeof v === 'string' && !badString(v));
+      if (typeof v === 'string' && badString(v)) throw new Issue('INVALID_TEXT', parts, INVALID_TEXT_MESSAGE);
+      const ok = (typeof v === 'number' && Number.isFinite(v)) || typeof v === 'string';
       if (!ok) throw new Issue('INVALID_FILTER', parts, `${op} takes a number or a string`);
       return;
     }
@@ -238,7 +242,7 @@ function literal(v: unknown, parts: PathPart[], depth: number): void {
     return;
   }
   if (typeof v === 'string') {
-    if (badString(v)) throw new Issue('INVALID_FILTER', parts, 'strings may not contain NUL or unpaired surrogates');
+    if (badString(v)) throw new Issue('INVALID_TEXT', parts, INVALID_TEXT_MESSAGE);
     return;
   }
   if (Array.isArray(v)) {
@@ -252,7 +256,7 @@ function literal(v: unknown, parts: PathPart[], depth: number): void {
       if (key.startsWith('$')) {
         throw new Issue('INVALID_FILTER', here, 'operators are only allowed directly under a field path; use a dotted path');
       }
-      if (badString(key)) throw new Issue('INVALID_FILTER', here, 'keys may not contain NUL or unpaired surrogates');
+      if (badString(key)) throw new Issue('INVALID_TEXT', parts, KEY_TEXT_MESSAGE);
       literal(v[key], here, depth + 1);
     }
     return;
@@ -276,7 +280,7 @@ function toFilterError(issue: Issue): FilterError {
 
 /**
  * Validates a filter (structure, operators, limits) and returns it unchanged.
- * Throws FilterError; `reason` maps to the UNKNOWN_OPERATOR / INVALID_FILTER error codes.
+ * Throws FilterError; `reason` maps to the UNKNOWN_OPERATOR / INVALID_FILTER / INVALID_TEXT error codes.
  */
 export function parseFilter(input: unknown): Filter {
   const issue = check(input);

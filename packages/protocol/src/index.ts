@@ -8,4 +8,5 @@ export * from './limits.js';
 export * from './names.js';
 export * from './operations.js';
 export * from './position.js';
+export * from './text.js';
 export * from './vector-clock.js';

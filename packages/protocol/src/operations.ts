@@ -9,27 +9,32 @@ import { z } from 'zod';
 import type { ErrorRef } from './errors.js';
 import { CollectionNameSchema, DocumentIdSchema } from './names.js';
 import { PositionSchema } from './position.js';
+import { refineStorableText, storableText } from './text.js';
 import type { VectorClock } from './vector-clock.js';
 
 export const OPERATION_TYPES = ['insert', 'update', 'delete', 'upsert', 'patch'] as const;
 export type OperationType = (typeof OPERATION_TYPES)[number];
 
 /** A JSON object, kept as the same object (no copy, so no key is re-assigned through a setter). */
-export const JsonObjectSchema = z.custom<Record<string, unknown>>((v) => typeof v === 'object' && v !== null && !Array.isArray(v), {
-  message: 'expected a JSON object',
-});
+export const JsonObjectSchema = z
+  .custom<Record<string, unknown>>((v) => typeof v === 'object' && v !== null && !Array.isArray(v), {
+    message: 'expected a JSON object',
+  })
+  .superRefine(refineStorableText);
 
-export const VectorClockSchema = z.custom<VectorClock>(
-  (v) =>
-    typeof v === 'object' &&
-    v !== null &&
-    !Array.isArray(v) &&
-    Object.values(v).every((n) => Number.isSafeInteger(n) && (n as number) >= 0),
-  { message: 'expected an object of non-negative integers' },
-);
+export const VectorClockSchema = z
+  .custom<VectorClock>(
+    (v) =>
+      typeof v === 'object' &&
+      v !== null &&
+      !Array.isArray(v) &&
+      Object.values(v).every((n) => Number.isSafeInteger(n) && (n as number) >= 0),
+    { message: 'expected an object of non-negative integers' },
+  )
+  .superRefine(refineStorableText); // node ids are keys of a stored JSON object
 
-export const ClientIdSchema = z.string().min(1).max(128);
-export const OperationIdSchema = z.string().min(1).max(128);
+export const ClientIdSchema = storableText(z.string().min(1).max(128));
+export const OperationIdSchema = storableText(z.string().min(1).max(128));
 
 export const OperationSchema = z
   .object({

@@ -79,8 +79,11 @@ describe('parseFilter rejects', () => {
     ['Infinity in $gt', { a: { $gt: Number.POSITIVE_INFINITY } }, 'INVALID_FILTER', 'filter.a.$gt'],
     ['undefined', { a: undefined }, 'INVALID_FILTER', 'filter.a'],
     ['Date', { a: new Date(0) }, 'INVALID_FILTER', 'filter.a'],
-    ['NUL in string', { a: 'x\u0000' }, 'INVALID_FILTER', 'filter.a'],
-    ['lone surrogate', { a: { $gt: '\uD800' } }, 'INVALID_FILTER', 'filter.a.$gt'],
+    ['NUL in string', { a: 'x\u0000' }, 'INVALID_TEXT', 'filter.a'],
+    ['NUL in a field name', { 'a\u0000': 1 }, 'INVALID_TEXT', 'filter'],
+    ['lone surrogate in a literal key', { a: { b: { '\uDC00': 1 } } }, 'INVALID_TEXT', 'filter.a.b'],
+    ['lone surrogate in _id', { _id: { $in: ['x', '\uD800'] } }, 'INVALID_TEXT', 'filter._id.$in.1'],
+    ['lone surrogate', { a: { $gt: '\uD800' } }, 'INVALID_TEXT', 'filter.a.$gt'],
   ])('%s', (_name, input, reason, path) => {
     let err: unknown;
     try {

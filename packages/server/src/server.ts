@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { Server as HttpServer, IncomingMessage, ServerResponse } from 'node:http';
 import cors from '@fastify/cors';
 import { SynclineError } from '@syncline/protocol';
-import Fastify, { type FastifyInstance, LogController } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, LogController } from 'fastify';
 import type { Server as SocketServer } from 'socket.io';
 import { AdminMetrics } from './admin/admin-metrics.js';
 import { registerAdminRoutes } from './admin/admin-routes.js';
@@ -25,6 +25,7 @@ import { SharedFeed } from './engine/change-feed.js';
 import { createStorage } from './storage/create-storage.js';
 import type { Storage } from './storage/storage.js';
 import { storageView } from './storage/storage-view.js';
+import { toSynclineError } from './transport/errors.js';
 import { type EsinkNamespace, registerEsinkNamespace } from './transport/esink-namespace.js';
 import { registerHttpAuth } from './transport/http-auth.js';
 import { registerRoutes } from './transport/http-routes.js';
@@ -161,6 +162,12 @@ export async function createServer(options: CreateServerOptions = {}): Promise<S
     },
     logController: new LogController({ disableRequestLogging: !config.logRequests }),
     bodyLimit: config.bodyLimit,
+    // Errors the router raises before any route (a path that is not UTF-8) get the registry's shape too.
+    frameworkErrors: (err, req, reply) => {
+      const e = toSynclineError(err);
+      if (e.status >= 500) req.log.error({ err }, e.message);
+      (reply as FastifyReply).status(e.status).send(e.toJSON());
+    },
     ...(tls ? { https: tls } : {}),
     ...(httpServer
       ? {

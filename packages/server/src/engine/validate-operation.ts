@@ -1,4 +1,4 @@
-import { errorRef, type Operation, type OperationResult, OperationSchema } from '@syncline/protocol';
+import { errorRef, issueCode, type Operation, type OperationResult, OperationSchema } from '@syncline/protocol';
 
 const FORBIDDEN_KEYS = new Set(['__proto__']);
 export const MAX_DEPTH = 64;
@@ -43,9 +43,11 @@ export function validateOperation(raw: unknown, index: number, newId: () => stri
   const parsed = OperationSchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    const path = [at, ...(issue?.path ?? [])].map((p) => (typeof p === 'number' ? `[${p}]` : String(p))).join('.');
+    const path = (issue?.path ?? []).reduce<string>((s, p) => (typeof p === 'number' ? `${s}[${p}]` : `${s}.${String(p)}`), at);
+    // Text the database cannot store (any field, any depth of data) is INVALID_TEXT wherever it is.
     const code =
-      issue?.path[0] === 'collection' ? 'INVALID_COLLECTION' : issue?.path[0] === 'docId' ? 'INVALID_DOCUMENT_ID' : 'VALIDATION_FAILED';
+      issueCode(issue) ??
+      (issue?.path[0] === 'collection' ? 'INVALID_COLLECTION' : issue?.path[0] === 'docId' ? 'INVALID_DOCUMENT_ID' : 'VALIDATION_FAILED');
     return { ok: false, result: { id, status: 'rejected', error: errorRef(code, `${path}: ${issue?.message ?? 'invalid'}`, path) } };
   }
   const op = parsed.data;

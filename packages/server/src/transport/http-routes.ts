@@ -7,8 +7,9 @@ import {
   ChangesRequestSchema,
   type ChangesResponse,
   CompactRequestSchema,
+  DocumentIdSchema,
   isCollectionName,
-  MAX_DOCUMENT_ID_LENGTH,
+  issueCode,
   PushRequestSchema,
   QueryRequestSchema,
   SynclineError,
@@ -155,7 +156,11 @@ export function registerRoutes(
   app.get<{ Params: { collection: string; id: string } }>('/documents/:collection/:id', async (req) => {
     const collection = collectionParam(req.params.collection);
     const id = req.params.id;
-    if (id.length === 0 || id.length > MAX_DOCUMENT_ID_LENGTH) throw new SynclineError('INVALID_DOCUMENT_ID');
+    const checked = DocumentIdSchema.safeParse(id);
+    if (!checked.success) {
+      const code = issueCode(checked.error.issues[0]) ?? 'INVALID_DOCUMENT_ID';
+      throw new SynclineError(code, undefined, { path: 'params.id' });
+    }
     const found = await storage.getDocument(collection, id);
     // One the caller may not read is answered as missing: its existence is not theirs to know.
     const doc = found && policy.canRead(collection, who(req), found) ? found : null;

@@ -4,7 +4,15 @@
  * `error` event when it has no usable id to NACK).
  */
 import { createHash } from 'node:crypto';
-import { type ErrorRef, errorRef, isCollectionName, MAX_DOCUMENT_ID_LENGTH, SynclineError } from '@syncline/protocol';
+import {
+  type ErrorRef,
+  errorRef,
+  INVALID_TEXT_MESSAGE,
+  isCollectionName,
+  isStorableText,
+  MAX_DOCUMENT_ID_LENGTH,
+  SynclineError,
+} from '@syncline/protocol';
 import { validateOperation } from '../engine/validate-operation.js';
 import type { ActionOp } from '../storage/action-runner.js';
 
@@ -90,6 +98,8 @@ function parseAction(raw: unknown, index: number, opts: ParseOptions): ParsedIte
     index,
     error: errorRef(code, `${path}: ${message}`, path),
   });
+  // Both ids end up in the database (the operation id, the record id): text it cannot store is refused.
+  if (!isStorableText(key)) return fail('INVALID_TEXT', INVALID_TEXT_MESSAGE, `${at}.id`);
 
   const type = typeof a.type === 'string' ? a.type.toUpperCase() : undefined;
   if (!ACTION_TYPES.includes(type as ActionType))
@@ -103,6 +113,7 @@ function parseAction(raw: unknown, index: number, opts: ParseOptions): ParsedIte
   }
   const { id: rawDocId, ...fields } = data as Record<string, unknown>;
   let docId = asId(rawDocId, MAX_DOCUMENT_ID_LENGTH);
+  if (docId !== undefined && !isStorableText(docId)) return fail('INVALID_TEXT', INVALID_TEXT_MESSAGE, `${at}.data.id`);
   if (rawDocId !== undefined && docId === undefined) {
     return fail(
       'INVALID_DOCUMENT_ID',

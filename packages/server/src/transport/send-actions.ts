@@ -19,7 +19,7 @@
  * in, and retries are recognized only on the same connection.
  */
 import { randomUUID } from 'node:crypto';
-import { ClientIdSchema, errorRef } from '@syncline/protocol';
+import { ClientIdSchema, errorRef, INVALID_TEXT_MESSAGE, issueCode } from '@syncline/protocol';
 import type { Server, Socket } from 'socket.io';
 import { ActionBudget } from './send-actions-budget.js';
 import { operationId, parseActions } from './send-actions-parse.js';
@@ -62,9 +62,9 @@ export async function registerSendActions(io: Server, deps: SocketDeps): Promise
     const session = new ActionSession(socket, hub, clientId);
     sessions.add(session);
     if (parsedId && !parsedId.success) {
-      session.emitError(
-        errorRef('VALIDATION_FAILED', 'clientId: expected a string of 1 to 128 characters; using this connection’s id instead.'),
-      );
+      const code = issueCode(parsedId.error.issues[0]) ?? 'VALIDATION_FAILED';
+      const why = code === 'INVALID_TEXT' ? INVALID_TEXT_MESSAGE : 'expected a string of 1 to 128 characters';
+      session.emitError(errorRef(code, `clientId: ${why}; using this connection’s id instead.`));
     }
     let compatSeq = 0;
 

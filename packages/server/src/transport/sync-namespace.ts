@@ -29,6 +29,7 @@ import {
   CollectionNameSchema,
   type Filter,
   FilterError,
+  issueCode,
   PositionSchema,
   parseFilter,
   SynclineError,
@@ -113,7 +114,7 @@ function parse<T extends z.ZodType>(schema: T, value: unknown): z.output<T> {
   if (r.success) return r.data;
   const issue = r.error.issues[0];
   const path = ['payload', ...(issue?.path ?? [])].join('.');
-  const code = issue?.path[0] === 'collection' ? 'INVALID_COLLECTION' : 'VALIDATION_FAILED';
+  const code = issueCode(issue) ?? (issue?.path[0] === 'collection' ? 'INVALID_COLLECTION' : 'VALIDATION_FAILED');
   throw new SynclineError(code, `${path}: ${issue?.message ?? 'invalid'}`, { path });
 }
 
