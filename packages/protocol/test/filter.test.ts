@@ -1,5 +1,14 @@
 import { describe, expect, test } from 'vitest';
-import { compareCodePoints, type Filter, type FilterDocument, FilterError, FilterSchema, matchFilter, parseFilter } from '../src/filter.js';
+import {
+  compareCodePoints,
+  type Filter,
+  type FilterDocument,
+  FilterError,
+  type FilterErrorReason,
+  FilterSchema,
+  matchFilter,
+  parseFilter,
+} from '../src/filter.js';
 
 const deep = (levels: number): unknown => {
   let f: unknown = { a: 1 };
@@ -33,7 +42,7 @@ describe('parseFilter accepts', () => {
 });
 
 describe('parseFilter rejects', () => {
-  test.each<[string, unknown, 'UNKNOWN_OPERATOR' | 'INVALID_FILTER', string]>([
+  test.each<[string, unknown, FilterErrorReason, string]>([
     ['not an object', [], 'INVALID_FILTER', 'filter'],
     ['null', null, 'INVALID_FILTER', 'filter'],
     ['unknown field operator', { price: { $foo: 1 } }, 'UNKNOWN_OPERATOR', 'filter.price.$foo'],
