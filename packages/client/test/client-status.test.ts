@@ -76,9 +76,10 @@ test('pending writes while the server pauses show in the admin API; reports come
     const writes = Array.from({ length: 20 }, (_, i) => notes.insert({ _id: `w${i}`, n: i }));
     await until(() => client.status.pending === 20);
     await until(async () => (await adminRow('status-sdk'))?.pending === 20, 5000);
-    const during = reports.filter((r) => r.at >= from && r.payload.clientId === 'status-sdk');
-    // Twenty changes of `pending` within a moment: one report now, the latest a second later at most.
-    expect(during.length).toBeLessThanOrEqual(Math.ceil((Date.now() - from) / 1000) + 1);
+    const sdkReports = () => reports.filter((r) => r.at >= from && r.payload.clientId === 'status-sdk');
+    // Twenty changes of `pending`: not a report each, at most one per second that passed (and the first at once).
+    // Counted, not timed: slow delivery only makes fewer arrive. The exact throttle: status-throttle.test.ts.
+    expect(sdkReports().length).toBeLessThanOrEqual(Math.ceil((Date.now() - from) / 1000) + 1);
 
     open();
     gate = undefined;
@@ -87,8 +88,9 @@ test('pending writes while the server pauses show in the admin API; reports come
     await until(async () => (await adminRow('status-sdk'))?.pending === 0, 5000);
     const row = await adminRow('status-sdk');
     expect(row?.position).toBeGreaterThanOrEqual(client.status.position);
-    const times = reports.filter((r) => r.payload.clientId === 'status-sdk').map((r) => r.at);
-    for (let i = 1; i < times.length; i++) expect((times[i] as number) - (times[i - 1] as number)).toBeGreaterThanOrEqual(950);
+    // Forty changes of `pending` in all (up to 20 and back to 0), still at most one report per second.
+    expect(sdkReports().length).toBeLessThanOrEqual(Math.ceil((Date.now() - from) / 1000) + 1);
+    expect(sdkReports().at(-1)?.payload.pending).toBe(0);
   } finally {
     open();
     gate = undefined;
