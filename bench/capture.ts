@@ -18,7 +18,10 @@
  *           to the change log, the server sequences committed transactions,
  *           and the server's change feed reads the log), one not. Rounds
  *           alternate between the tables, each after the server went idle.
- *           rows/s watched ÷ unwatched ≥ 0.8. Every watched row must be in the
+ *           rows/s watched ÷ unwatched ≥ 0.9. Shapes (issue 14): single-row transactions
+ *           at 1, 8 and 32 writers, 100-row batches at 8, transactions of 10 single-row
+ *           INSERTs at 8; `--capture-churn=N` first churns N markers through open_tx
+ *           with autovacuum off on it. Every watched row must be in the
  *           change log exactly once, no unwatched one.
  *   capture-mysql  As capture-latency on MariaDB/MySQL at 100 writes/s (one
  *           mysql2 connection), against a raw poller of a trigger-fed table
@@ -76,6 +79,8 @@ export interface CaptureConfig {
   ingestClients: number;
   ingestBatch: number;
   ingestRounds: number;
+  /** capture-ingest: markers churned through open_tx (autovacuum off on it) before measuring; 0: none. */
+  ingestChurn?: number;
   mysql: { host: string; port: number; user: string; password: string; database: string };
   /** capture-mysql: writes per second and the poll interval of both sides. */
   mysqlRate: number;
@@ -90,7 +95,7 @@ const TABLE_SCHEMA = 'bench_capture';
 const SYNC_SCHEMA = 'bench_capture_sl';
 const RAW_CHANNEL = 'bench_capture_raw';
 const LATENCY_P99_MS = 30;
-const INGEST_TARGET = 0.8;
+const INGEST_TARGET = 0.9;
 const POLL_SLACK_MS = 20;
 const PG_WRITERS = 8;
 /** Writes queued behind busy writer connections at most; beyond that a write falling due is skipped (and counted). */
@@ -615,55 +620,110 @@ async function settle(pid: number): Promise<void> {
   }
 }
 
-export async function captureIngest(cfg: CaptureConfig): Promise<Result> {
-  const name = `capture ingest (${cfg.ingestClients}×${cfg.ingestBatch}-row INSERTs): watched ÷ unwatched`;
-  return withPgSchemas(cfg, INGEST_DDL, async () => {
-    cfg.log(
-      `capture-ingest: Syncline running with TABLE_NAMES=ing_watched; ${cfg.ingestClients} clients insert ${cfg.ingestBatch}-row batches`,
-    );
+/** One capture-ingest workload: concurrent writers, rows per INSERT statement, INSERT statements per transaction. */
+export interface IngestShape {
+  writers: number;
+  rows: number;
+  statements: number;
+}
+
+/** Issue 14's shapes: single-row transactions at 1, 8 and 32 writers, 100-row batches at 8, a transaction of 10 statements. */
+export const INGEST_SHAPES: IngestShape[] = [
+  { writers: 1, rows: 1, statements: 1 },
+  { writers: 8, rows: 1, statements: 1 },
+  { writers: 32, rows: 1, statements: 1 },
+  { writers: 8, rows: 100, statements: 1 },
+  { writers: 8, rows: 1, statements: 10 },
+];
+
+const shapeName = (s: IngestShape) =>
+  s.statements > 1
+    ? `${s.writers} writers × transactions of ${s.statements} single-row INSERTs`
+    : s.rows > 1
+      ? `${s.writers} writers × ${s.rows}-row INSERTs`
+      : `${s.writers} writer${s.writers > 1 ? 's' : ''} × single-row transactions`;
+
+export async function captureIngest(cfg: CaptureConfig, shapes: IngestShape[] = INGEST_SHAPES, label = ''): Promise<Result[]> {
+  const out: Result[] = [];
+  const maxWriters = Math.max(...shapes.map((s) => s.writers));
+  await withPgSchemas(cfg, INGEST_DDL, async () => {
+    cfg.log(`capture-ingest${label}: Syncline running with TABLE_NAMES=ing_watched`);
     const server = await startSyncline(cfg, 'capture-ingest', 'ing_watched');
-    const conns = await pgConnections(cfg.databaseUrl, cfg.ingestClients);
+    const conns = await pgConnections(cfg.databaseUrl, maxWriters);
+    if (cfg.ingestChurn) {
+      // A queue table's history as a busy database leaves it between vacuums (ids no transaction has).
+      cfg.log(`  churning ${cfg.ingestChurn} markers through ${SYNC_SCHEMA}.open_tx, autovacuum off on it`);
+      await admin(cfg.databaseUrl, (c) =>
+        c.query(`ALTER TABLE ${SYNC_SCHEMA}.open_tx SET (autovacuum_enabled = false);
+          INSERT INTO ${SYNC_SCHEMA}.open_tx (tx, api) SELECT (g + 4000000000000)::text::xid8, false FROM generate_series(1, ${cfg.ingestChurn}) g;
+          DELETE FROM ${SYNC_SCHEMA}.open_tx WHERE tx >= '4000000000000'::xid8`),
+      );
+    }
     let seq = 0;
-    const task = (table: string) => async (w: number) => {
-      const cols: [number[], string[], number[], string[], boolean[]] = [[], [], [], [], []];
-      for (let i = 0; i < cfg.ingestBatch; i++) {
-        const n = ++seq;
-        const d = docData(n);
-        cols[0].push(n);
-        cols[1].push(d.title);
-        cols[2].push(d.n);
-        cols[3].push(JSON.stringify(d.tags));
-        cols[4].push(d.done);
+    const task = (table: string, shape: IngestShape) => async (w: number) => {
+      const c = conns[w] as pg.Client;
+      const insert = async () => {
+        const cols: [number[], string[], number[], string[], boolean[]] = [[], [], [], [], []];
+        for (let i = 0; i < shape.rows; i++) {
+          const n = ++seq;
+          const d = docData(n);
+          cols[0].push(n);
+          cols[1].push(d.title);
+          cols[2].push(d.n);
+          cols[3].push(JSON.stringify(d.tags));
+          cols[4].push(d.done);
+        }
+        const r = await c.query({
+          name: `ingest-${table}`,
+          text: `INSERT INTO ${TABLE_SCHEMA}.${table} (id, title, qty, tags, done)
+                 SELECT * FROM unnest($1::bigint[], $2::text[], $3::integer[], $4::jsonb[], $5::boolean[])`,
+          values: cols,
+        });
+        if (r.rowCount !== shape.rows) throw new CorrectnessError(`INSERT into ${table} wrote ${r.rowCount} rows`);
+      };
+      if (shape.statements === 1) await insert();
+      else {
+        await c.query('BEGIN');
+        for (let i = 0; i < shape.statements; i++) await insert();
+        await c.query('COMMIT');
       }
-      const r = await (conns[w] as pg.Client).query({
-        name: `ingest-${table}`,
-        text: `INSERT INTO ${TABLE_SCHEMA}.${table} (id, title, qty, tags, done)
-               SELECT * FROM unnest($1::bigint[], $2::text[], $3::integer[], $4::jsonb[], $5::boolean[])`,
-        values: cols,
-      });
-      if (r.rowCount !== cfg.ingestBatch) throw new CorrectnessError(`INSERT into ${table} wrote ${r.rowCount} rows`);
-      return cfg.ingestBatch;
+      return shape.rows * shape.statements;
     };
-    const runs: Record<'ing_watched' | 'ing_plain', TimedResult[]> = { ing_watched: [], ing_plain: [] };
     try {
-      for (let round = 0; round < cfg.ingestRounds; round++) {
-        const order = round % 2 === 0 ? (['ing_plain', 'ing_watched'] as const) : (['ing_watched', 'ing_plain'] as const);
-        for (const table of order) {
-          await settle(server.pid);
-          const t = await runTimed({
-            workers: cfg.ingestClients,
+      for (const shape of shapes) {
+        const name = `capture-ingest ${shapeName(shape)}${label}: watched ÷ unwatched`;
+        const runs: Record<'ing_watched' | 'ing_plain', TimedResult[]> = { ing_watched: [], ing_plain: [] };
+        for (let round = 0; round < cfg.ingestRounds; round++) {
+          const order = round % 2 === 0 ? (['ing_plain', 'ing_watched'] as const) : (['ing_watched', 'ing_plain'] as const);
+          for (const table of order) {
+            await settle(server.pid);
+            const t = await runTimed({
+              workers: shape.writers,
+              warmupMs: cfg.warmupMs,
+              measureMs: cfg.measureMs,
+              task: task(table, shape),
+              serverPid: server.pid,
+              postgresCpu: true,
+            });
+            runs[table].push(t);
+            cfg.log(
+              `  ${shapeName(shape)}, round ${round + 1}, ${table}: ${Math.round(t.perSecond).toLocaleString('en-US')} rows/s ` +
+                `(p50 ${t.p50.toFixed(1)} ms, p99 ${t.p99.toFixed(1)} ms)`,
+            );
+          }
+        }
+        const rate = (ts: TimedResult[]) => ts.reduce((a, t) => a + t.units, 0) / ts.reduce((a, t) => a + t.seconds, 0);
+        out.push(
+          result(name, rate(runs.ing_watched), 'rows/s', rate(runs.ing_plain), 'rows/s', INGEST_TARGET, {
+            ...shape,
+            rounds: cfg.ingestRounds,
             warmupMs: cfg.warmupMs,
             measureMs: cfg.measureMs,
-            task: task(table),
-            serverPid: server.pid,
-            postgresCpu: true,
-          });
-          runs[table].push(t);
-          cfg.log(
-            `  round ${round + 1}, ${table}: ${Math.round(t.perSecond).toLocaleString('en-US')} rows/s ` +
-              `(INSERT p50 ${t.p50.toFixed(1)} ms, p99 ${t.p99.toFixed(1)} ms; CPU ${JSON.stringify(timedDetails(t).cpuCores)})`,
-          );
-        }
+            note: 'the Syncline server runs throughout (its feed reads the change log); no /sync subscriber',
+            watched: runs.ing_watched.map(timedDetails),
+            unwatched: runs.ing_plain.map(timedDetails),
+          }),
+        );
       }
       await checkChangeLog(cfg.databaseUrl, 'ing_watched', 'capture-ingest');
       const { rows } = await admin(cfg.databaseUrl, (c) =>
@@ -674,18 +734,8 @@ export async function captureIngest(cfg: CaptureConfig): Promise<Result> {
       await Promise.all(conns.map((c) => c.end()));
       await server.stop();
     }
-    const rate = (ts: TimedResult[]) => ts.reduce((a, t) => a + t.units, 0) / ts.reduce((a, t) => a + t.seconds, 0);
-    return result(name, rate(runs.ing_watched), 'rows/s', rate(runs.ing_plain), 'rows/s', INGEST_TARGET, {
-      clients: cfg.ingestClients,
-      batch: cfg.ingestBatch,
-      rounds: cfg.ingestRounds,
-      warmupMs: cfg.warmupMs,
-      measureMs: cfg.measureMs,
-      note: 'the Syncline server runs throughout (its feed reads the change log); no /sync subscriber',
-      watched: runs.ing_watched.map(timedDetails),
-      unwatched: runs.ing_plain.map(timedDetails),
-    });
   });
+  return out;
 }
 
 // ---------------------------------------------------------------- MySQL / MariaDB

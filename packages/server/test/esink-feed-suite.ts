@@ -132,8 +132,28 @@ export function registerEsinkFeedTests(name: string, make: MakeServer): void {
       for (const c of [alice, bob, carol]) c.close();
     });
 
+    test('a listener that keeps reading gets a burst of many more events than SYNCLINE_SOCKET_BUFFER_LIMIT packets (the bound of / is in bytes)', async () => {
+      // Before issue 14 the bound was this count of packets: a burst dropped listeners that were keeping up.
+      const t2 = await make({ ...base, socketBufferLimit: 5 });
+      try {
+        const reader = new Client(t2.url, await jwtFor('reader'));
+        await reader.ready();
+        await t2.server.storage.applyOperations(
+          'w',
+          Array.from({ length: 300 }, (_, i) => ({ id: opId(), type: 'insert', collection: 'news', docId: `burst${i}`, data: { i } })),
+        );
+        await until(() => reader.changes.filter((p) => p.table === 'news').length >= 300 || reader.errors.length > 0);
+        expect(reader.errors).toEqual([]);
+        expect(reader.changes.filter((p) => p.table === 'news')).toHaveLength(300);
+        reader.close();
+      } finally {
+        await t2.close();
+      }
+    });
+
     test('a slow consumer is told SLOW_CONSUMER and dropped; its server buffer stays bounded', async () => {
-      const limited = await make({ ...base, socketBufferLimit: 5 });
+      const limitBytes = 64 * 1024;
+      const limited = await make({ ...base, esinkBufferBytes: limitBytes });
       try {
         const slow = new Client(limited.url, await jwtFor('slow'), { transports: ['polling'] });
         await slow.ready();
@@ -146,7 +166,13 @@ export function registerEsinkFeedTests(name: string, make: MakeServer): void {
         // A large transaction first (one feed batch of many changes), then single writes.
         await limited.server.storage.applyOperations(
           'w',
-          Array.from({ length: 150 }, (_, i) => ({ id: opId(), type: 'insert', collection: 'news', docId: `b${i}`, data: {} })),
+          Array.from({ length: 150 }, (_, i) => ({
+            id: opId(),
+            type: 'insert',
+            collection: 'news',
+            docId: `b${i}`,
+            data: { text: 'x'.repeat(1000) },
+          })),
         );
         for (let i = 0; i < 5; i++) {
           await limited.server.storage.applyOperations('w', [
@@ -155,9 +181,10 @@ export function registerEsinkFeedTests(name: string, make: MakeServer): void {
         }
         await until(() => !nsp.sockets.has(sid as string));
         await wait(100);
-        const queued = (serverSocket as unknown as { conn: { writeBuffer: unknown[] } }).conn.writeBuffer.length;
-        // Scans run every `limit` emitted events: under twice the limit, plus the error and the disconnect packet.
-        expect(queued).toBeLessThanOrEqual(2 * 5 + 1 + 2);
+        const buffer = (serverSocket as unknown as { conn: { writeBuffer: { data?: string }[] } }).conn.writeBuffer;
+        const bytes = buffer.reduce((n, p) => n + (typeof p.data === 'string' ? p.data.length : 0), 0);
+        // A scan runs after each feed batch: at most the limit plus one batch (150 changes × 2 events × ~1.1 KB).
+        expect(bytes).toBeLessThanOrEqual(limitBytes + 150 * 2 * 1200);
         slow.close();
       } finally {
         await limited.close();

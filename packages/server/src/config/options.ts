@@ -212,6 +212,12 @@ export const options = {
     description:
       'Frames waiting unsent for one socket (or 10× as many changes buffered while it catches up) before its subscriptions end with SLOW_CONSUMER.',
   },
+  esinkBufferBytes: {
+    env: ['SYNCLINE_ESINK_BUFFER_BYTES'],
+    schema: int(64 * 1024, 1024 * 1024 * 1024).default(32 * 1024 * 1024),
+    description:
+      'Default namespace `/`: bytes of events waiting unsent for one connection before it gets SLOW_CONSUMER and is disconnected (generous: a burst of captured rows is absorbed, a reader that stopped is not kept forever).',
+  },
   maxSubscriptionsPerUser: {
     env: ['SYNCLINE_MAX_SUBSCRIPTIONS_PER_USER'],
     schema: int(1, 1_000_000).default(500),

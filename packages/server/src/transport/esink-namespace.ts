@@ -4,7 +4,8 @@
  * Connect with `io(url, {auth: {token}})`. Server → client:
  *   connected   {sessionId, userId, code: 200, message}   once, after authentication
  *   error       {code, message}   UNAUTHORIZED (then disconnect), VALIDATION_FAILED or FORBIDDEN
- *               for a client `publish`, SLOW_CONSUMER (then disconnect)
+ *               for a client `publish`, SLOW_CONSUMER (then disconnect: more than
+ *               SYNCLINE_ESINK_BUFFER_BYTES of events waiting unsent)
  *   <table>     {table, type, data, source, timestamp, version}   per change the user may see
  *   changes     the same payload, for every table
  * Client → server:
@@ -82,8 +83,33 @@ export interface EsinkNamespace {
   stop: StopNamespace;
 }
 
-/** Packets the transport has not written yet (engine.io keeps them in a private buffer). */
-const queued = (socket: Socket) => (socket.conn as unknown as { writeBuffer: unknown[] }).writeBuffer.length;
+/** Emitted events between two scans for slow consumers within one long batch. */
+const SCAN_EVERY_EVENTS = 1000;
+
+type EnginePacket = { data?: unknown };
+const packetBytes = (p: EnginePacket) =>
+  typeof p.data === 'string' ? p.data.length : p.data instanceof ArrayBuffer || ArrayBuffer.isView(p.data) ? p.data.byteLength : 0;
+
+/**
+ * Bytes of packets the connection has not handed to its transport yet (engine.io's
+ * write buffer; a websocket takes more only once it wrote the previous send),
+ * counted as they are queued and flushed, so reading it costs nothing.
+ */
+function trackQueuedBytes(socket: Socket): () => number {
+  const conn = socket.conn as unknown as {
+    on(event: 'packetCreate', fn: (p: EnginePacket) => void): void;
+    on(event: 'flush', fn: (buf: EnginePacket[]) => void): void;
+  };
+  let bytes = 0;
+  conn.on('packetCreate', (p) => {
+    bytes += packetBytes(p);
+  });
+  conn.on('flush', (buf) => {
+    for (const p of buf) bytes -= packetBytes(p);
+  });
+  return () => bytes;
+}
+const queuedBytes = (socket: Socket): number => (socket.data.queuedBytes as (() => number) | undefined)?.() ?? 0;
 
 export async function registerEsinkNamespace(io: Server, deps: SocketDeps): Promise<EsinkNamespace> {
   const { storage, config, log, feed, filters, access, policy, metrics } = deps;
@@ -191,15 +217,17 @@ export async function registerEsinkNamespace(io: Server, deps: SocketDeps): Prom
   }
 
   /**
-   * Sockets with `socketBufferLimit` unsent packets or more are told SLOW_CONSUMER and disconnected
+   * Sockets with `esinkBufferBytes` of unsent events or more are told SLOW_CONSUMER and disconnected
    * (which takes them out of every room). A scan runs after each batch, and within a long batch
-   * every `socketBufferLimit` emitted events, so no buffer grows past about twice the limit.
+   * every SCAN_EVERY_EVENTS emitted events, so no buffer grows past the limit by more than that.
+   * The bound is in bytes and generous: a burst of many small captured rows is absorbed (a count
+   * of packets dropped listeners that were keeping up, issue 14), a reader that stopped is not.
    */
   let scanScheduled = false;
   let emittedSinceScan = 0;
   const scan = () => {
     emittedSinceScan = 0;
-    const slow = [...nsp.sockets.values()].filter((s) => queued(s) >= config.socketBufferLimit);
+    const slow = [...nsp.sockets.values()].filter((s) => queuedBytes(s) >= config.esinkBufferBytes);
     for (const socket of slow) {
       socket.emit('error', { code: 'SLOW_CONSUMER', message: 'Events arrived faster than this connection read them; reconnect.' });
       socket.disconnect(true);
@@ -234,7 +262,7 @@ export async function registerEsinkNamespace(io: Server, deps: SocketDeps): Prom
         metrics.delivered('/', n);
       }
       emittedSinceScan += 2;
-      if (emittedSinceScan >= config.socketBufferLimit) scan();
+      if (emittedSinceScan >= SCAN_EVERY_EVENTS) scan();
     }
     scheduleScan();
   }
@@ -305,6 +333,7 @@ export async function registerEsinkNamespace(io: Server, deps: SocketDeps): Prom
   });
 
   nsp.on('connection', async (socket) => {
+    socket.data.queuedBytes = trackQueuedBytes(socket);
     let identity: Identity;
     try {
       identity = await access.identify({
