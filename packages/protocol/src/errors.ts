@@ -105,6 +105,17 @@ export const ErrorCodes = {
     error: 'Version mismatch',
     message: 'baseVersion does not match the server version; refresh from serverDocument and retry with a new operation id.',
   },
+  IDEMPOTENCY_KEY_REUSED: {
+    status: 422,
+    error: 'Idempotency key reused',
+    message:
+      'This operation id was already used by you with a different body; nothing was applied. Retry with the exact same operation, or use a new id for a new operation.',
+  },
+  CLIENT_ID_TAKEN: {
+    status: 403,
+    error: 'Client id taken',
+    message: 'This clientId belongs to another user (the first authenticated user that used it owns it); generate a clientId of your own.',
+  },
   RECORD_BUSY: {
     status: 409,
     error: 'Record busy',

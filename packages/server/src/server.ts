@@ -297,14 +297,14 @@ export async function createServer(options: CreateServerOptions = {}): Promise<S
 
 /** Announces the ids of operations flagged `sync: false` before they are applied (ChangeFeed.optOut). */
 function withOptOut(storage: Storage, optOut: (opIds: string[]) => Promise<void>): Storage {
-  const applyOperations: Storage['applyOperations'] = async (clientId, operations, authorize) => {
+  const applyOperations: Storage['applyOperations'] = async (caller, operations, authorize) => {
     const ids: string[] = [];
     for (const op of operations) {
       const o = op as { id?: unknown; sync?: unknown } | null;
       if (o && typeof o === 'object' && o.sync === false && typeof o.id === 'string') ids.push(o.id);
     }
     if (ids.length > 0) await optOut(ids);
-    return storage.applyOperations(clientId, operations, authorize);
+    return storage.applyOperations(caller, operations, authorize);
   };
   return storageView(storage, { applyOperations });
 }

@@ -5,6 +5,8 @@
 import type { Change, OperationResult } from '@syncline/protocol';
 import { SynclineError } from '@syncline/protocol';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { postgresUrl } from '../../../test/services.js';
+import type { Caller } from '../src/storage/operation-scope.js';
 import { freshCollection, type Harness, type HarnessFactory, opId } from './harness.js';
 
 type Op = Record<string, unknown>;
@@ -148,8 +150,8 @@ export function registerStorageTests(name: string, factory: HarnessFactory): voi
       const c = freshCollection();
       const op = ins(c, 'd', { v: 1 });
       const first = await h.storage.applyOperations('w', [op]);
-      // Same id in a later request, with different content: still the original result.
-      const replay = await h.storage.applyOperations('w', [{ ...op, data: { v: 2 } }, { ...op }]);
+      // Same id in a later request, with the same content (twice): the original result.
+      const replay = await h.storage.applyOperations('w', [{ ...op }, { ...op, timestamp: 1 }]);
       for (const r of replay.results) {
         expect(r).toMatchObject({ id: op.id, status: 'duplicate', originalStatus: 'applied', document: first.results[0]?.document });
       }
@@ -170,6 +172,139 @@ export function registerStorageTests(name: string, factory: HarnessFactory): voi
       const r2 = (await h.storage.applyOperations('w', [clash])).results[0];
       expect(r1?.status).toBe('conflict');
       expect(r2).toMatchObject({ status: 'duplicate', originalStatus: 'conflict', error: { code: 'DOCUMENT_EXISTS' } });
+    });
+
+    test('operation ids are scoped to the caller: two users (or two anonymous clients) with one id are both applied, each sees only its own result', async () => {
+      const c = freshCollection();
+      const id = opId();
+      const u0: Caller = { clientId: `${c}-c0`, userId: 'u0' };
+      const u1: Caller = { clientId: `${c}-c1`, userId: 'u1' };
+      const r0 = (await h.storage.applyOperations(u0, [{ id, type: 'insert', collection: c, docId: 'a', data: { who: 'u0' } }])).results[0];
+      const res1 = await h.storage.applyOperations(u1, [{ id, type: 'insert', collection: c, docId: 'b', data: { who: 'u1' } }]);
+      expect(r0).toMatchObject({ id, status: 'applied', docId: 'a' });
+      expect(res1.results[0]).toMatchObject({ id, status: 'applied', docId: 'b', document: { _id: 'b', who: 'u1' } });
+      expect(res1.accepted).toHaveLength(1);
+      expect(await h.storage.getDocument(c, 'b')).toEqual({ _id: 'b', _rev: 1, who: 'u1' });
+      // A retry gets its own caller's original, never the other's.
+      const again1 = (await h.storage.applyOperations(u1, [{ id, type: 'insert', collection: c, docId: 'b', data: { who: 'u1' } }]))
+        .results[0];
+      expect(again1).toMatchObject({ status: 'duplicate', originalStatus: 'applied', docId: 'b', vectorClock: { [u1.clientId]: 1 } });
+      expect(JSON.stringify(again1)).not.toContain('u0');
+      const again0 = (await h.storage.applyOperations(u0, [{ id, type: 'insert', collection: c, docId: 'a', data: { who: 'u0' } }]))
+        .results[0];
+      expect(again0).toMatchObject({ status: 'duplicate', docId: 'a' });
+      // The same user from another of its clients: the same scope, so the same operation.
+      const u0b: Caller = { clientId: `${c}-c0b`, userId: 'u0' };
+      expect(
+        (await h.storage.applyOperations(u0b, [{ id, type: 'insert', collection: c, docId: 'a', data: { who: 'u0' } }])).results[0],
+      ).toMatchObject({ status: 'duplicate', docId: 'a' });
+      // Open mode: no users, the client id is the scope.
+      const anon = opId();
+      const a1 = await h.storage.applyOperations(`${c}-x`, [{ id: anon, type: 'insert', collection: c, docId: 'x', data: {} }]);
+      const a2 = await h.storage.applyOperations(`${c}-y`, [{ id: anon, type: 'insert', collection: c, docId: 'y', data: {} }]);
+      const a3 = await h.storage.applyOperations(`${c}-x`, [{ id: anon, type: 'insert', collection: c, docId: 'x', data: {} }]);
+      expect([a1.results[0]?.status, a2.results[0]?.status, a3.results[0]?.status]).toEqual(['applied', 'applied', 'duplicate']);
+      expect((await pullAll(h, 0, c)).map((x) => x.docId).sort()).toEqual(['a', 'b', 'x', 'y']);
+    });
+
+    test('the same id from the same caller with a different body is IDEMPOTENCY_KEY_REUSED and applies nothing', async () => {
+      const c = freshCollection();
+      const u: Caller = { clientId: `${c}-c`, userId: 'reuser' };
+      const op = ins(c, 'd', { v: 1 });
+      await h.storage.applyOperations(u, [op]);
+      const changed = await h.storage.applyOperations(u, [{ ...op, data: { v: 2 } }, { ...op, docId: 'other' }, { ...op }]);
+      for (const r of changed.results.slice(0, 2)) {
+        expect(r).toMatchObject({ id: op.id, status: 'rejected', error: { code: 'IDEMPOTENCY_KEY_REUSED' } });
+        expect(r).not.toHaveProperty('document');
+        expect(r).not.toHaveProperty('vectorClock');
+      }
+      expect(changed.results[2]).toMatchObject({ status: 'duplicate', originalStatus: 'applied' });
+      expect(changed.accepted).toHaveLength(1);
+      // Within one batch too: a second body under a new id is refused, the first applied.
+      const fresh = ins(c, 'e', { v: 1 });
+      const batch = await h.storage.applyOperations(u, [fresh, { ...fresh, data: { v: 9 } }]);
+      expect(batch.results.map((r) => r.status)).toEqual(['applied', 'rejected']);
+      expect(batch.results[1]?.error?.code).toBe('IDEMPOTENCY_KEY_REUSED');
+      expect(await h.storage.getDocument(c, 'd')).toEqual({ _id: 'd', _rev: 1, v: 1 });
+      expect(await h.storage.getDocument(c, 'e')).toEqual({ _id: 'e', _rev: 1, v: 1 });
+      expect(await h.storage.getDocument(c, 'other')).toBeNull();
+      // A generated docId is not part of the body: the same insert without one is the same operation.
+      const gen = { id: opId(), type: 'insert', collection: c, data: { g: 1 } };
+      const g1 = (await h.storage.applyOperations(u, [gen])).results[0];
+      const g2 = (await h.storage.applyOperations(u, [gen])).results[0];
+      expect(g2).toMatchObject({ status: 'duplicate', docId: g1?.docId });
+    });
+
+    test('a client id belongs to the first user that uses it: another user is refused with CLIENT_ID_TAKEN, also after a restart', async () => {
+      const c = freshCollection();
+      const clientId = `${c}-owned`;
+      const owner: Caller = { clientId, userId: 'owner' };
+      const other: Caller = { clientId, userId: 'intruder' };
+      const op = ins(c, 'mine', { secret: 1 });
+      await h.storage.applyOperations(owner, [op]);
+      const refusedWith = async (p: Promise<unknown>) => {
+        const err = await p.then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        expect(err).toBeInstanceOf(SynclineError);
+        return (err as SynclineError).code;
+      };
+      expect(await refusedWith(h.storage.applyOperations(other, [op]))).toBe('CLIENT_ID_TAKEN');
+      expect(await refusedWith(h.storage.applyOperations(other, [ins(c, 'theirs', {})]))).toBe('CLIENT_ID_TAKEN');
+      expect(await refusedWith(h.storage.getChanges({ since: 0, limit: 10, clientId, userId: 'intruder' }))).toBe('CLIENT_ID_TAKEN');
+      expect(await h.storage.getDocument(c, 'theirs')).toBeNull();
+      // The owner keeps using it; pulling with it records its position.
+      expect((await h.storage.applyOperations(owner, [op])).results[0]?.status).toBe('duplicate');
+      await h.storage.getChanges({ since: 0, limit: 10, clientId, userId: 'owner' });
+      await h.reopen();
+      expect(await refusedWith(h.storage.applyOperations(other, [ins(c, 'theirs', {})]))).toBe('CLIENT_ID_TAKEN');
+      expect(await refusedWith(h.storage.getChanges({ since: 0, limit: 10, clientId, userId: 'intruder' }))).toBe('CLIENT_ID_TAKEN');
+      expect((await h.storage.applyOperations(owner, [ins(c, 'more', {})])).results[0]?.status).toBe('applied');
+    });
+
+    test('/sendActions runner: action ids are scoped to the caller, a client id of another user is refused, a changed body is refused', async () => {
+      const c = freshCollection();
+      const runner = await h.storage.createActionRunner?.({
+        databaseUrl: h.sql.kind === 'postgres' ? postgresUrl : undefined,
+        maxOpenActions: 4,
+        finTimeoutMs: 10_000,
+        statementTimeoutMs: 10_000,
+      });
+      if (!runner) throw new Error('this storage has no action runner');
+      try {
+        const id = `act:${c}:1`;
+        const action = (docId: string, data: Record<string, unknown>) => ({
+          id,
+          type: 'insert' as const,
+          collection: c,
+          docId,
+          data,
+          idGiven: true,
+        });
+        const u0: Caller = { clientId: `${c}-k`, userId: 'u0' };
+        const begun = await runner.begin(u0, action('a', { who: 'u0' }));
+        expect(begun.kind).toBe('open');
+        if (begun.kind === 'open') expect((await begun.action.commit()).kind).toBe('committed');
+        // u1 presenting u0's client id: NACKed, nothing of u0's.
+        const borrowed = await runner.begin({ clientId: u0.clientId, userId: 'u1' }, action('a', { who: 'u0' }));
+        expect(borrowed).toMatchObject({ kind: 'refused', result: { status: 'rejected', error: { code: 'CLIENT_ID_TAKEN' } } });
+        expect(borrowed.result).not.toHaveProperty('vectorClock');
+        // u1 with the same action id from its own client: its own write, not a duplicate of u0's.
+        const u1: Caller = { clientId: `${c}-k1`, userId: 'u1' };
+        const own = await runner.begin(u1, action('b', { who: 'u1' }));
+        expect(own.kind).toBe('open');
+        if (own.kind === 'open') expect((await own.action.commit()).kind).toBe('committed');
+        expect(await h.storage.getDocument(c, 'b')).toEqual({ _id: 'b', _rev: 1, who: 'u1' });
+        expect(await runner.begin(u1, action('b', { who: 'u1' }))).toMatchObject({ kind: 'duplicate', result: { docId: 'b' } });
+        expect(await runner.begin(u1, action('b', { who: 'changed' }))).toMatchObject({
+          kind: 'refused',
+          result: { error: { code: 'IDEMPOTENCY_KEY_REUSED' } },
+        });
+        expect(await h.storage.getDocument(c, 'a')).toEqual({ _id: 'a', _rev: 1, who: 'u0' });
+      } finally {
+        await runner.close();
+      }
     });
 
     test('the same operation id sent concurrently is applied exactly once', async () => {

@@ -48,7 +48,7 @@ export function publicStorage(storage: Storage, filters: ColumnFilters): Storage
           })),
         };
   const overrides: Partial<Storage> = {
-    applyOperations: async (clientId, operations, authorize) => push(await storage.applyOperations(clientId, operations, authorize)),
+    applyOperations: async (caller, operations, authorize) => push(await storage.applyOperations(caller, operations, authorize)),
     getChanges: async (req) => changes(await storage.getChanges(req)),
     // The fast path pastes stored JSON; with filters it cannot, so those pages are serialized again.
     getChangesJson: async (req) => (filters.isEmpty ? storage.getChangesJson(req) : JSON.stringify(changes(await storage.getChanges(req)))),
@@ -64,8 +64,8 @@ export function publicStorage(storage: Storage, filters: ColumnFilters): Storage
       const runner = await create(options);
       const wrapped: ActionRunner = {
         mode: runner.mode,
-        begin: async (clientId, op, authorize) => {
-          const outcome = await runner.begin(clientId, op, authorize);
+        begin: async (caller, op, authorize) => {
+          const outcome = await runner.begin(caller, op, authorize);
           return { ...outcome, result: publicResult(outcome.result, filters) } as typeof outcome;
         },
         close: () => runner.close(),

@@ -12,7 +12,8 @@
  *   (a concurrent change in between turns the FIN into a 'conflict' rollback).
  */
 import { type ErrorRef, errorRef, type OperationResult, type PushResponse } from '@syncline/protocol';
-import { type Authorize, docKey, type PlannedOp, planOperations } from '../engine/plan-operations.js';
+import { type Authorize, type DocState, docKey, type PlannedOp, planOperations } from '../engine/plan-operations.js';
+import { asCaller, type CallerLike, fingerprintOf, reusedKey, type StoredOperation, sameBody } from './operation-scope.js';
 import { type PlanInput, withDocument } from './write-statement.js';
 
 /** An action's write as a Syncline operation (CREATE → insert, UPDATE → patch, DELETE → delete). */
@@ -43,8 +44,12 @@ export interface OpenAction {
 
 export interface ActionRunner {
   readonly mode: 'held' | 'staged';
-  /** `authorize`: the write rules (a refused action is NACKed with FORBIDDEN). */
-  begin(clientId: string, op: ActionOp, authorize?: Authorize): Promise<BeginOutcome>;
+  /**
+   * `caller`: whose action (its operation id is scoped to it; another user's client id is refused
+   * with CLIENT_ID_TAKEN). `authorize`: the write rules (a refused action is NACKed with FORBIDDEN).
+   * `fingerprint`: of the action as the client sent it, when the storage changed `op` since (a drawn key).
+   */
+  begin(caller: CallerLike, op: ActionOp, authorize?: Authorize, fingerprint?: string): Promise<BeginOutcome>;
   /** Releases the runner's resources; call after every open action ended. */
   close(): Promise<void>;
 }
@@ -60,9 +65,14 @@ export interface ActionRunnerOptions {
 
 /** What the staged runner needs from storage. */
 export interface StagedBackend {
-  /** Stored result of the operation id and the document's current state, read without locks. */
-  read(op: ActionOp): Promise<PlanInput>;
-  applyOperations(clientId: string, operations: unknown[], authorize?: Authorize): Promise<PushResponse>;
+  /** The caller's stored result of the operation id and the document's current state, read without locks. */
+  read(caller: CallerLike, op: ActionOp): Promise<PlanInput>;
+  applyOperations(
+    caller: CallerLike,
+    operations: unknown[],
+    authorize: Authorize | undefined,
+    fingerprints: readonly string[],
+  ): Promise<PushResponse>;
 }
 
 export const refused = (op: ActionOp, error: ErrorRef): BeginOutcome => ({
@@ -70,22 +80,26 @@ export const refused = (op: ActionOp, error: ErrorRef): BeginOutcome => ({
   result: { id: op.id, status: 'rejected', collection: op.collection, docId: op.docId, error },
 });
 
+/** An earlier attempt with this id: answered as then (a refused one stays refused), unless its body differed. */
+export function storedOutcome(op: ActionOp, stored: StoredOperation, fingerprint: string, loaded: Map<string, DocState>): BeginOutcome {
+  if (!sameBody(stored, fingerprint)) return { kind: 'refused', result: reusedKey(op) };
+  return stored.result.status === 'applied'
+    ? { kind: 'duplicate', result: withDocument(stored.result, loaded) }
+    : { kind: 'refused', result: stored.result };
+}
+
 export class StagedActionRunner implements ActionRunner {
   readonly mode = 'staged' as const;
 
   constructor(private readonly backend: StagedBackend) {}
 
-  async begin(clientId: string, op: ActionOp, authorize?: Authorize): Promise<BeginOutcome> {
-    const { storedById, loaded } = await this.backend.read(op);
+  async begin(caller: CallerLike, op: ActionOp, authorize?: Authorize, fingerprint = fingerprintOf(op)): Promise<BeginOutcome> {
+    const { storedById, loaded } = await this.backend.read(caller, op);
     const stored = storedById.get(op.id);
-    // An earlier attempt with this id: answer as then (a refused one stays refused).
-    if (stored)
-      return stored.status === 'applied'
-        ? { kind: 'duplicate', result: withDocument(stored, loaded) }
-        : { kind: 'refused', result: stored };
+    if (stored) return storedOutcome(op, stored, fingerprint, loaded);
     // The same planning as the write at FIN will do: the ACK carries the result
     // the commit will produce unless the document changes meanwhile.
-    const result = planOperations(clientId, [op], loaded, authorize).results[0] as OperationResult;
+    const result = planOperations(asCaller(caller).clientId, [op], loaded, authorize).results[0] as OperationResult;
     if (result.status !== 'applied') return { kind: 'refused', result };
     const staged = { ...op, baseVersion: loaded.get(docKey(op.collection, op.docId))?.version ?? 0 };
     return {
@@ -93,7 +107,8 @@ export class StagedActionRunner implements ActionRunner {
       result,
       action: {
         commit: async () => {
-          const r = (await this.backend.applyOperations(clientId, [staged], authorize)).results[0] as OperationResult;
+          // Logged with the fingerprint of the action as sent (the staged form adds a baseVersion).
+          const r = (await this.backend.applyOperations(caller, [staged], authorize, [fingerprint])).results[0] as OperationResult;
           if (r.status === 'applied') return { kind: 'committed', ...(r.position === undefined ? {} : { position: r.position }) };
           if (r.status === 'duplicate' && r.originalStatus === 'applied') return { kind: 'committed', duplicate: true };
           return { kind: 'rolledBack', reason: 'conflict', error: r.error ?? errorRef('CONFLICT') };

@@ -15,9 +15,10 @@ import { errorRef, type OperationResult } from '@syncline/protocol';
 import pg from 'pg';
 import { type Authorize, planOperations } from '../engine/plan-operations.js';
 import type { ActionOp, ActionRunner, ActionRunnerOptions, BeginOutcome, FinOutcome } from './action-runner.js';
-import { refused } from './action-runner.js';
+import { refused, storedOutcome } from './action-runner.js';
+import { asCaller, type Caller, type CallerLike, fingerprintOf, operationScope } from './operation-scope.js';
 import type { SqlQueryable } from './sql-client.js';
-import { actionLockKey, readForPlan, withDocument, writePlan } from './write-statement.js';
+import { actionLockKey, readForPlan, writePlan } from './write-statement.js';
 
 /** lock_not_available: NOWAIT or lock_timeout. */
 const LOCK_NOT_AVAILABLE = '55P03';
@@ -38,7 +39,13 @@ export class HeldActionRunner implements ActionRunner {
     /** Table collections: their writes go through the storage's table path, in this held transaction. */
     private readonly tables: {
       has(collection: string): boolean;
-      write(q: SqlQueryable, clientId: string, op: ActionOp, authorize?: Authorize): Promise<{ results: OperationResult[]; txid?: string }>;
+      write(
+        q: SqlQueryable,
+        caller: Caller,
+        op: ActionOp,
+        fingerprint: string,
+        authorize?: Authorize,
+      ): Promise<{ results: OperationResult[]; txid?: string }>;
     },
   ) {
     this.pool = new pg.Pool({
@@ -54,10 +61,10 @@ export class HeldActionRunner implements ActionRunner {
     this.pool.on('error', () => {});
   }
 
-  async begin(clientId: string, op: ActionOp, authorize?: Authorize): Promise<BeginOutcome> {
+  async begin(caller: CallerLike, op: ActionOp, authorize?: Authorize, fingerprint = fingerprintOf(op)): Promise<BeginOutcome> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.attempt(clientId, op, authorize);
+        return await this.attempt(asCaller(caller), op, fingerprint, authorize);
       } catch (err) {
         const code = (err as { code?: string }).code ?? '';
         if (code === LOCK_NOT_AVAILABLE) return refused(op, errorRef('RECORD_BUSY'));
@@ -66,7 +73,7 @@ export class HeldActionRunner implements ActionRunner {
     }
   }
 
-  private async attempt(clientId: string, op: ActionOp, authorize?: Authorize): Promise<BeginOutcome> {
+  private async attempt(caller: Caller, op: ActionOp, fingerprint: string, authorize?: Authorize): Promise<BeginOutcome> {
     const client = await this.pool.connect();
     const q: SqlQueryable = {
       query: async <T>(sql: string, params?: unknown[]) => {
@@ -85,7 +92,7 @@ export class HeldActionRunner implements ActionRunner {
       ]);
       if (!rows[0]?.ok) return refused(op, errorRef('RECORD_BUSY'));
       if (this.tables.has(op.collection)) {
-        const { results, txid } = await this.tables.write(q, clientId, op, authorize);
+        const { results, txid } = await this.tables.write(q, caller, op, fingerprint, authorize);
         const result = results[0] as OperationResult;
         if (result.status === 'duplicate') {
           return result.originalStatus === 'applied' ? { kind: 'duplicate', result } : { kind: 'refused', result };
@@ -94,20 +101,16 @@ export class HeldActionRunner implements ActionRunner {
         held = true;
         return { kind: 'open', result, action: { commit: () => this.commit(client, txid), rollback: () => this.rollback(client) } };
       }
-      const { storedById, loaded } = await readForPlan(q, this.s, [op], 'nowait');
+      const scope = operationScope(caller);
+      const { storedById, loaded } = await readForPlan(q, this.s, scope, [op], 'nowait');
       const stored = storedById.get(op.id);
-      // An earlier attempt with this id: answer as then (a refused one stays refused).
-      if (stored) {
-        return stored.status === 'applied'
-          ? { kind: 'duplicate', result: withDocument(stored, loaded) }
-          : { kind: 'refused', result: stored };
-      }
-      const plan = planOperations(clientId, [op], loaded, authorize);
+      if (stored) return storedOutcome(op, stored, fingerprint, loaded);
+      const plan = planOperations(caller.clientId, [op], loaded, authorize);
       const result = plan.results[0] as OperationResult;
       if (result.status !== 'applied') return { kind: 'refused', result };
       // Written now, inside the held transaction: triggers capture the change
       // and the operation log records the id, all invisible until COMMIT.
-      const txid = await writePlan(q, this.s, clientId, [op], plan, loaded);
+      const txid = await writePlan(q, this.s, caller.clientId, { scope, fingerprints: [fingerprint] }, [op], plan, loaded);
       held = true;
       return { kind: 'open', result, action: { commit: () => this.commit(client, txid), rollback: () => this.rollback(client) } };
     } finally {

@@ -542,6 +542,24 @@ BEGIN
 END $fn$;
 `,
   },
+  {
+    version: 3,
+    name: 'operation ids scoped to their caller: the operation log keyed by (scope, id) with body fingerprints; client id owners',
+    sql: (s) => `
+-- scope: 'u:<user id>', or for an anonymous caller (open mode) 'c:<client id>' (operation-scope.ts).
+-- Rows logged before get the scope of the client that wrote them (no user was recorded).
+ALTER TABLE ${s}.operations ADD COLUMN scope text COLLATE "C", ADD COLUMN fingerprint text;
+UPDATE ${s}.operations SET scope = 'c:' || client_id;
+ALTER TABLE ${s}.operations ALTER COLUMN scope SET NOT NULL, DROP CONSTRAINT operations_pkey, ADD PRIMARY KEY (scope, id);
+
+-- The first authenticated user that used a client id owns it; another user is refused (CLIENT_ID_TAKEN).
+CREATE TABLE ${s}.client_owners (
+  client_id text COLLATE "C" PRIMARY KEY,
+  owner text COLLATE "C" NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+`,
+  },
   // Version 3 is the operation log's (another change); 4 may be applied before it on a database.
   {
     version: 4,

@@ -10,15 +10,24 @@ import {
   SynclineError,
   type WireDocument,
 } from '@syncline/protocol';
-import { type Authorize, type DocState, docKey, type PlannedOp, planOperations, toWire } from '../engine/plan-operations.js';
-import { type ActionRunner, type ActionRunnerOptions, StagedActionRunner } from './action-runner.js';
+import { type Authorize, type DocState, docKey, planOperations, toWire } from '../engine/plan-operations.js';
+import { type ActionRunner, type ActionRunnerOptions, refused, StagedActionRunner } from './action-runner.js';
 import type { AppSql } from './app-sql.js';
 import { type ChangePage, type ChangeRow, changesJson, changesResponse, readChanges } from './change-page.js';
 import { compileFilter } from './filter-sql.js';
 import { HeldActionRunner } from './held-action-runner.js';
 import { migrate, notifyChannel } from './migrations.js';
+import {
+  asCaller,
+  type Caller,
+  type CallerLike,
+  ClientOwners,
+  fingerprintOf,
+  operationScope,
+  type StoredOperation,
+} from './operation-scope.js';
 import { installTableCapture, type PgTableInfo, pgTableDialect, uninstallTableCapture } from './pg-tables.js';
-import { duplicateOf, freshOps, parseQueryFilter, pushResponse, splitOperations } from './push-results.js';
+import { freshOps, parseQueryFilter, pushResponse, repeatResult, splitOperations, type ValidOp } from './push-results.js';
 import { buildKeyset, decodeCursor, encodeCursor, parseSort } from './query-sort.js';
 import { Sequencer } from './sequencer.js';
 import { quoteIdent, type SqlClient, type SqlQueryable } from './sql-client.js';
@@ -57,6 +66,8 @@ export class PostgresStorage implements Storage {
   /** Table collections (TABLE_NAMES), introspected and captured by `migrate()`. */
   private tables = new Map<string, PgTableInfo>();
   private readonly tableDialect: TableDialect<SqlQueryable>;
+  /** Who owns which client id (operation-scope.ts). */
+  private readonly owners: ClientOwners;
 
   constructor(
     private readonly db: SqlClient,
@@ -69,6 +80,20 @@ export class PostgresStorage implements Storage {
     this.s = schema;
     this.sequencer = new Sequencer(db, schema);
     this.tableDialect = pgTableDialect(schema);
+    this.owners = new ClientOwners(async (clientId, owner) => {
+      // A row inserted concurrently, after this statement's snapshot, is seen by the next attempt.
+      for (let attempt = 1; ; attempt++) {
+        const { rows } = await this.db.query<{ owner: string }>(
+          `WITH ins AS (
+             INSERT INTO ${this.s}.client_owners (client_id, owner) VALUES ($1, $2) ON CONFLICT (client_id) DO NOTHING RETURNING owner
+           )
+           SELECT owner FROM ins UNION ALL SELECT owner FROM ${this.s}.client_owners WHERE client_id = $1`,
+          [clientId, owner],
+        );
+        if (rows[0]) return rows[0].owner;
+        if (attempt >= MAX_ATTEMPTS) throw new Error(`client_owners: no owner recorded for ${clientId}`);
+      }
+    });
   }
 
   /** The SQL schema holding Syncline's tables. */
@@ -91,10 +116,18 @@ export class PostgresStorage implements Storage {
     return uninstallTableCapture(this.db, this.s);
   }
 
-  async applyOperations(clientId: string, operations: unknown[], authorize?: Authorize): Promise<PushResponse> {
-    const { results, valid, tableOps } = splitOperations(operations, (c) => this.tables.has(c));
+  /** `fingerprints`: the staged action runner's, of each action as the client sent it (operation-scope.ts). */
+  async applyOperations(
+    callerLike: CallerLike,
+    operations: unknown[],
+    authorize?: Authorize,
+    fingerprints?: readonly (string | undefined)[],
+  ): Promise<PushResponse> {
+    const caller = asCaller(callerLike);
+    await this.owners.check(caller);
+    const { results, valid, tableOps } = splitOperations(operations, (c) => this.tables.has(c), fingerprints);
     // A batch that mixes both commits table rows first, then documents (two transactions).
-    if (tableOps.length > 0) await this.applyTableBatch(clientId, tableOps, results, authorize);
+    if (tableOps.length > 0) await this.applyTableBatch(caller, tableOps, results, authorize);
 
     let busy = false;
     for (let attempt = 1; ; attempt++) {
@@ -106,7 +139,7 @@ export class PostgresStorage implements Storage {
         // (An insert with a baseVersion above 0 expects a tombstone, which blind planning cannot see.)
         const blind = attempt === 1 && valid.every((v) => v.op.type === 'insert' && !v.op.baseVersion);
         const mode = busy ? 'busy' : blind ? 'blind' : attempt <= OPTIMISTIC_ATTEMPTS ? 'optimistic' : 'locking';
-        await this.applyValid(clientId, valid, results, mode, authorize);
+        await this.applyValid(caller, valid, results, mode, authorize);
         break;
       } catch (err) {
         const code = (err as { code?: string }).code;
@@ -135,14 +168,15 @@ export class PostgresStorage implements Storage {
    * logged, so the same operation can be sent again) and the others applied.
    */
   private async applyValid(
-    clientId: string,
-    valid: { index: number; op: PlannedOp }[],
+    caller: Caller,
+    valid: ValidOp[],
     results: (OperationResult | undefined)[],
     mode: 'blind' | 'optimistic' | 'locking' | 'busy',
     authorize?: Authorize,
   ): Promise<void> {
     if (valid.length === 0) return;
     const s = this.s;
+    const scope = operationScope(caller);
     const locking = mode === 'locking' || mode === 'busy';
     const run = async (q: SqlQueryable) => {
       let active = valid;
@@ -167,19 +201,21 @@ export class PostgresStorage implements Storage {
       }
       const { storedById, loaded } =
         mode === 'blind'
-          ? { storedById: new Map<string, OperationResult>(), loaded: new Map<string, DocState>() }
+          ? { storedById: new Map<string, StoredOperation>(), loaded: new Map<string, DocState>() }
           : await readForPlan(
               q,
               s,
+              scope,
               active.map((v) => v.op),
               locking ? 'wait' : 'none',
             );
 
-      const { fresh, firstIndex } = freshOps(active, storedById);
+      const { fresh, first } = freshOps(active, storedById);
       const ops = fresh.map((f) => f.op);
-      const plan = planOperations(clientId, ops, loaded, authorize);
-      const txid = fresh.length === 0 ? undefined : await writePlan(q, s, clientId, ops, plan, loaded);
-      return { storedById, loaded, fresh, firstIndex, plan, txid };
+      const plan = planOperations(caller.clientId, ops, loaded, authorize);
+      const target = { scope, fingerprints: fresh.map((f) => f.fingerprint) };
+      const txid = fresh.length === 0 ? undefined : await writePlan(q, s, caller.clientId, target, ops, plan, loaded);
+      return { storedById, loaded, fresh, first, plan, txid };
     };
     const out = locking ? await this.db.transaction(run) : await run(this.db);
 
@@ -192,10 +228,11 @@ export class PostgresStorage implements Storage {
     });
     for (const v of valid) {
       if (results[v.index]) continue;
-      const stored = out.storedById.get(v.op.id);
-      const original = stored ? withDocument(stored, out.loaded) : results[out.firstIndex.get(v.op.id) ?? -1];
-      if (!original) throw new RetryBatch();
-      results[v.index] = duplicateOf(original);
+      const first = out.first.get(v.op.id);
+      const original = out.storedById.get(v.op.id) ?? (first && { result: results[first.index], fingerprint: first.fingerprint });
+      const r = repeatResult(v, original, (stored) => withDocument(stored, out.loaded));
+      if (!r) throw new RetryBatch();
+      results[v.index] = r;
     }
   }
 
@@ -205,19 +242,14 @@ export class PostgresStorage implements Storage {
    * every result goes to the operation log. A concurrent duplicate of an id
    * makes the log insert fail (unique), and the retry answers `duplicate`.
    */
-  private async applyTableBatch(
-    clientId: string,
-    ops: { index: number; op: TableOp }[],
-    results: (OperationResult | undefined)[],
-    authorize?: Authorize,
-  ) {
+  private async applyTableBatch(caller: Caller, ops: ValidOp<TableOp>[], results: (OperationResult | undefined)[], authorize?: Authorize) {
     for (let attempt = 1; ; attempt++) {
       try {
         const out = await this.db.transaction((tx) =>
           this.writeTableOps(
             tx,
-            clientId,
-            ops.map((o) => o.op),
+            caller,
+            ops.map((o, index) => ({ ...o, index })),
             authorize,
           ),
         );
@@ -235,36 +267,40 @@ export class PostgresStorage implements Storage {
     }
   }
 
-  /** Inside a transaction: stored results of known ids, fresh ones applied and logged. Also used by held actions. */
+  /**
+   * Inside a transaction: the caller's stored results of known ids, fresh ones applied and logged.
+   * Also used by held actions. `ops[i].index` must be `i`.
+   */
   async writeTableOps(
     q: SqlQueryable,
-    clientId: string,
-    ops: TableOp[],
+    caller: Caller,
+    ops: ValidOp<TableOp>[],
     authorize?: Authorize,
   ): Promise<{ results: OperationResult[]; txid?: string }> {
-    const { rows } = await q.query<{ id: string; result: OperationResult }>(
-      `SELECT id, result FROM ${this.s}.operations WHERE id = ANY ($1::text[])`,
-      [ops.map((o) => o.id)],
+    const scope = operationScope(caller);
+    const { rows } = await q.query<{ id: string; result: OperationResult; fingerprint: string | null }>(
+      `SELECT id, result, fingerprint FROM ${this.s}.operations WHERE scope = $1 AND id = ANY ($2::text[])`,
+      [scope, ops.map((o) => o.op.id)],
     );
-    const stored = new Map(rows.map((r) => [r.id, r.result]));
-    const fresh: TableOp[] = [];
-    const firstIndex = new Map<string, number>();
-    ops.forEach((op, i) => {
-      if (stored.has(op.id) || firstIndex.has(op.id)) return;
-      firstIndex.set(op.id, i);
-      fresh.push(op);
-    });
-    const applied = await applyTableOps(q, this.tableDialect, this.tables, clientId, fresh, authorize);
-    const byId = new Map(fresh.map((op, i) => [op.id, applied.results[i] as OperationResult]));
-    if (fresh.length > 0) await logOperations(q, this.s, clientId, fresh, applied.results);
+    const stored = new Map(rows.map((r) => [r.id, { result: r.result, fingerprint: r.fingerprint }]));
+    const { fresh, first } = freshOps(ops, stored);
+    const freshOpList = fresh.map((f) => f.op);
+    const applied = await applyTableOps(q, this.tableDialect, this.tables, caller.clientId, freshOpList, authorize);
+    const own = new Map(fresh.map((f, i) => [f.index, applied.results[i] as OperationResult]));
+    if (fresh.length > 0) {
+      const target = { scope, fingerprints: fresh.map((f) => f.fingerprint) };
+      await logOperations(q, this.s, caller.clientId, target, freshOpList, applied.results);
+    }
     let txid: string | undefined;
     if (applied.wrote) {
       const { rows: t } = await q.query<{ tx: string }>('SELECT pg_current_xact_id()::text AS tx');
       txid = t[0]?.tx;
     }
-    const results = ops.map((op, i) => {
-      const original = stored.get(op.id) ?? (firstIndex.get(op.id) === i ? undefined : byId.get(op.id));
-      return original ? duplicateOf(original) : (byId.get(op.id) as OperationResult);
+    const results = ops.map((v) => {
+      const mine = own.get(v.index);
+      if (mine) return mine;
+      const f = first.get(v.op.id);
+      return repeatResult(v, stored.get(v.op.id) ?? (f && { result: own.get(f.index), fingerprint: f.fingerprint })) as OperationResult;
     });
     return txid === undefined ? { results } : { results, txid };
   }
@@ -279,6 +315,8 @@ export class PostgresStorage implements Storage {
 
   private async changePage(req: ChangesQuery): Promise<ChangePage> {
     const limit = Math.min(Math.max(1, req.limit), this.limits.maxChangesLimit);
+    // Another user's client id is refused before anything is read (and its position is not recorded).
+    if (req.clientId) await this.owners.check({ clientId: req.clientId, userId: req.userId ?? null });
     // Whatever other programs committed before this pull is in it (they leave sequencing to us).
     await this.sequencer.sweep();
     const { page, head, horizon } = await readChanges(this.db, this.s, req.since, limit);
@@ -550,7 +588,7 @@ export class PostgresStorage implements Storage {
       [cutoff],
     );
     const deletedCount = await chunked(
-      `DELETE FROM ${s}.operations WHERE id IN (SELECT id FROM ${s}.operations WHERE created_at < $1::timestamptz LIMIT $2)`,
+      `DELETE FROM ${s}.operations WHERE (scope, id) IN (SELECT scope, id FROM ${s}.operations WHERE created_at < $1::timestamptz LIMIT $2)`,
       [cutoff],
     );
     const { rows: hz } = await this.db.query<{ h: number }>(`SELECT ${s}.horizon() AS h`);
@@ -587,11 +625,15 @@ export class PostgresStorage implements Storage {
     // ACK names the row's real id whether the write happens now (held) or at FIN (staged).
     return {
       mode: runner.mode,
-      begin: async (clientId, op, authorize) => {
+      begin: async (caller, op, authorize) => {
+        const taken = await this.owners.refusal(caller);
+        if (taken) return refused(op, taken);
+        // Of the action as sent: a drawn key is not part of it (a retry draws another).
+        const fingerprint = fingerprintOf(op);
         const table = this.tables.get(op.collection);
         if (table && op.type === 'insert' && op.idGiven === false)
           op = { ...op, docId: await this.drawKey(table, op.docId), idGiven: true };
-        return runner.begin(clientId, op, authorize);
+        return runner.begin(caller, op, authorize, fingerprint);
       },
       close: () => runner.close(),
     };
@@ -613,17 +655,18 @@ export class PostgresStorage implements Storage {
     if (this.adapter === 'postgres' && options.databaseUrl) {
       return new HeldActionRunner({ ...options, databaseUrl: options.databaseUrl }, this.s, sequence, {
         has: (collection) => this.tables.has(collection),
-        write: (q, clientId, op, authorize) => this.writeTableOps(q, clientId, [{ ...op, idGiven: true }], authorize),
+        write: (q, caller, op, fingerprint, authorize) =>
+          this.writeTableOps(q, asCaller(caller), [{ index: 0, op: { ...op, idGiven: true }, fingerprint }], authorize),
       });
     }
     // PGlite (one connection): stage, never hold a transaction (DESIGN invariant 6).
     return new StagedActionRunner({
-      read: async (op) => {
-        const input = await readForPlan(this.db, this.s, [op], 'none');
+      read: async (caller, op) => {
+        const input = await readForPlan(this.db, this.s, operationScope(caller), [op], 'none');
         const table = this.tables.get(op.collection);
         return table ? withTableRow(input, this.db, this.tableDialect, table, op) : input;
       },
-      applyOperations: (clientId, ops, authorize) => this.applyOperations(clientId, ops, authorize),
+      applyOperations: (caller, ops, authorize, fingerprints) => this.applyOperations(caller, ops, authorize, fingerprints),
     });
   }
 

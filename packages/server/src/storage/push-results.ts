@@ -16,23 +16,45 @@ import {
 } from '@syncline/protocol';
 import type { PlannedOp } from '../engine/plan-operations.js';
 import { validateOperation } from '../engine/validate-operation.js';
+import { opFingerprint, reusedKey, type StoredOperation, sameBody } from './operation-scope.js';
 import type { TableOp } from './table-writes.js';
 
-export interface ValidOp {
+export interface ValidOp<O extends PlannedOp = PlannedOp> {
   index: number;
-  op: PlannedOp;
+  op: O;
+  /** The body as the caller sent it (operation-scope.ts): a repeat of the id must match it. */
+  fingerprint: string;
 }
 
-/** First occurrence of each id not already stored is applied; later ones are duplicates of it. */
-export function freshOps(valid: ValidOp[], stored: ReadonlyMap<string, unknown>): { fresh: ValidOp[]; firstIndex: Map<string, number> } {
-  const fresh: ValidOp[] = [];
-  const firstIndex = new Map<string, number>();
+/** First occurrence of each id not already stored is applied; later ones are repeats of it. */
+export function freshOps<V extends ValidOp<PlannedOp>>(
+  valid: V[],
+  stored: ReadonlyMap<string, unknown>,
+): { fresh: V[]; first: Map<string, V> } {
+  const fresh: V[] = [];
+  const first = new Map<string, V>();
   for (const v of valid) {
-    if (stored.has(v.op.id) || firstIndex.has(v.op.id)) continue;
-    firstIndex.set(v.op.id, v.index);
+    if (stored.has(v.op.id) || first.has(v.op.id)) continue;
+    first.set(v.op.id, v);
     fresh.push(v);
   }
-  return { fresh, firstIndex };
+  return { fresh, first };
+}
+
+/**
+ * The answer to a repeated id (not fresh): the original's result as a duplicate
+ * when the body is the same, else IDEMPOTENCY_KEY_REUSED. `original` is the
+ * stored operation, or the first occurrence in this batch with its result.
+ * Undefined when that result is not known yet (a concurrent batch: retry).
+ */
+export function repeatResult(
+  v: ValidOp<PlannedOp>,
+  original: StoredOperation | { result: OperationResult | undefined; fingerprint: string } | undefined,
+  withBody: (stored: OperationResult) => OperationResult = (r) => r,
+): OperationResult | undefined {
+  if (!original?.result) return undefined;
+  if (!sameBody(original as StoredOperation, v.fingerprint)) return reusedKey(v.op);
+  return duplicateOf(withBody(original.result));
 }
 
 export function duplicateOf(original: OperationResult): OperationResult {
@@ -91,16 +113,23 @@ export function parseQueryFilter(filter: unknown): ReturnType<typeof parseFilter
 export function splitOperations(
   operations: unknown[],
   isTable: (collection: string) => boolean,
-): { results: (OperationResult | undefined)[]; valid: ValidOp[]; tableOps: { index: number; op: TableOp }[] } {
+  /** Fingerprints computed earlier (a staged action: of the action as sent, not of its staged form). */
+  fingerprints?: readonly (string | undefined)[],
+): { results: (OperationResult | undefined)[]; valid: ValidOp[]; tableOps: ValidOp<TableOp>[] } {
   const results: (OperationResult | undefined)[] = new Array(operations.length);
   const valid: ValidOp[] = [];
-  const tableOps: { index: number; op: TableOp }[] = [];
+  const tableOps: ValidOp<TableOp>[] = [];
   operations.forEach((raw, index) => {
     const v = validateOperation(raw, index, randomUUID);
-    if (!v.ok) results[index] = v.result;
+    if (!v.ok) {
+      results[index] = v.result;
+      return;
+    }
+    const idGiven = (raw as { docId?: unknown }).docId !== undefined;
+    const fingerprint = fingerprints?.[index] ?? opFingerprint(v.op, idGiven);
     // A table may generate the key itself when the client sent none.
-    else if (isTable(v.op.collection)) tableOps.push({ index, op: { ...v.op, idGiven: (raw as { docId?: unknown }).docId !== undefined } });
-    else valid.push({ index, op: v.op });
+    if (isTable(v.op.collection)) tableOps.push({ index, op: { ...v.op, idGiven }, fingerprint });
+    else valid.push({ index, op: v.op, fingerprint });
   });
   return { results, valid, tableOps };
 }

@@ -6,7 +6,9 @@
  * Contract:
  * - `applyOperations` validates each operation on its own, applies the valid
  *   ones in request order in one transaction, and resolves only after commit
- *   (acknowledged = durable). Operation ids are applied at most once.
+ *   (acknowledged = durable). Operation ids are applied at most once per
+ *   caller: they are scoped to the caller's user (or, anonymous, its client id),
+ *   and a repeat with a different body is IDEMPOTENCY_KEY_REUSED (operation-scope.ts).
  * - `getChanges(since)` returns changes with position > since in position
  *   order, never skipping one that commits later; `checkpoint` is safe to pass
  *   as the next `since`. Throws RESYNC_REQUIRED if `since` is below the horizon.
@@ -30,6 +32,7 @@ import type {
 import type { Authorize } from '../engine/plan-operations.js';
 import type { ActionRunner, ActionRunnerOptions } from './action-runner.js';
 import type { AppSql } from './app-sql.js';
+import type { CallerLike } from './operation-scope.js';
 
 export type CommitOrigin = 'own' | 'swept' | 'hint';
 
@@ -53,8 +56,11 @@ export interface Storage {
   uninstallCapture?(): Promise<UninstalledCapture>;
   /** SQL in this database for the application's migrations and seeds (app-sql.ts). */
   appSql(): AppSql;
-  /** `authorize` (write rules) is asked about each write; a refused one is rejected with FORBIDDEN. */
-  applyOperations(clientId: string, operations: unknown[], authorize?: Authorize): Promise<PushResponse>;
+  /**
+   * `caller`: who writes (a bare client id: an anonymous caller); throws CLIENT_ID_TAKEN when its client id
+   * belongs to another user. `authorize` (write rules) is asked about each write; a refused one is rejected with FORBIDDEN.
+   */
+  applyOperations(caller: CallerLike, operations: unknown[], authorize?: Authorize): Promise<PushResponse>;
   getChanges(req: ChangesQuery): Promise<ChangesResponse>;
   /** The same page, already serialized as the `POST /changes` response body. */
   getChangesJson(req: ChangesQuery): Promise<string>;
@@ -125,6 +131,8 @@ export interface ChangesQuery {
   limit: number;
   /** Records this client's acknowledged position (`since`). */
   clientId?: string;
+  /** The authenticated user presenting `clientId`: claims it, or CLIENT_ID_TAKEN if another user owns it. */
+  userId?: string | null;
 }
 
 /** Existing SQL tables synced as collections (see capture in tables.ts / the MySQL adapter). */

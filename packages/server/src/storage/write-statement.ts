@@ -5,6 +5,7 @@
  */
 import type { OperationResult, VectorClock } from '@syncline/protocol';
 import { type DocState, type DocWrite, docKey, type Plan, type PlannedOp, toWire } from '../engine/plan-operations.js';
+import type { StoredOperation } from './operation-scope.js';
 import type { SqlQueryable } from './sql-client.js';
 
 /** The rows of one write, as column arrays for `unnest`. */
@@ -38,6 +39,7 @@ class DocColumns {
 
 interface ReadRow {
   stored: boolean;
+  fingerprint: string | null;
   collection: string;
   id: string;
   data: unknown;
@@ -47,19 +49,32 @@ interface ReadRow {
 }
 
 export interface PlanInput {
-  /** Stored results of operation ids that were already applied. */
-  storedById: Map<string, OperationResult>;
+  /** This caller's logged operations among these ids (results and body fingerprints). */
+  storedById: Map<string, StoredOperation>;
   /** Current state of the touched documents (absent = never existed). */
   loaded: Map<string, DocState>;
 }
 
+/** Where an operation is logged: the caller's scope (operation-scope.ts) and each operation's body fingerprint. */
+export interface LogTarget {
+  scope: string;
+  /** One per operation, in order. */
+  fingerprints: readonly string[];
+}
+
 /**
- * Reads, in one statement, the stored results of these operation ids and the
- * documents they touch. `lock` row-locks the documents (in key order, so
+ * Reads, in one statement, the caller's (`scope`) stored results of these
+ * operation ids and the documents they touch. `lock` row-locks the documents (in key order, so
  * concurrent batches lock in the same order); `nowait` fails at once with
  * lock_not_available (55P03) instead of waiting for another transaction.
  */
-export async function readForPlan(q: SqlQueryable, s: string, ops: PlannedOp[], lock: 'none' | 'wait' | 'nowait'): Promise<PlanInput> {
+export async function readForPlan(
+  q: SqlQueryable,
+  s: string,
+  scope: string,
+  ops: PlannedOp[],
+  lock: 'none' | 'wait' | 'nowait',
+): Promise<PlanInput> {
   const keys = new Map<string, [string, string]>();
   for (const op of ops) keys.set(docKey(op.collection, op.docId), [op.collection, op.docId]);
   const locking = lock === 'wait' ? 'FOR UPDATE' : lock === 'nowait' ? 'FOR UPDATE NOWAIT' : '';
@@ -69,17 +84,17 @@ export async function readForPlan(q: SqlQueryable, s: string, ops: PlannedOp[], 
        WHERE (collection, id) IN (SELECT * FROM unnest($2::text[], $3::text[]))
        ORDER BY collection, id ${locking}
      )
-     SELECT true AS stored, NULL AS collection, o.id, o.result AS data, NULL::integer AS version,
+     SELECT true AS stored, o.fingerprint, NULL AS collection, o.id, o.result AS data, NULL::integer AS version,
             NULL::jsonb AS vclock, NULL::boolean AS deleted
-     FROM ${s}.operations o WHERE o.id = ANY($1::text[])
+     FROM ${s}.operations o WHERE o.scope = $4 AND o.id = ANY($1::text[])
      UNION ALL
-     SELECT false, collection, id, data, version, vclock, deleted FROM docs`,
-    [ops.map((o) => o.id), [...keys.values()].map((k) => k[0]), [...keys.values()].map((k) => k[1])],
+     SELECT false, NULL, collection, id, data, version, vclock, deleted FROM docs`,
+    [ops.map((o) => o.id), [...keys.values()].map((k) => k[0]), [...keys.values()].map((k) => k[1]), scope],
   );
-  const storedById = new Map<string, OperationResult>();
+  const storedById = new Map<string, StoredOperation>();
   const loaded = new Map<string, DocState>();
   for (const r of rows) {
-    if (r.stored) storedById.set(r.id, r.data as OperationResult);
+    if (r.stored) storedById.set(r.id, { result: r.data as OperationResult, fingerprint: r.fingerprint });
     else loaded.set(docKey(r.collection, r.id), r as DocState);
   }
   return { storedById, loaded };
@@ -96,6 +111,7 @@ export async function writePlan(
   q: SqlQueryable,
   s: string,
   clientId: string,
+  target: LogTarget,
   ops: PlannedOp[],
   plan: Plan,
   loaded: Map<string, DocState>,
@@ -113,10 +129,12 @@ export async function writePlan(
     type: [] as string[],
     status: [] as string[],
     result: [] as string[],
+    fingerprint: [] as string[],
   };
   ops.forEach((op, i) => {
     const r = plan.results[i] as OperationResult;
     log.id.push(op.id);
+    log.fingerprint.push(target.fingerprints[i] as string);
     log.client.push(op.clientId ?? clientId);
     log.collection.push(op.collection);
     log.doc.push(op.docId);
@@ -153,10 +171,10 @@ export async function writePlan(
     checks.push(`(SELECT count(*) FROM upd) = ${p(updates.size)}`);
   }
   ctes.push(`ops AS (
-     INSERT INTO ${s}.operations (id, client_id, collection, doc_id, type, status, result)
-     SELECT * FROM unnest(${p(log.id)}::text[], ${p(log.client)}::text[], ${p(log.collection)}::text[],
-       ${p(log.doc)}::text[], ${p(log.type)}::text[], ${p(log.status)}::text[], ${p(log.result)}::jsonb[])
-     ON CONFLICT (id) DO NOTHING RETURNING 1)`);
+     INSERT INTO ${s}.operations (scope, id, client_id, collection, doc_id, type, status, result, fingerprint)
+     SELECT ${p(target.scope)}::text, * FROM unnest(${p(log.id)}::text[], ${p(log.client)}::text[], ${p(log.collection)}::text[],
+       ${p(log.doc)}::text[], ${p(log.type)}::text[], ${p(log.status)}::text[], ${p(log.result)}::jsonb[], ${p(log.fingerprint)}::text[])
+     ON CONFLICT (scope, id) DO NOTHING RETURNING 1)`);
   checks.push(`(SELECT count(*) FROM ops) = ${p(log.id.length)}`);
   const { rows } = await q.query<{ tx: string }>(
     `WITH ${ctes.join(', ')} SELECT ${s}.batch_written(${checks.join(' AND ')}) AS tx`,
@@ -174,12 +192,13 @@ export async function logOperations(
   q: SqlQueryable,
   s: string,
   clientId: string,
+  target: LogTarget,
   ops: PlannedOp[],
   results: OperationResult[],
 ): Promise<void> {
   await q.query(
-    `INSERT INTO ${s}.operations (id, client_id, collection, doc_id, type, status, result)
-     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::jsonb[])`,
+    `INSERT INTO ${s}.operations (scope, id, client_id, collection, doc_id, type, status, result, fingerprint)
+     SELECT $8::text, * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::jsonb[], $9::text[])`,
     [
       ops.map((o) => o.id),
       ops.map((o) => o.clientId ?? clientId),
@@ -188,6 +207,8 @@ export async function logOperations(
       ops.map((o) => o.type),
       results.map((r) => r.status),
       results.map((r) => JSON.stringify(toStored(r))),
+      target.scope,
+      target.fingerprints,
     ],
   );
 }

@@ -133,7 +133,11 @@ export function registerRoutes(
       since: body.since,
       limit: Math.min(body.limit ?? config.defaultChangesLimit, config.maxChangesLimit),
     };
-    if (body.clientId) query.clientId = body.clientId;
+    // The user presenting a client id claims it (CLIENT_ID_TAKEN if it is another user's).
+    if (body.clientId) {
+      query.clientId = body.clientId;
+      query.userId = who(req).userId;
+    }
     if (policy.open || !pull) return reply.type('application/json; charset=utf-8').send(await storage.getChangesJson(query));
     // Only what the caller may read; the checkpoint still passes the rest, so their positions stay gap-free.
     return reply.type('application/json; charset=utf-8').send(JSON.stringify(await pull(query, who(req))));
@@ -149,7 +153,11 @@ export function registerRoutes(
       );
     }
     const caller = who(req);
-    const res = await storage.applyOperations(body.clientId, policy.prepare(body.operations, caller), policy.authorizer(caller));
+    const res = await storage.applyOperations(
+      { clientId: body.clientId, userId: caller.userId },
+      policy.prepare(body.operations, caller),
+      policy.authorizer(caller),
+    );
     return policy.guardPush(res, caller);
   });
 

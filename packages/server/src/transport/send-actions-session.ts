@@ -71,6 +71,8 @@ export class ActionSession {
     private readonly socket: Socket,
     private readonly hub: ActionHub,
     private readonly clientId: string,
+    /** The server made `clientId` up for this connection (none was given): no user owns it. */
+    private readonly generatedId = false,
   ) {}
 
   start(action: Action, compat: boolean): void {
@@ -109,7 +111,8 @@ export class ActionSession {
       if (this.reads < config.maxOperations) return undefined;
       return errorRef('TOO_MANY_OPEN_ACTIONS', `At most ${config.maxOperations} READ actions may be in progress per socket.`);
     }
-    const opKey = `o${action.op.id}`;
+    // Operation ids are the caller's own: another user's open action neither blocks nor is revealed.
+    const opKey = `o${socketIdentity(this.socket).userId ?? ''}\u0000${action.op.id}`;
     if (locks.has(opKey)) return errorRef('RECORD_BUSY', 'This action is already open on another connection.');
     // Last: a write that passes is counted against its user's budget until end().
     const over = this.hub.budget.take(this.budgetKey(), this.writes);
@@ -145,7 +148,11 @@ export class ActionSession {
     let outcome: BeginOutcome;
     try {
       outcome = this.hub.runner
-        ? await this.hub.runner.begin(this.clientId, op, this.hub.policy.authorizer(who))
+        ? await this.hub.runner.begin(
+            { clientId: this.clientId, userId: who.userId, generated: this.generatedId },
+            op,
+            this.hub.policy.authorizer(who),
+          )
         : refused(op, errorRef('INTERNAL', 'This storage does not support write actions.'));
     } catch (err) {
       outcome = refused(op, this.internal(err));

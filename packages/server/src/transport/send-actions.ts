@@ -16,7 +16,9 @@
  * Idempotency: an action's operation id is derived from the client id (handshake
  * `auth.clientId` or query `clientId`) and the action id, so a retried action is
  * applied once, also after a reconnect. Without a client id the socket id stands
- * in, and retries are recognized only on the same connection.
+ * in, and retries are recognized only on the same connection. The id is scoped
+ * to the user (operation-scope.ts): a client id another user owns is NACKed
+ * CLIENT_ID_TAKEN.
  */
 import { randomUUID } from 'node:crypto';
 import { ClientIdSchema, errorRef, INVALID_TEXT_MESSAGE, issueCode } from '@syncline/protocol';
@@ -59,7 +61,7 @@ export async function registerSendActions(io: Server, deps: SocketDeps): Promise
     const given = socket.handshake.auth?.clientId ?? socket.handshake.query?.clientId;
     const parsedId = given === undefined ? undefined : ClientIdSchema.safeParse(given);
     const clientId = parsedId?.success ? parsedId.data : `socket:${socket.id}`;
-    const session = new ActionSession(socket, hub, clientId);
+    const session = new ActionSession(socket, hub, clientId, !parsedId?.success);
     sessions.add(session);
     if (parsedId && !parsedId.success) {
       const code = issueCode(parsedId.error.issues[0]) ?? 'VALIDATION_FAILED';

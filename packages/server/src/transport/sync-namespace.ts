@@ -382,7 +382,11 @@ export async function registerSyncNamespace(io: Server, deps: SocketDeps): Promi
         throw new SynclineError('TOO_MANY_OPERATIONS', `${operations.length} operations; the limit is ${config.maxOperations}.`);
       }
       const who = socketIdentity(socket);
-      const res = await storage.applyOperations(clientId, deps.policy.prepare(operations, who), deps.policy.authorizer(who));
+      const res = await storage.applyOperations(
+        { clientId, userId: who.userId },
+        deps.policy.prepare(operations, who),
+        deps.policy.authorizer(who),
+      );
       return { ok: true, ...deps.policy.guardPush(res, who) };
     });
     // Admin API only: what the client says about itself (no ack needed; a bad one gets an `error` event and changes nothing).

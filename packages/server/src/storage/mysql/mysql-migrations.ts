@@ -240,7 +240,48 @@ export const migrations: MysqlMigration[] = [
       ];
     },
   },
+  {
+    version: 3,
+    name: 'operation ids scoped to their caller: the operation log keyed by (scope, id) with body fingerprints; client id owners',
+    statements: ({ prefix: p }) => {
+      const t = (name: string) => tableOf(p, name);
+      const ops = `${p}_operations`;
+      return [
+        // One ALTER (atomic) adds the columns and re-keys the log; skipped when a crashed run already did it.
+        ...unlessColumn(
+          ops,
+          'scope',
+          `ALTER TABLE ${t('operations')} ADD COLUMN scope VARCHAR(255) NOT NULL DEFAULT '' FIRST,
+             ADD COLUMN fingerprint CHAR(64) NULL, DROP PRIMARY KEY, ADD PRIMARY KEY (scope, id)`,
+        ),
+        // scope: 'u:<user id>', or anonymous (open mode) 'c:<client id>' (operation-scope.ts); rows
+        // logged before get the scope of the client that wrote them (no user was recorded).
+        `UPDATE ${t('operations')} SET scope = CONCAT('c:', client_id) WHERE scope = ''`,
+        `ALTER TABLE ${t('operations')} ALTER COLUMN scope DROP DEFAULT`,
+        // The first authenticated user that used a client id owns it; another user is refused (CLIENT_ID_TAKEN).
+        `CREATE TABLE IF NOT EXISTS ${t('client_owners')} (
+          client_id VARCHAR(128) NOT NULL PRIMARY KEY,
+          owner VARCHAR(255) NOT NULL,
+          created_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)
+        ) ${OPTIONS}`,
+      ];
+    },
+  },
 ];
+
+/** `ddl` run only while `table` has no column `column` (MySQL has no ADD COLUMN IF NOT EXISTS; MariaDB does). */
+function unlessColumn(table: string, column: string, ddl: string): string[] {
+  return [
+    `SET @syncline_ddl = (SELECT IF(COUNT(*) = 0, ${sqlString(ddl)}, 'DO 0') FROM information_schema.COLUMNS
+       WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ${sqlString(table)} AND COLUMN_NAME = ${sqlString(column)})`,
+    'PREPARE syncline_ddl FROM @syncline_ddl',
+    'EXECUTE syncline_ddl',
+    'DEALLOCATE PREPARE syncline_ddl',
+  ];
+}
+
+/** A string literal (for names and DDL built here, never request data). */
+const sqlString = (v: string) => `'${v.replaceAll('\\', '\\\\').replaceAll("'", "''")}'`;
 
 /** A GET_LOCK name for this database and prefix (at most 64 characters, as MySQL requires). */
 export function lockName(database: string, prefix: string, what: string): string {

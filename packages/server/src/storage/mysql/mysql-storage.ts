@@ -14,7 +14,16 @@ import { type Authorize, type DocState, docKey, type PlannedOp, planOperations, 
 import { type ActionRunner, type ActionRunnerOptions, refused, StagedActionRunner } from '../action-runner.js';
 import { type AppQueryable, type AppSql, splitMysqlScript, toMysqlPlaceholders } from '../app-sql.js';
 import { type ChangePage, type ChangeRow, changesJson, changesResponse } from '../change-page.js';
-import { duplicateOf, freshOps, parseQueryFilter, pushResponse, splitOperations, type ValidOp } from '../push-results.js';
+import {
+  asCaller,
+  type Caller,
+  type CallerLike,
+  ClientOwners,
+  fingerprintOf,
+  operationScope,
+  type StoredOperation,
+} from '../operation-scope.js';
+import { freshOps, parseQueryFilter, pushResponse, repeatResult, splitOperations, type ValidOp } from '../push-results.js';
 import { decodeCursor, encodeCursor, parseSort, type SortKey } from '../query-sort.js';
 import { EXACT_COUNT_LIMIT, statsResponse } from '../stats.js';
 import {
@@ -81,6 +90,8 @@ export class MysqlStorage implements Storage {
   /** Table collections (TABLE_NAMES), introspected and captured by `migrate()`. */
   private tables = new Map<string, MysqlTableInfo>();
   private readonly tableDialect: TableDialect<MysqlQueryable>;
+  /** Who owns which client id (operation-scope.ts). */
+  private readonly owners: ClientOwners;
 
   constructor(
     private readonly db: MysqlClient,
@@ -89,6 +100,18 @@ export class MysqlStorage implements Storage {
     this.consumer = new ChangeConsumer(db, opts.names);
     this.t = (name) => tableOf(opts.names.prefix, name);
     this.tableDialect = mysqlTableDialect(opts.names.prefix);
+    this.owners = new ClientOwners(async (clientId, owner) => {
+      // Autocommit: the SELECT sees whichever owner committed first.
+      await this.db.query(
+        `INSERT INTO ${this.t('client_owners')} (client_id, owner) VALUES (?, ?) ON DUPLICATE KEY UPDATE client_id = client_id`,
+        [clientId, owner],
+      );
+      const { rows } = await this.db.query<{ owner: string }>(`SELECT owner FROM ${this.t('client_owners')} WHERE client_id = ?`, [
+        clientId,
+      ]);
+      if (!rows[0]) throw new Error(`client_owners: no owner recorded for ${clientId}`);
+      return rows[0].owner;
+    });
   }
 
   uninstallCapture(): Promise<UninstalledCapture> {
@@ -106,11 +129,19 @@ export class MysqlStorage implements Storage {
     return applied;
   }
 
-  async applyOperations(clientId: string, operations: unknown[], authorize?: Authorize): Promise<PushResponse> {
-    const { results, valid, tableOps } = splitOperations(operations, (c) => this.tables.has(c));
+  /** `fingerprints`: the staged action runner's, of each action as the client sent it (operation-scope.ts). */
+  async applyOperations(
+    callerLike: CallerLike,
+    operations: unknown[],
+    authorize?: Authorize,
+    fingerprints?: readonly (string | undefined)[],
+  ): Promise<PushResponse> {
+    const caller = asCaller(callerLike);
+    await this.owners.check(caller);
+    const { results, valid, tableOps } = splitOperations(operations, (c) => this.tables.has(c), fingerprints);
     // A batch that mixes both commits table rows first, then documents (two transactions, as on PostgreSQL).
-    if (tableOps.length > 0) await retrying(() => this.applyTableBatch(clientId, tableOps, results, authorize));
-    await retrying(() => this.applyValid(clientId, valid, results, authorize));
+    if (tableOps.length > 0) await retrying(() => this.applyTableBatch(caller, tableOps, results, authorize));
+    await retrying(() => this.applyValid(caller, valid, results, authorize));
     return pushResponse(
       [...valid, ...tableOps].sort((a, b) => a.index - b.index),
       results as OperationResult[],
@@ -123,18 +154,13 @@ export class MysqlStorage implements Storage {
    * every result goes to the operation log. A concurrent duplicate of an id
    * makes the log insert fail (duplicate key), and the retry answers `duplicate`.
    */
-  private async applyTableBatch(
-    clientId: string,
-    ops: { index: number; op: TableOp }[],
-    results: (OperationResult | undefined)[],
-    authorize?: Authorize,
-  ) {
+  private async applyTableBatch(caller: Caller, ops: ValidOp<TableOp>[], results: (OperationResult | undefined)[], authorize?: Authorize) {
     const out = await this.db.transaction(async (tx) => {
       await tx.query('SET @syncline_last_change = NULL');
       return this.writeTableOps(
         tx,
-        clientId,
-        ops.map((o) => o.op),
+        caller,
+        ops.map((o, index) => ({ ...o, index })),
         authorize,
       );
     });
@@ -146,31 +172,31 @@ export class MysqlStorage implements Storage {
     });
   }
 
-  /** Inside a transaction: stored results of known ids, fresh ones applied and logged. */
+  /** Inside a transaction: the caller's stored results of known ids, fresh ones applied and logged. `ops[i].index` must be `i`. */
   private async writeTableOps(
     q: MysqlQueryable,
-    clientId: string,
-    ops: TableOp[],
+    caller: Caller,
+    ops: ValidOp<TableOp>[],
     authorize?: Authorize,
   ): Promise<{ results: OperationResult[]; last?: number }> {
+    const scope = operationScope(caller);
     const stored = await this.readStored(
       q,
-      ops.map((o) => o.id),
+      scope,
+      ops.map((o) => o.op.id),
     );
-    const { fresh, firstIndex } = freshOps(
-      ops.map((op, index) => ({ index, op })),
-      stored,
-    );
-    const freshOpsList = fresh.map((f) => f.op as TableOp);
-    const applied = await applyTableOps(q, this.tableDialect, this.tables, clientId, freshOpsList, authorize);
-    if (fresh.length > 0) await this.writeLog(q, clientId, freshOpsList, applied.results);
+    const { fresh, first } = freshOps(ops, stored);
+    const freshOpsList = fresh.map((f) => f.op);
+    const applied = await applyTableOps(q, this.tableDialect, this.tables, caller.clientId, freshOpsList, authorize);
+    if (fresh.length > 0) await this.writeLog(q, caller.clientId, scope, fresh, applied.results);
     const byIndex = new Map(fresh.map((f, i) => [f.index, applied.results[i] as OperationResult]));
-    const results = ops.map((op, i) => {
-      const own = byIndex.get(i);
+    const results = ops.map((v) => {
+      const own = byIndex.get(v.index);
       if (own) return own;
-      const original = stored.get(op.id) ?? byIndex.get(firstIndex.get(op.id) ?? -1);
-      if (!original) throw new RetryBatch();
-      return duplicateOf(original);
+      const f = first.get(v.op.id);
+      const r = repeatResult(v, stored.get(v.op.id) ?? (f && { result: byIndex.get(f.index), fingerprint: f.fingerprint }));
+      if (!r) throw new RetryBatch();
+      return r;
     });
     const last = applied.wrote ? await this.lastChange(q) : undefined;
     return last === undefined ? { results } : { results, last };
@@ -182,15 +208,17 @@ export class MysqlStorage implements Storage {
     return rows[0]?.last == null ? undefined : Number(rows[0].last);
   }
 
-  private async readStored(q: MysqlQueryable, ids: string[]): Promise<Map<string, OperationResult>> {
-    const { rows } = await q.query<{ id: string; result: string }>(`SELECT id, result FROM ${this.t('operations')} WHERE id IN (?)`, [
-      [...new Set(ids)],
-    ]);
-    return new Map(rows.map((r) => [r.id, parseJson(r.result) as OperationResult]));
+  /** The caller's (`scope`) logged operations among these ids. */
+  private async readStored(q: MysqlQueryable, scope: string, ids: string[]): Promise<Map<string, StoredOperation>> {
+    const { rows } = await q.query<{ id: string; result: string; fingerprint: string | null }>(
+      `SELECT id, result, fingerprint FROM ${this.t('operations')} WHERE scope = ? AND id IN (?)`,
+      [scope, [...new Set(ids)]],
+    );
+    return new Map(rows.map((r) => [r.id, { result: parseJson(r.result) as OperationResult, fingerprint: r.fingerprint }]));
   }
 
   private async applyValid(
-    clientId: string,
+    caller: Caller,
     valid: ValidOp[],
     results: (OperationResult | undefined)[],
     authorize?: Authorize,
@@ -201,18 +229,19 @@ export class MysqlStorage implements Storage {
       await tx.query('SET @syncline_api = 1, @syncline_last_change = NULL');
       const { storedById, loaded } = await this.readForPlan(
         tx,
+        caller,
         valid.map((v) => v.op),
         true,
       );
-      const { fresh, firstIndex } = freshOps(valid, storedById);
+      const { fresh, first } = freshOps(valid, storedById);
       const ops = fresh.map((f) => f.op);
-      const plan = planOperations(clientId, ops, loaded, authorize);
+      const plan = planOperations(caller.clientId, ops, loaded, authorize);
       if (fresh.length > 0) {
         await this.writeDocs(tx, plan.writes);
-        await this.writeLog(tx, clientId, ops, plan.results);
+        await this.writeLog(tx, caller.clientId, operationScope(caller), fresh, plan.results);
       }
       const last = plan.writes.size > 0 ? await this.lastChange(tx) : undefined;
-      return { storedById, loaded, fresh, firstIndex, plan, last };
+      return { storedById, loaded, fresh, first, plan, last };
     });
 
     // Committed (durable); give it its position before acknowledging.
@@ -224,10 +253,11 @@ export class MysqlStorage implements Storage {
     });
     for (const v of valid) {
       if (results[v.index]) continue;
-      const stored = out.storedById.get(v.op.id);
-      const original = stored ? withDocument(stored, out.loaded) : results[out.firstIndex.get(v.op.id) ?? -1];
-      if (!original) throw new RetryBatch();
-      results[v.index] = duplicateOf(original);
+      const first = out.first.get(v.op.id);
+      const original = out.storedById.get(v.op.id) ?? (first && { result: results[first.index], fingerprint: first.fingerprint });
+      const r = repeatResult(v, original, (stored) => withDocument(stored, out.loaded));
+      if (!r) throw new RetryBatch();
+      results[v.index] = r;
     }
   }
 
@@ -236,7 +266,7 @@ export class MysqlStorage implements Storage {
    * `lock` row-locks the documents first (key order), so the operation log
    * read after it sees whatever a writer of the same documents committed.
    */
-  private async readForPlan(q: MysqlQueryable, ops: PlannedOp[], lock: boolean): Promise<PlanInput> {
+  private async readForPlan(q: MysqlQueryable, caller: CallerLike, ops: PlannedOp[], lock: boolean): Promise<PlanInput> {
     const keys = new Map<string, [string, string]>();
     for (const op of ops) keys.set(docKey(op.collection, op.docId), [op.collection, op.docId]);
     const params: unknown[] = [];
@@ -251,6 +281,7 @@ export class MysqlStorage implements Storage {
     );
     const storedById = await this.readStored(
       q,
+      operationScope(caller),
       ops.map((o) => o.id),
     );
     const loaded = new Map<string, DocState>();
@@ -285,12 +316,15 @@ export class MysqlStorage implements Storage {
     }
   }
 
-  private async writeLog(q: MysqlQueryable, clientId: string, ops: PlannedOp[], results: OperationResult[]): Promise<void> {
-    const rows = ops.map((op, i) => {
+  private async writeLog(q: MysqlQueryable, clientId: string, scope: string, ops: ValidOp[], results: OperationResult[]): Promise<void> {
+    const rows = ops.map(({ op, fingerprint }, i) => {
       const r = results[i] as OperationResult;
-      return [op.id, op.clientId ?? clientId, op.collection, op.docId, op.type, r.status, JSON.stringify(toStored(r))];
+      return [scope, op.id, op.clientId ?? clientId, op.collection, op.docId, op.type, r.status, JSON.stringify(toStored(r)), fingerprint];
     });
-    await q.query(`INSERT INTO ${this.t('operations')} (id, client_id, collection, doc_id, type, status, result) VALUES ?`, [rows]);
+    await q.query(
+      `INSERT INTO ${this.t('operations')} (scope, id, client_id, collection, doc_id, type, status, result, fingerprint) VALUES ?`,
+      [rows],
+    );
   }
 
   async getChanges(req: ChangesQuery): Promise<ChangesResponse> {
@@ -303,6 +337,8 @@ export class MysqlStorage implements Storage {
 
   private async changePage(req: ChangesQuery): Promise<ChangePage> {
     const limit = Math.min(Math.max(1, req.limit), this.opts.limits.maxChangesLimit);
+    // Another user's client id is refused before anything is read (and its position is not recorded).
+    if (req.clientId) await this.owners.check({ clientId: req.clientId, userId: req.userId ?? null });
     // What other programs committed is consumed first, so a pull sees it at once.
     await this.consumer.catchUp();
     // One statement = one snapshot: the page, head and horizon agree.
@@ -636,7 +672,9 @@ export class MysqlStorage implements Storage {
     const runner = this.stagedRunner();
     return {
       mode: runner.mode,
-      begin: async (clientId, op, authorize) => {
+      begin: async (caller, op, authorize) => {
+        const taken = await this.owners.refusal(caller);
+        if (taken) return refused(op, taken);
         const table = this.tables.get(op.collection);
         // MySQL cannot reserve an AUTO_INCREMENT key before the ACK (PostgreSQL draws it from the
         // sequence): refuse at once rather than ACK a key the row will not get.
@@ -649,7 +687,7 @@ export class MysqlStorage implements Storage {
             ),
           );
         }
-        return runner.begin(clientId, op, authorize);
+        return runner.begin(caller, op, authorize, fingerprintOf(op));
       },
       close: () => runner.close(),
     };
@@ -658,12 +696,12 @@ export class MysqlStorage implements Storage {
   private stagedRunner(): ActionRunner {
     // Nothing held open awaiting a FIN: staged at ACK, applied at FIN (DESIGN invariant 6).
     return new StagedActionRunner({
-      read: async (op) => {
-        const input = await this.readForPlan(this.db, [op], false);
+      read: async (caller, op) => {
+        const input = await this.readForPlan(this.db, caller, [op], false);
         const table = this.tables.get(op.collection);
         return table ? withTableRow(input, this.db, this.tableDialect, table, op) : input;
       },
-      applyOperations: (clientId, ops, authorize) => this.applyOperations(clientId, ops, authorize),
+      applyOperations: (caller, ops, authorize, fingerprints) => this.applyOperations(caller, ops, authorize, fingerprints),
     });
   }
 

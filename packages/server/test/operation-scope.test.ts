@@ -1,0 +1,4 @@
+import { registerOperationScopeTests } from './operation-scope-suite.js';
+import { startPgliteServer } from './server-harness.js';
+
+registerOperationScopeTests('PGlite', (config) => startPgliteServer({ config }));
