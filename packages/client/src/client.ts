@@ -160,7 +160,7 @@ export class SynclineClient extends Emitter<ClientEvents> {
   private pushAgain = false;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private retries = 0;
-  /** Push sizes that 413 answers taught (limits lower than announced): reset on every connection. */
+  /** Push sizes that 413 answers taught (limits lower than announced), kept across reconnects: a socket closed for size reconnects. */
   private learnedMaxOps = Number.POSITIVE_INFINITY;
   private learnedMaxBytes = Number.POSITIVE_INFINITY;
   private pollTimer: ReturnType<typeof setInterval> | undefined;
@@ -287,8 +287,6 @@ export class SynclineClient extends Emitter<ClientEvents> {
       online: () => {
         this.refused = undefined;
         this.retries = 0;
-        this.learnedMaxOps = Number.POSITIVE_INFINITY;
-        this.learnedMaxBytes = Number.POSITIVE_INFINITY;
         for (const c of this.collections.values()) {
           c.caughtUp = false;
           // A subscription of the previous connection is dead (its epoch moved on): start a new one.

@@ -49,7 +49,16 @@ const blob = (bytes: number) => 'x'.repeat(bytes);
 
 beforeAll(async () => {
   srv = await startPgliteServer({ config: { bodyLimit: LIMIT, socketMaxMessageBytes: LIMIT, maxOperations: MAX_OPS } });
-  srv.server.io.of('/sync').on('connection', () => connections++);
+  const nsp = srv.server.io.of('/sync');
+  nsp.on('connection', () => connections++);
+  // `?hideLimits=1`: this connection behaves as a server that does not announce its limits (an older one).
+  nsp.use((socket, next) => {
+    if (socket.handshake.query.hideLimits === '1') {
+      const emit = socket.emit.bind(socket) as (event: string, ...args: unknown[]) => boolean;
+      (socket as unknown as { emit: typeof emit }).emit = (event, ...args) => (event === 'limits' ? true : emit(event, ...args));
+    }
+    next();
+  });
 });
 afterEach(async () => {
   for (const c of clients.splice(0)) await c.close();
@@ -194,5 +203,34 @@ describe('http, limits unknown (the server does not announce them): 413 answers 
     );
     // Bisecting, not retrying forever: a bounded number of requests (21 writes, at most 3 per request).
     expect(pushes).toBeLessThan(40);
+  });
+});
+
+describe.each([
+  ['websocket', ['websocket']],
+  ['polling', ['polling']],
+])('socket over %s, limits not announced: a push that closes the connection is bisected, never resent', (_name, transports) => {
+  test('the batch is split after the close; the single write that closes it is rejected; the rest is applied; few reconnects', async () => {
+    const col = fresh('closed');
+    const a = make({ socketOptions: { transports, query: { hideLimits: '1' } }, paused: true });
+    const docs = a.collection(col);
+    const rejected: string[] = [];
+    a.on('rejected', (e) => rejected.push(`${e.id}:${e.code}`));
+    const writes = [
+      ...Array.from({ length: 10 }, (_, i) => docs.insert({ _id: `m${i}`, blob: blob(2500) })),
+      docs.insert({ _id: 'big', blob: blob(3 * LIMIT) }),
+      ...Array.from({ length: 10 }, (_, i) => docs.insert({ _id: `t${i}`, v: i })),
+    ];
+    await until(() => a.status.pending === writes.length);
+    connections = 0;
+    a.resume();
+    const results = await Promise.all(writes.map((w) => outcome(w, 25_000)));
+    expect(results.filter((r) => !r.ok).map((r) => (r as { error: { code: string } }).error.code)).toEqual(['PAYLOAD_TOO_LARGE']);
+    expect(rejected).toEqual(['big:PAYLOAD_TOO_LARGE']);
+    const stored = await srv.server.storage.queryDocuments(col, { limit: 100 });
+    expect(stored.documents.length).toBe(20);
+    expect(await srv.server.storage.getDocument(col, 'big')).toBeNull();
+    // Each close teaches the client something (half the bytes, or the one write that cannot fit): a few, not a loop.
+    expect(connections).toBeLessThanOrEqual(6);
   });
 });

@@ -41,7 +41,7 @@ export class SocketTransport implements Transport {
   private socket: Socket | undefined;
   private readonly subs = new Map<string, SubscriptionHandlers>();
   /** Requests waiting for an ack: a lost connection fails them at once (the queue retries after reconnecting). */
-  private readonly inFlight = new Set<(err: Error) => void>();
+  private readonly inFlight = new Map<(err: Error) => void, string>();
   private status: StatusReport | undefined;
   private statusSentAt = 0;
   private statusTimer: ReturnType<typeof setTimeout> | undefined;
@@ -85,11 +85,11 @@ export class SocketTransport implements Transport {
       this.limitsHeard = true;
       this.wakeLimitsWaiters();
     });
-    socket.on('disconnect', (reason) => {
+    socket.on('disconnect', (reason, details) => {
       this.limitsHeard = false;
       this.wakeLimitsWaiters();
       this.subs.clear();
-      this.failInFlight(`connection lost (${reason})`);
+      this.failInFlight(`connection lost (${reason})`, closedForSize(details));
       events.offline(reason);
       // The server closed it on purpose (e.g. token expired): Socket.IO does not retry that one.
       if (reason === 'io server disconnect') socket.connect();
@@ -151,10 +151,21 @@ export class SocketTransport implements Transport {
     };
   }
 
-  private failInFlight(reason: string): void {
+  /** `tooLarge`: the server closed the connection for a message over its limit, which can only be the push in flight. */
+  private failInFlight(reason: string, tooLarge = false): void {
     const waiting = [...this.inFlight];
     this.inFlight.clear();
-    for (const fail of waiting) fail(new Error(reason));
+    for (const [fail, event] of waiting) {
+      fail(
+        tooLarge && event === 'push'
+          ? new TransportError(
+              'PAYLOAD_TOO_LARGE',
+              'The server closed the connection: this push exceeds its message limit (SYNCLINE_SOCKET_MAX_MESSAGE_BYTES).',
+              413,
+            )
+          : new Error(reason),
+      );
+    }
   }
 
   private async ack<T>(event: string, payload: unknown): Promise<T> {
@@ -165,10 +176,11 @@ export class SocketTransport implements Transport {
     try {
       const lost = new Promise<never>((_, reject) => {
         fail = reject;
-        this.inFlight.add(reject);
+        this.inFlight.set(reject, event);
       });
       reply = await Promise.race([socket.timeout(ACK_TIMEOUT_MS).emitWithAck(event, payload), lost]);
     } catch (err) {
+      if (err instanceof TransportError) throw err;
       throw new TransportError('NETWORK', `No answer to ${event}: ${(err as Error).message}`);
     } finally {
       if (fail) this.inFlight.delete(fail);
@@ -188,7 +200,7 @@ export class SocketTransport implements Transport {
     return new Promise((resolve, reject) => {
       // A lost connection fails it at once (the client subscribes again when it is back).
       const lost = (err: Error) => reject(new TransportError('NETWORK', `No answer to subscribe: ${err.message}`));
-      this.inFlight.add(lost);
+      this.inFlight.set(lost, 'subscribe');
       socket.timeout(ACK_TIMEOUT_MS).emit(
         'subscribe',
         { collection, since },
@@ -257,4 +269,13 @@ export class SocketTransport implements Transport {
       this.opts.token,
     );
   }
+}
+
+/**
+ * Socket.IO closes a connection whose message exceeds maxHttpBufferSize: over WebSocket with close code 1009
+ * (message too big), over long-polling by answering the POST 413.
+ */
+function closedForSize(details: unknown): boolean {
+  const d = details as { description?: unknown; context?: { code?: unknown; status?: unknown } } | undefined;
+  return d?.context?.code === 1009 || d?.description === 413 || d?.context?.status === 413;
 }
