@@ -33,7 +33,10 @@ test('replica, pending writes, client id and position survive closing the client
   expect(position).toBeGreaterThan(0);
   first.pause();
   const pending = first.collection('notes').insert({ _id: 'offline', v: 2 });
-  await new Promise((r) => setTimeout(r, 50));
+  // Queued (and so stored) before the close.
+  for (const end = Date.now() + 10_000; first.status.pending < 1; await new Promise((r) => setTimeout(r, 10))) {
+    if (Date.now() > end) throw new Error('the offline write was not queued');
+  }
   await first.close();
   await expect(pending).rejects.toMatchObject({ code: 'CLIENT_CLOSED' });
   expect(await srv.server.storage.getDocument('notes', 'offline')).toBeNull();

@@ -5,7 +5,7 @@
  */
 import { SignJWT } from 'jose';
 import { io as connect, type Socket } from 'socket.io-client';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { AuthFailures } from '../src/auth/access.js';
 import { createServer, type SynclineServer } from '../src/server.js';
 import { HS_SECRET, jwtFor } from './esink-tokens.js';
@@ -224,8 +224,9 @@ describe('the default namespace counts sockets per user once identified', () => 
       // /sync counts the same user's sockets together with the default namespace's.
       expect(await tryConnect(url, '/sync', { token: await jwtFor('bob') })).toBe('TOO_MANY_CONNECTIONS');
       sockets[0]?.disconnect();
-      await new Promise((r) => setTimeout(r, 100));
-      expect(await tryConnect(url, '/sync', { token: await jwtFor('alice') })).toBe('connected');
+      // Its slot is free once the server has seen the disconnect.
+      const token = await jwtFor('alice');
+      await vi.waitFor(async () => expect(await tryConnect(url, '/sync', { token })).toBe('connected'), { timeout: 10_000, interval: 50 });
     } finally {
       for (const s of sockets) s.disconnect();
       await server.close();

@@ -52,12 +52,6 @@ export class EsinkClient {
     return this;
   }
 
-  /** Emits and waits for a round trip: an event the server would answer arrives before this resolves. */
-  async emitAndSettle(event: string, payload: unknown): Promise<void> {
-    this.socket.emit(event, payload);
-    await wait(150);
-  }
-
   close(): void {
     this.socket.disconnect();
   }

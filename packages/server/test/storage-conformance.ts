@@ -20,6 +20,15 @@ const ins = (collection: string, docId: string, data: Record<string, unknown>, e
 });
 
 /** All changes of one collection after `since`, paging with a small limit. */
+/** Polls `check` until it holds; fails after `ms`. */
+async function until(check: () => boolean | Promise<boolean>, what: string, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 async function pullAll(h: Harness, since = 0, collection?: string, limit = 7): Promise<Change[]> {
   const out: Change[] = [];
   let cursor = since;
@@ -539,9 +548,10 @@ export function registerStorageTests(name: string, factory: HarnessFactory): voi
         }
       });
       const res = await h.storage.applyOperations('w', [ins(c, 'big', { big })]);
-      await new Promise((r) => setTimeout(r, 300));
-      await stop();
+      // Both transactions are sequenced once the API write is answered; its notification follows.
       const head = await h.storage.currentPosition();
+      await until(() => Math.max(...all) === head && (h.sql.kind === 'mysql' || seen.at(-1) === head), 'the notification of the head');
+      await stop();
       // One notification per sequencing pass (one pass may cover several transactions), the last at head.
       expect(Math.max(...all)).toBe(head);
       if (h.sql.kind !== 'mysql') expect(seen.at(-1)).toBe(head);
@@ -562,11 +572,16 @@ export function registerStorageTests(name: string, factory: HarnessFactory): voi
       const held = new Promise<void>((r) => {
         release = r;
       });
+      let inserted!: () => void;
+      const slowInserted = new Promise<void>((r) => {
+        inserted = r;
+      });
       const slow = h.sql.transaction(async (tx) => {
         await tx.query(`INSERT INTO ${h.table('documents')} (collection, id, data) VALUES ($1, 'slow', '{}')`, [c]);
+        inserted();
         await held;
       });
-      await new Promise((r) => setTimeout(r, 100));
+      await Promise.race([slowInserted, slow]); // `slow` settles first only if it failed
       await h.storage.applyOperations('w', [ins(c, 'fast', {})]);
       const mid = await pullAll(h, since, c);
       expect(mid.map((x) => x.docId)).toEqual(['fast']);
