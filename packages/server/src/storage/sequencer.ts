@@ -1,9 +1,11 @@
 /**
  * Gives positions to the server's committed write transactions (see the header
- * of migrations.ts). Callers are coalesced: at most one sequencing statement is
- * in flight per process, and each covers every transaction committed before it
- * started, so under load one short serialized transaction sequences many
- * writes. A timer also sweeps transactions left unsequenced: SQL transactions
+ * of migrations.ts). One sequencing pass at a time per process serves every
+ * caller that asked before it started: writes awaiting their position, pulls,
+ * and the timer's sweep share it (they used to run their own passes, which
+ * queued on the positions lock behind each other and committed once each), so
+ * under load one short serialized transaction sequences many writes. The
+ * timer sweeps transactions left unsequenced: SQL transactions
  * of other programs (since migration 4 they never sequence themselves, so
  * their commits wait for no lock), and whatever a crash left behind.
  *
@@ -18,14 +20,16 @@ export const QUEUE_VACUUM_DEAD_ROWS = 5000;
 /** How often the sweeper looks at the queue's dead rows (PostgreSQL's statistics are ~1 s behind anyway). */
 const QUEUE_CHECK_MS = 1000;
 
-interface Waiter {
-  tx: string;
-  resolve: (position: number) => void;
+/** A caller waiting for the next sequencing pass: with `tx`, for that transaction's position. */
+interface Request {
+  tx?: string;
+  resolve: (position: number | undefined) => void;
   reject: (err: unknown) => void;
 }
 
 export class Sequencer {
-  private queue: Waiter[] = [];
+  /** Callers waiting for the next pass: it starts after they asked, so it covers their commits. */
+  private next: Request[] = [];
   private running = false;
   private timer: NodeJS.Timeout | undefined;
   /** Told the last position each sequencing statement of this process assigned or found. */
@@ -48,10 +52,10 @@ export class Sequencer {
 
   /** Resolves with the last position of committed transaction `tx` once it is sequenced. */
   positionOf(tx: string): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.queue.push({ tx, resolve, reject });
-      this.kick();
-    });
+    return new Promise<number | undefined>((resolve, reject) => {
+      this.next.push({ tx, resolve, reject });
+      this.schedule();
+    }).then((p) => p as number);
   }
 
   /** Sequences anything pending now, then every `intervalMs`; keeps the marker queue vacuumed. */
@@ -67,8 +71,9 @@ export class Sequencer {
             this.maintaining = undefined;
           });
       }
-      // A short interval must not pile sweeps up behind a slow one.
-      if (this.running || this.sweepRunning) return;
+      // A short interval must not pile sweeps up behind a slow one; a pass in
+      // flight or asked for sweeps anyway.
+      if (this.running || this.next.length > 0) return;
       this.sweep().catch(() => {});
     }, intervalMs);
     this.timer.unref();
@@ -96,63 +101,68 @@ export class Sequencer {
     this.timer = undefined;
   }
 
-  private sweepRunning: Promise<void> | undefined;
-  private sweepQueued: Promise<void> | undefined;
-
   /**
-   * Sequences every transaction committed before the call. Concurrent callers
-   * share sweeps: one runs, at most one more waits behind it for callers that
-   * came after it started.
+   * Sequences every transaction committed before the call: resolves after the
+   * next pass, which also serves every write waiting for its position.
    */
   sweep(): Promise<void> {
-    if (!this.sweepRunning) {
-      this.sweepRunning = this.sweepOnce().finally(() => {
-        this.sweepRunning = undefined;
-      });
-      return this.sweepRunning;
-    }
-    this.sweepQueued ??= this.sweepRunning
-      .catch(() => {})
-      .then(() => {
-        this.sweepQueued = undefined;
-        return this.sweep();
-      });
-    return this.sweepQueued;
+    return new Promise<number | undefined>((resolve, reject) => {
+      this.next.push({ resolve, reject });
+      this.schedule();
+    }).then(() => undefined);
   }
 
-  private async sweepOnce(): Promise<void> {
-    const { rows } = await this.db.query<{ pending: boolean }>(`SELECT EXISTS (SELECT 1 FROM ${this.schema}.open_tx) AS pending`);
-    if (!rows[0]?.pending) return;
-    const done = await this.db.query<{ p: string | null }>(`SELECT ${this.schema}.sequence_pending() AS p`);
-    const p = done.rows[0]?.p;
-    if (p !== null && p !== undefined) this.sequenced(Number(p), 'swept');
-  }
-
-  private kick(): void {
-    if (this.running || this.queue.length === 0) return;
+  /**
+   * One pass at a time per process, for everyone who asked before it started:
+   * the timer's sweep, pulls, and every write awaiting its position share it.
+   * A second pass of our own would only queue on the positions lock behind the
+   * first (and commit once more), so callers arriving meanwhile wait for the
+   * next one, which takes them all.
+   */
+  private schedule(): void {
+    if (this.running || this.next.length === 0) return;
     this.running = true;
-    const batch = this.queue.splice(0);
-    this.db
-      .query<{ tx: string; last_position: number }>(`SELECT tx, last_position FROM ${this.schema}.sequence($1::xid8[])`, [
-        batch.map((w) => w.tx),
-      ])
+    const batch = this.next.splice(0);
+    this.pass(batch)
       .then(
-        ({ rows }) => {
-          const positions = new Map(rows.map((r) => [r.tx, Number(r.last_position)]));
-          this.sequenced(Math.max(0, ...positions.values()), 'own');
-          for (const w of batch) {
-            const p = positions.get(w.tx);
-            if (p === undefined) w.reject(new Error(`transaction ${w.tx} was not sequenced`));
-            else w.resolve(p);
+        (positions) => {
+          for (const r of batch) {
+            if (r.tx === undefined) r.resolve(undefined);
+            else {
+              const p = positions.get(r.tx);
+              if (p === undefined) r.reject(new Error(`transaction ${r.tx} was not sequenced`));
+              else r.resolve(p);
+            }
           }
         },
         (err) => {
-          for (const w of batch) w.reject(err);
+          for (const r of batch) r.reject(err);
         },
       )
       .finally(() => {
         this.running = false;
-        this.kick();
+        this.schedule();
       });
+  }
+
+  /** Sequences everything committed so far; the positions of the batch's transactions. */
+  private async pass(batch: Request[]): Promise<Map<string, number>> {
+    const txs = batch.flatMap((r) => (r.tx === undefined ? [] : [r.tx]));
+    if (txs.length === 0) {
+      // Only sweeps: take the positions lock only if something is pending.
+      const { rows } = await this.db.query<{ pending: boolean }>(`SELECT EXISTS (SELECT 1 FROM ${this.schema}.open_tx) AS pending`);
+      if (!rows[0]?.pending) return new Map();
+      const done = await this.db.query<{ p: string | null }>(`SELECT ${this.schema}.sequence_pending() AS p`);
+      const p = done.rows[0]?.p;
+      if (p !== null && p !== undefined) this.sequenced(Number(p), 'swept');
+      return new Map();
+    }
+    const { rows } = await this.db.query<{ tx: string; last_position: number }>(
+      `SELECT tx, last_position FROM ${this.schema}.sequence($1::xid8[])`,
+      [txs],
+    );
+    const positions = new Map(rows.map((r) => [r.tx, Number(r.last_position)]));
+    this.sequenced(Math.max(0, ...positions.values()), 'own');
+    return positions;
   }
 }
