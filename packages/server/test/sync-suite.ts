@@ -90,12 +90,14 @@ export function registerSyncTests(name: string, make: MakeServer): void {
         insert('tasks', 't3', { owner: 'ann', size: 7 }),
       ]);
       await push([{ id: opId(), type: 'delete', collection: 'tasks', docId: 't2' }]);
-      await until(() => mine.changes.length >= 2 && big.changes.length >= 3);
-      await wait(100);
+      // A last write every subscription sees: once it has arrived, everything before it has (one socket, position order).
+      await push([insert('tasks', 'last', { owner: 'ann', size: 9 }), insert('elsewhere', 'last', {})]);
+      await until(() => [mine, big, other].every((f) => f.changes.some((x) => x.docId === 'last')));
+      const seen = (f: Follower) => f.changes.filter((x) => x.docId !== 'last').map((x) => `${x.docId}:${x.type}`);
       // t2 was never ann's: its delete is not hers either (the log keeps the deleted document's old values).
-      expect(mine.changes.map((x) => `${x.docId}:${x.type}`)).toEqual(['t1:insert', 't3:insert']);
-      expect(big.changes.map((x) => `${x.docId}:${x.type}`)).toEqual(['t2:insert', 't3:insert', 't2:delete']);
-      expect(other.changes).toEqual([]);
+      expect(seen(mine)).toEqual(['t1:insert', 't3:insert']);
+      expect(seen(big)).toEqual(['t2:insert', 't3:insert', 't2:delete']);
+      expect(seen(other)).toEqual([]);
     });
 
     test('catch-up with since: exactly the missed changes, then live ones, no gap and no duplicate (also over many pages)', async () => {
@@ -182,9 +184,16 @@ export function registerSyncTests(name: string, make: MakeServer): void {
     test('unsubscribe stops delivery; unknown ids are SUBSCRIPTION_NOT_FOUND', async () => {
       const c = client();
       const { subscriptionId } = await c.subscribe({ collection: 'unsub' });
+      // A second subscription on the same socket, outside the Follower: its frame after the write is the barrier.
+      const barrier = await c.socket.timeout(5000).emitWithAck('subscribe', { collection: 'unsub-barrier' });
+      let barrierSeen = false;
+      c.socket.on('changes', (f: { subscriptionId: string }) => {
+        if (f.subscriptionId === barrier.subscriptionId) barrierSeen = true;
+      });
       expect(await c.socket.timeout(5000).emitWithAck('unsubscribe', { subscriptionId })).toEqual({ ok: true });
       await push([insert('unsub', 'x', {})]);
-      await wait(200);
+      await push([insert('unsub-barrier', 'b', {})]);
+      await until(() => barrierSeen);
       expect(c.changes).toEqual([]);
       expect(await c.socket.timeout(5000).emitWithAck('unsubscribe', { subscriptionId })).toMatchObject({
         ok: false,
