@@ -263,6 +263,17 @@ export function registerStorageTests(name: string, factory: HarnessFactory): voi
       expect(await refusedWith(h.storage.applyOperations(other, [ins(c, 'theirs', {})]))).toBe('CLIENT_ID_TAKEN');
       expect(await refusedWith(h.storage.getChanges({ since: 0, limit: 10, clientId, userId: 'intruder' }))).toBe('CLIENT_ID_TAKEN');
       expect(await h.storage.getDocument(c, 'theirs')).toBeNull();
+      // Naming it as one operation's author is presenting it too: that operation alone is refused.
+      const mixed = await h.storage.applyOperations({ clientId: `${c}-intruder`, userId: 'intruder' }, [
+        ins(c, 'posing', {}, { clientId }),
+        ins(c, 'plain', {}),
+      ]);
+      expect(mixed.results.map((r) => [r.status, r.error?.code])).toEqual([
+        ['rejected', 'CLIENT_ID_TAKEN'],
+        ['applied', undefined],
+      ]);
+      expect(mixed.accepted.map((o) => o.docId)).toEqual(['plain']);
+      expect(await h.storage.getDocument(c, 'posing')).toBeNull();
       // The owner keeps using it; pulling with it records its position.
       expect((await h.storage.applyOperations(owner, [op])).results[0]?.status).toBe('duplicate');
       await h.storage.getChanges({ since: 0, limit: 10, clientId, userId: 'owner' });

@@ -27,7 +27,15 @@ import {
   type StoredOperation,
 } from './operation-scope.js';
 import { installTableCapture, type PgTableInfo, pgTableDialect, uninstallTableCapture } from './pg-tables.js';
-import { freshOps, parseQueryFilter, pushResponse, repeatResult, splitOperations, type ValidOp } from './push-results.js';
+import {
+  freshOps,
+  parseQueryFilter,
+  pushResponse,
+  refuseBorrowedClients,
+  repeatResult,
+  splitOperations,
+  type ValidOp,
+} from './push-results.js';
 import { buildKeyset, decodeCursor, encodeCursor, parseSort } from './query-sort.js';
 import { Sequencer } from './sequencer.js';
 import { quoteIdent, type SqlClient, type SqlQueryable } from './sql-client.js';
@@ -125,7 +133,9 @@ export class PostgresStorage implements Storage {
   ): Promise<PushResponse> {
     const caller = asCaller(callerLike);
     await this.owners.check(caller);
-    const { results, valid, tableOps } = splitOperations(operations, (c) => this.tables.has(c), fingerprints);
+    const split = splitOperations(operations, (c) => this.tables.has(c), fingerprints);
+    await refuseBorrowedClients(split, caller, this.owners);
+    const { results, valid, tableOps } = split;
     // A batch that mixes both commits table rows first, then documents (two transactions).
     if (tableOps.length > 0) await this.applyTableBatch(caller, tableOps, results, authorize);
 

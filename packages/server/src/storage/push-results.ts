@@ -16,7 +16,7 @@ import {
 } from '@syncline/protocol';
 import type { PlannedOp } from '../engine/plan-operations.js';
 import { validateOperation } from '../engine/validate-operation.js';
-import { opFingerprint, reusedKey, type StoredOperation, sameBody } from './operation-scope.js';
+import { type Caller, type ClientOwners, opFingerprint, reusedKey, type StoredOperation, sameBody } from './operation-scope.js';
 import type { TableOp } from './table-writes.js';
 
 export interface ValidOp<O extends PlannedOp = PlannedOp> {
@@ -93,6 +93,32 @@ export function pushResponse(valid: ValidOp[], results: OperationResult[]): Push
     }
   }
   return { accepted, conflicts, results };
+}
+
+/**
+ * An operation naming a client id of its own (`clientId`, the author its vector clock and the
+ * change log record) presents that client id too: one another user owns is rejected
+ * CLIENT_ID_TAKEN, alone. Removes those from `split` and gives them their result.
+ */
+export async function refuseBorrowedClients(
+  split: { results: (OperationResult | undefined)[]; valid: ValidOp[]; tableOps: ValidOp<TableOp>[] },
+  caller: Caller,
+  owners: ClientOwners,
+): Promise<void> {
+  if (caller.userId === null) return;
+  const refuse = async <V extends ValidOp<PlannedOp>>(list: V[]): Promise<V[]> => {
+    const kept: V[] = [];
+    for (const v of list) {
+      const own = v.op.clientId;
+      const error =
+        own === undefined || own === caller.clientId ? undefined : await owners.refusal({ clientId: own, userId: caller.userId });
+      if (error) split.results[v.index] = { id: v.op.id, status: 'rejected', collection: v.op.collection, docId: v.op.docId, error };
+      else kept.push(v);
+    }
+    return kept;
+  };
+  split.valid = await refuse(split.valid);
+  split.tableOps = await refuse(split.tableOps);
 }
 
 /** parseFilter with its errors as SynclineErrors (UNKNOWN_OPERATOR, INVALID_FILTER). */

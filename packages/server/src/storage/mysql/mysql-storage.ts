@@ -23,7 +23,15 @@ import {
   operationScope,
   type StoredOperation,
 } from '../operation-scope.js';
-import { freshOps, parseQueryFilter, pushResponse, repeatResult, splitOperations, type ValidOp } from '../push-results.js';
+import {
+  freshOps,
+  parseQueryFilter,
+  pushResponse,
+  refuseBorrowedClients,
+  repeatResult,
+  splitOperations,
+  type ValidOp,
+} from '../push-results.js';
 import { decodeCursor, encodeCursor, parseSort, type SortKey } from '../query-sort.js';
 import { EXACT_COUNT_LIMIT, statsResponse } from '../stats.js';
 import {
@@ -138,7 +146,9 @@ export class MysqlStorage implements Storage {
   ): Promise<PushResponse> {
     const caller = asCaller(callerLike);
     await this.owners.check(caller);
-    const { results, valid, tableOps } = splitOperations(operations, (c) => this.tables.has(c), fingerprints);
+    const split = splitOperations(operations, (c) => this.tables.has(c), fingerprints);
+    await refuseBorrowedClients(split, caller, this.owners);
+    const { results, valid, tableOps } = split;
     // A batch that mixes both commits table rows first, then documents (two transactions, as on PostgreSQL).
     if (tableOps.length > 0) await retrying(() => this.applyTableBatch(caller, tableOps, results, authorize));
     await retrying(() => this.applyValid(caller, valid, results, authorize));
