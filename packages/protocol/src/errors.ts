@@ -67,6 +67,12 @@ export const ErrorCodes = {
     error: 'Unauthorized',
     message: 'Missing or invalid credentials; send a valid token.',
   },
+  TOKEN_EXPIRED: {
+    status: 401,
+    error: 'Token expired',
+    message:
+      'The token expired: what it allowed has ended. Get a new token and send it (REST: the next request; a socket: the `auth` event, or reconnect).',
+  },
   FORBIDDEN: { status: 403, error: 'Forbidden', message: 'These credentials do not allow this.' },
   PUBLISH_DISABLED: {
     status: 403,

@@ -33,6 +33,7 @@ import { registerPublishRoute } from './transport/publish-route.js';
 import { registerRestRateLimit, socketLimits } from './transport/rate-limits.js';
 import { registerSendActions } from './transport/send-actions.js';
 import { socketAuth } from './transport/socket-auth.js';
+import { SocketExpiry } from './transport/socket-expiry.js';
 import { closeSocketServer, createSocketServer } from './transport/socket-server.js';
 import { registerStaticRoutes } from './transport/static-routes.js';
 import { registerSyncNamespace } from './transport/sync-namespace.js';
@@ -251,6 +252,7 @@ export async function createServer(options: CreateServerOptions = {}): Promise<S
     log: app.log,
     feed,
     access,
+    expiry: new SocketExpiry(access, { graceMs: config.reauthGraceMs, log: app.log }),
     policy,
     limits,
     bus,

@@ -76,6 +76,7 @@ describe('authentication on every path (JWT configured)', () => {
     expect(await call(url, method, path, 'not-a-valid-token', body)).toMatchObject({ status: 401, code: 'UNAUTHORIZED' });
     const forged = await new SignJWT({ sub: 'u1' }).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode('wrong-secret'));
     expect(await call(url, method, path, forged, body)).toMatchObject({ status: 401, code: 'UNAUTHORIZED' });
+    expect(await call(url, method, path, await jwtFor('u1', { expIn: '-1m' }), body)).toMatchObject({ status: 401, code: 'TOKEN_EXPIRED' });
     const ok = await call(url, method, path, await jwtFor('u1'), body);
     expect(ok.code).not.toBe('UNAUTHORIZED');
     expect(ok.status).toBeLessThan(500);
@@ -110,12 +111,15 @@ describe('authentication on every path (JWT configured)', () => {
     }
   });
 
-  test.each(['/sync', '/sendActions'])('%s: no token or a wrong one is refused with UNAUTHORIZED; a valid token connects', async (ns) => {
-    expect(await tryConnect(url, ns)).toBe('UNAUTHORIZED');
-    expect(await tryConnect(url, ns, { token: 'nope' })).toBe('UNAUTHORIZED');
-    expect(await tryConnect(url, ns, { token: await jwtFor('u1', { expIn: '-1m' }) })).toBe('UNAUTHORIZED');
-    expect(await tryConnect(url, ns, { token: await jwtFor('u1') })).toBe('connected');
-  });
+  test.each(['/sync', '/sendActions'])(
+    '%s: no token or a wrong one is refused with UNAUTHORIZED, an expired one TOKEN_EXPIRED; a valid token connects',
+    async (ns) => {
+      expect(await tryConnect(url, ns)).toBe('UNAUTHORIZED');
+      expect(await tryConnect(url, ns, { token: 'nope' })).toBe('UNAUTHORIZED');
+      expect(await tryConnect(url, ns, { token: await jwtFor('u1', { expIn: '-1m' }) })).toBe('TOKEN_EXPIRED');
+      expect(await tryConnect(url, ns, { token: await jwtFor('u1') })).toBe('connected');
+    },
+  );
 });
 
 describe('open mode and library authentication', () => {

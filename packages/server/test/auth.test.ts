@@ -40,12 +40,12 @@ async function sign(
 }
 const hs = (claims: Record<string, unknown>, opts?: { expIn?: string }) => sign(new TextEncoder().encode(SECRET), 'HS256', claims, opts);
 
-async function rejects(a: Authenticator, token: unknown, message?: RegExp) {
+async function rejects(a: Authenticator, token: unknown, message?: RegExp, code = 'UNAUTHORIZED') {
   const err = await a.authenticate(token).then(
     () => undefined,
     (e: unknown) => e as { code: string; message: string },
   );
-  expect(err?.code).toBe('UNAUTHORIZED');
+  expect(err?.code).toBe(code);
   if (message) expect(err?.message).toMatch(message);
 }
 
@@ -64,7 +64,6 @@ describe('HS256 (JWT_SECRET)', () => {
   });
   test.each([
     ['wrong secret', () => sign(new TextEncoder().encode('another-secret-entirely-xx'), 'HS256', { sub: 'u1' })],
-    ['expired', () => hs({ sub: 'u1' }, { expIn: '-1h' })],
     ['no sub claim', () => hs({ name: 'x' })],
     [
       'alg none',
@@ -72,6 +71,20 @@ describe('HS256 (JWT_SECRET)', () => {
     ],
   ])('%s → UNAUTHORIZED', async (_n, make) => {
     await rejects(a, await make());
+  });
+  test('an expired token is TOKEN_EXPIRED (a client gets a new one), at its exp exactly (no clock tolerance on exp)', async () => {
+    await rejects(a, await hs({ sub: 'u1' }, { expIn: '-1h' }), undefined, 'TOKEN_EXPIRED');
+    // jose's 5 s tolerance would still accept this one.
+    await rejects(a, await hs({ sub: 'u1', exp: Math.floor(Date.now() / 1000) - 1 }), undefined, 'TOKEN_EXPIRED');
+    const exp = Math.floor(Date.now() / 1000) + 60;
+    expect(await a.authenticate(await hs({ sub: 'u1', exp }))).toMatchObject({ userId: 'u1', expiresAt: exp * 1000 });
+  });
+  test('an expired token signed with another key is UNAUTHORIZED, not TOKEN_EXPIRED', async () => {
+    const forged = await new SignJWT({ sub: 'u1' })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setExpirationTime('-1h')
+      .sign(new TextEncoder().encode('another-secret-entirely-xx'));
+    await rejects(a, forged);
   });
   test.each([undefined, '', 42, 'not-a-jwt', 'x'.repeat(20_000)])('token %j → UNAUTHORIZED', async (t) => {
     await rejects(a, t);
@@ -173,7 +186,7 @@ describe('AUTH_TABLE / AUTH_COLUMN on a real table', () => {
     const a = new Authenticator({ ...base, authTable: 'accounts', authColumn: 'session_token', jwtSecret: SECRET }, storage());
     expect((await a.authenticate('tok-eleven')).userId).toBe('11');
     expect((await a.authenticate(await hs({ sub: 'jwt-user' }))).userId).toBe('jwt-user');
-    await rejects(a, await hs({ sub: 'x' }, { expIn: '-1h' }));
+    await rejects(a, await hs({ sub: 'x' }, { expIn: '-1h' }), undefined, 'TOKEN_EXPIRED');
   });
 
   test('the table is looked up in SYNCLINE_TABLE_SCHEMA; a token the column type cannot hold matches nothing', async () => {

@@ -9,11 +9,11 @@ import { HS_SECRET, jwtFor } from './esink-tokens.js';
 import { limits } from './harness.js';
 import { startPgliteServer, type TestServer } from './server-harness.js';
 
-async function refused(url: string, token: unknown) {
+async function refused(url: string, token: unknown, code = 'UNAUTHORIZED') {
   const c = await new EsinkClient(url, token).ready();
   await until(() => c.disconnectReason !== undefined);
   expect(c.connected).toBeUndefined();
-  expect(c.errors).toEqual([{ code: 'UNAUTHORIZED', message: expect.stringMatching(/token/i) }]);
+  expect(c.errors).toEqual([{ code, message: expect.stringMatching(/token/i) }]);
   expect(c.disconnectReason).toBe('io server disconnect');
   return c;
 }
@@ -40,6 +40,7 @@ describe('JWT and AUTH_TABLE on one server (a real table on PGlite)', () => {
       jwtSecret: HS_SECRET,
       securityToken: 'st',
       tableAuthColumnRouting: { notes: 'owner' },
+      reauthGraceMs: 500,
     });
     url = await server.listen();
   });
@@ -70,18 +71,21 @@ describe('JWT and AUTH_TABLE on one server (a real table on PGlite)', () => {
   test.each([
     ['an unknown token', 'key-999'],
     ['no token', undefined],
-    ['an expired JWT', 'expired'],
     ['a token that is not a string', { token: 'key-501' }],
     ['TEST while ALLOW_TEST_TOKEN is off', 'TEST'],
   ])('%s → error UNAUTHORIZED, then disconnected', async (_name, token) => {
     await refused(url, token === 'expired' ? await jwtFor('x', { expIn: '-1h' }) : token);
   });
 
-  test('a JWT connection ends with UNAUTHORIZED when its token expires', async () => {
+  test('an expired JWT → error TOKEN_EXPIRED, then disconnected', async () => {
+    await refused(url, await jwtFor('x', { expIn: '-1h' }), 'TOKEN_EXPIRED');
+  });
+
+  test('a JWT connection gets TOKEN_EXPIRED when its token expires, and is closed when no new token follows (SYNCLINE_REAUTH_GRACE_MS)', async () => {
     const [c] = await connectAll(url, [await jwtFor('short', { expIn: '2s' })]);
     expect(c.connected?.userId).toBe('short');
     await until(() => c.disconnectReason !== undefined, 8000);
-    expect(c.errors).toEqual([{ code: 'UNAUTHORIZED', message: expect.stringMatching(/expired/) }]);
+    expect(c.errors).toEqual([{ code: 'TOKEN_EXPIRED', message: expect.stringMatching(/expired/) }]);
     expect(c.disconnectReason).toBe('io server disconnect');
   });
 

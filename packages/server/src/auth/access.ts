@@ -13,7 +13,7 @@ import { normalizeIP } from '@fastify/rate-limit';
 import { SynclineError } from '@syncline/protocol';
 import type { Config } from '../config/options.js';
 import type { Storage } from '../storage/storage.js';
-import { type AuthConfig, Authenticator, type Identity, MAX_TOKEN_LENGTH } from './authenticate.js';
+import { type AuthConfig, Authenticator, assertLive, expiryOf, type Identity, MAX_TOKEN_LENGTH } from './authenticate.js';
 
 /** What a custom `authenticate` function sees of a request or a socket handshake. */
 export interface AuthRequest {
@@ -24,7 +24,10 @@ export interface AuthRequest {
   transport: 'http' | 'socket';
 }
 
-/** Library use: resolve to the caller's identity, or null/undefined when this function does not know the caller. */
+/**
+ * Library use: resolve to the caller's identity, or null/undefined when this function does not know the caller.
+ * A numeric `claims.exp` (seconds, as in a JWT) is the credential's expiry: enforced like a JWT's.
+ */
 export type AuthenticateFn = (
   request: AuthRequest,
 ) => Promise<{ userId: string | number; claims?: Record<string, unknown> } | null | undefined>;
@@ -101,13 +104,16 @@ export class Access {
   }
 
   /**
-   * The caller's identity; throws UNAUTHORIZED (counted against the caller's IP), RATE_LIMITED once
-   * that IP was refused too often, or STORAGE_UNAVAILABLE when the token table cannot be read.
+   * The caller's identity; throws UNAUTHORIZED (counted against the caller's IP), TOKEN_EXPIRED,
+   * RATE_LIMITED once that IP was refused too often, or STORAGE_UNAVAILABLE when the token table cannot be read.
    */
   async identify(req: AuthRequest): Promise<Identity> {
     this.failures.check(req.ip);
     try {
-      return await this.identifyOnce(req);
+      const identity = await this.identifyOnce(req);
+      // Every method, the custom function's too: an identity past its expiry is refused here, for every transport.
+      assertLive(identity);
+      return identity;
     } catch (err) {
       if (err instanceof SynclineError && err.code === 'UNAUTHORIZED') this.failures.fail(req.ip);
       throw err;
@@ -120,7 +126,10 @@ export class Access {
         throw new SynclineError('UNAUTHORIZED', `The token is longer than ${MAX_TOKEN_LENGTH} characters.`);
       }
       const who = await this.custom(req);
-      if (who) return { userId: String(who.userId), claims: who.claims ?? {}, method: 'custom' };
+      if (who) {
+        const claims = who.claims ?? {};
+        return { userId: String(who.userId), claims, method: 'custom', ...expiryOf(claims) };
+      }
       // Not known to the custom function: the configured methods may still accept the token.
       if (this.authenticator.anonymous && !(req.token === 'TEST' && this.authenticator.testTokenAllowed)) {
         throw new SynclineError('UNAUTHORIZED', req.token ? 'Invalid token.' : 'No token: send Authorization: Bearer <token>.');

@@ -11,11 +11,17 @@
  *   (loadConfig refuses it with NODE_ENV=production).
  * With no table or JWT method configured, every connection is anonymous
  * (`userId: null`): it receives only collections routed `"*"`.
+ *
+ * Expiry (DESIGN invariant 5): a JWT's `exp` becomes the identity's `expiresAt`,
+ * enforced to the second (jose's clock tolerance applies to `nbf`/`iat` only). An
+ * expired token is TOKEN_EXPIRED, not UNAUTHORIZED, so a client knows to get a new
+ * one; connections opened before end at `expiresAt` (transport/socket-expiry.ts),
+ * and every write decision checks it (Policy.authorizer).
  */
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { SynclineError } from '@syncline/protocol';
-import { createRemoteJWKSet, type JWTVerifyGetKey, jwtVerify } from 'jose';
+import { createRemoteJWKSet, type JWTVerifyGetKey, errors as joseErrors, jwtVerify } from 'jose';
 import type { Config } from '../config/options.js';
 import type { Storage } from '../storage/storage.js';
 import { toSynclineError } from '../transport/errors.js';
@@ -33,6 +39,24 @@ export interface Identity {
   /** JWT claims, or the AUTH_TABLE row without its token column; server-side only. */
   claims: Record<string, unknown>;
   method: AuthMethod;
+  /** When the credential stops being valid (ms since the epoch): a JWT's `exp`; absent: it does not expire. */
+  expiresAt?: number;
+}
+
+/** Whether what `who` allowed has ended (its credential expired). */
+export function isExpired(who: Pick<Identity, 'expiresAt'>, now: number = Date.now()): boolean {
+  return who.expiresAt !== undefined && now >= who.expiresAt;
+}
+
+/** Throws TOKEN_EXPIRED once `who`'s credential has expired. */
+export function assertLive(who: Pick<Identity, 'expiresAt'>, now: number = Date.now()): void {
+  if (isExpired(who, now)) throw new SynclineError('TOKEN_EXPIRED');
+}
+
+/** `exp` (seconds, as in a JWT) as `expiresAt` (ms); absent when it is not a finite number. */
+export function expiryOf(claims: Record<string, unknown>): { expiresAt?: number } {
+  const exp = claims.exp;
+  return typeof exp === 'number' && Number.isFinite(exp) ? { expiresAt: exp * 1000 } : {};
 }
 
 export type AuthConfig = Pick<
@@ -86,7 +110,10 @@ export class Authenticator {
     return this.config.allowTestToken && this.config.nodeEnv !== 'production';
   }
 
-  /** The identity behind `token`; throws UNAUTHORIZED (or STORAGE_UNAVAILABLE when AUTH_TABLE cannot be read). */
+  /**
+   * The identity behind `token`; throws UNAUTHORIZED, TOKEN_EXPIRED (a JWT that would be accepted but for its
+   * `exp`), or STORAGE_UNAVAILABLE when AUTH_TABLE cannot be read.
+   */
   async authenticate(token: unknown): Promise<Identity> {
     if (token === TEST_TOKEN && this.testTokenAllowed) return { userId: TEST_USER_ID, claims: { name: 'Test User' }, method: 'test' };
     if (this.anonymous) return { userId: null, claims: {}, method: 'anonymous' };
@@ -103,6 +130,10 @@ export class Authenticator {
         try {
           return await this.verifyJwt(j, token);
         } catch (err) {
+          // Only a token whose signature this key verified gets as far as the `exp` check.
+          if (err instanceof joseErrors.JWTExpired || (err instanceof SynclineError && err.code === 'TOKEN_EXPIRED')) {
+            throw new SynclineError('TOKEN_EXPIRED');
+          }
           reasons.push(`${j.method}: ${(err as Error).message}`);
         }
       }
@@ -131,7 +162,10 @@ export class Authenticator {
     const { payload } = typeof j.key === 'function' ? await jwtVerify(token, j.key, options) : await jwtVerify(token, j.key, options);
     const id = payload[this.config.jwtUserClaim];
     if (!isId(id)) throw new Rejected(`claim "${this.config.jwtUserClaim}" is missing or not a string/number`);
-    return { userId: String(id), claims: payload as Record<string, unknown>, method: j.method };
+    const identity: Identity = { userId: String(id), claims: payload as Record<string, unknown>, method: j.method, ...expiryOf(payload) };
+    // jose allowed clockTolerance past `exp`; the token ends at `exp` itself, as the connections it opens do.
+    assertLive(identity);
+    return identity;
   }
 
   private async lookUp(table: string, column: string, token: string): Promise<Identity> {

@@ -33,7 +33,7 @@ import {
 import { z } from 'zod';
 import type { Authorize } from '../engine/plan-operations.js';
 import { changeFor } from '../engine/subscription-index.js';
-import type { Identity } from './authenticate.js';
+import { assertLive, type Identity } from './authenticate.js';
 
 export type Rule =
   | '*'
@@ -211,10 +211,17 @@ export class Policy {
     };
   }
 
-  /** The write check storages run for `who` on each operation (none in open mode). */
+  /**
+   * The write check storages run for `who` on each operation (none in open mode). Every write path
+   * (REST, /sync push, /sendActions) decides through it, inside the storage's write: a write that
+   * reaches it after `who`'s credential expired fails as a whole with TOKEN_EXPIRED (nothing applied).
+   */
   authorizer(who: Identity): Authorize | undefined {
-    if (this.open) return undefined;
-    return (kind, collection, before, after) => this.canWrite(collection, who, kind, before, after);
+    if (this.open && who.expiresAt === undefined) return undefined;
+    return (kind, collection, before, after) => {
+      assertLive(who);
+      return this.canWrite(collection, who, kind, before, after);
+    };
   }
 
   /**

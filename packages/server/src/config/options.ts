@@ -326,6 +326,12 @@ export const options = {
     schema: int(0, 10_000_000).default(6000),
     description: 'Socket.IO events a user (or an IP when anonymous) may send per minute, all sockets together; 0 turns the limit off.',
   },
+  reauthGraceMs: {
+    env: ['SYNCLINE_REAUTH_GRACE_MS'],
+    schema: int(0, 600_000).default(30_000),
+    description:
+      'A socket whose token expired (TOKEN_EXPIRED) stays connected this long, receiving nothing and refusing every event but `auth`, so the client can send a new token without reconnecting; then it is disconnected. 0: disconnected at once.',
+  },
   maxSocketsPerUser: {
     env: ['SYNCLINE_MAX_SOCKETS_PER_USER'],
     schema: int(1, 100_000).default(50),

@@ -5,7 +5,8 @@
  *   connected   {sessionId, userId, code: 200, message}   once, after authentication
  *   error       {code, message}   UNAUTHORIZED (then disconnect), VALIDATION_FAILED or FORBIDDEN
  *               for a client `publish`, SLOW_CONSUMER (then disconnect: more than
- *               SYNCLINE_ESINK_BUFFER_BYTES of events waiting unsent)
+ *               SYNCLINE_ESINK_BUFFER_BYTES of events waiting unsent), TOKEN_EXPIRED (nothing more
+ *               is delivered; `auth` with a new token resumes, else disconnect: socket-expiry.ts)
  *   <table>     {table, type, data, source, timestamp, version}   per change the user may see
  *   changes     the same payload, for every table
  * Client → server:
@@ -43,8 +44,6 @@ const RESERVED = new Set([
   'connected',
   'error',
 ]);
-/** setTimeout's largest delay (~24.8 days); a later `exp` is not enforced on open connections. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 /** The table of the sample event the TEST user gets on connect. */
 export const SAMPLE_TABLE = 'sample';
 
@@ -167,6 +166,8 @@ export async function registerEsinkNamespace(io: Server, deps: SocketDeps): Prom
     meta: Meta,
     onlyUser?: string,
   ): void {
+    // Sockets whose token expired leave their rooms first (their timer may not have fired yet).
+    deps.expiry.sweep();
     const emit = (to: { emit(event: string, payload: EsinkPayload): unknown }, v: { type: ChangeType; row: Row | null }) => {
       const payload: EsinkPayload = { table, type: v.type, data: filters.redact(table, v.row), ...meta };
       if (!RESERVED.has(table)) to.emit(table, payload);
@@ -244,6 +245,7 @@ export async function registerEsinkNamespace(io: Server, deps: SocketDeps): Prom
 
   function deliver(table: string, deliveries: Delivery[], meta: { source: string; timestamp: number; version: number }): void {
     if (nsp.sockets.size === 0) return;
+    deps.expiry.sweep();
     for (const d of deliveries) {
       let rooms: string[] = [ALL];
       if (d.to !== '*') {
@@ -356,25 +358,21 @@ export async function registerEsinkNamespace(io: Server, deps: SocketDeps): Prom
       socket.disconnect(true);
       return;
     }
-    // A JWT stops being valid at its `exp`: so does the connection it opened.
-    const exp = identity.claims.exp;
-    if (typeof exp === 'number' && identity.method !== 'table') {
-      const ms = exp * 1000 - Date.now();
-      if (ms < MAX_TIMER_MS) {
-        const timer = setTimeout(
-          () => {
-            socket.emit('error', { code: 'UNAUTHORIZED', message: 'The token expired; reconnect with a new one.' });
-            socket.disconnect(true);
-          },
-          Math.max(0, ms),
-        );
-        timer.unref();
-        socket.once('disconnect', () => clearTimeout(timer));
-      }
-    }
-    socket.join(ALL);
-    if (identity.userId !== null) socket.join(userRoom(identity.userId));
-    joinAudiences(socket, identity);
+    const joinRooms = (who: Identity) => {
+      socket.join(ALL);
+      if (who.userId !== null) socket.join(userRoom(who.userId));
+      joinAudiences(socket, who);
+    };
+    // A token stops being valid at its expiry: so does what this connection receives (it leaves its rooms).
+    deps.expiry.track(socket, {
+      expired: () => {},
+      // A new token may carry other claims: the audiences are those of the new identity.
+      renewed: () => {
+        for (const r of [...socket.rooms]) if (r !== socket.id) socket.leave(r);
+        joinRooms(socket.data.identity as Identity);
+      },
+    });
+    joinRooms(identity);
 
     const onPublish = (payload: unknown) => {
       if (!config.allowRepublishing) {

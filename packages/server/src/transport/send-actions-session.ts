@@ -19,6 +19,7 @@ import {
   type WireDocument,
 } from '@syncline/protocol';
 import type { Socket } from 'socket.io';
+import { isExpired } from '../auth/authenticate.js';
 import { docKey } from '../engine/plan-operations.js';
 import type { ActionRunner, BeginOutcome, FinOutcome, OpenAction } from '../storage/action-runner.js';
 import { refused } from '../storage/action-runner.js';
@@ -27,7 +28,7 @@ import type { ActionBudget } from './send-actions-budget.js';
 import type { Action, WireId } from './send-actions-parse.js';
 import { type SocketDeps, socketIdentity } from './socket-deps.js';
 
-export type RollbackReason = 'timeout' | 'disconnect' | 'nack' | 'shutdown' | 'conflict' | 'error';
+export type RollbackReason = 'timeout' | 'disconnect' | 'nack' | 'shutdown' | 'conflict' | 'error' | 'expired';
 
 /** State shared by every socket of the namespace on this instance. */
 export interface ActionHub extends SocketDeps {
@@ -131,10 +132,13 @@ export class ActionSession {
     const { collection, docId } = entry.action;
     try {
       const found = await this.hub.storage.getDocument(collection, docId);
+      const who = socketIdentity(this.socket);
       // A record the caller may not read is answered as missing.
-      const doc = found && this.hub.policy.canRead(collection, socketIdentity(this.socket), found) ? found : null;
+      const doc = found && this.hub.policy.canRead(collection, who, found) ? found : null;
       this.end(entry);
-      if (doc) this.emitResult(entry, { status: 'ACK', data: toRecord(doc) });
+      // The token expired while the record was read: it is not sent.
+      if (isExpired(who)) this.nack(entry, errorRef('TOKEN_EXPIRED'));
+      else if (doc) this.emitResult(entry, { status: 'ACK', data: toRecord(doc) });
       else this.nack(entry, errorRef('NOT_FOUND', `No record ${JSON.stringify(docId)} in collection ${collection}.`));
     } catch (err) {
       this.end(entry);
@@ -218,6 +222,11 @@ export class ActionSession {
 
   private async commit(entry: Entry): Promise<void> {
     if (entry.state !== 'open' || !entry.open) return;
+    // Decided by the clock at the commit itself: a FIN that got past the event check just before `exp` commits nothing after it.
+    if (isExpired(socketIdentity(this.socket))) {
+      await this.rollback(entry, 'expired');
+      return;
+    }
     this.settle(entry);
     let out: FinOutcome;
     try {

@@ -11,7 +11,9 @@
  * Server → client: `connected`, `actionResult` (`productActionResult` for the
  * compat event) `{id, status: ACK, data}` | `{id, status: NACK, error}`,
  * `actionCommitted` `{id, position}`, `actionRolledBack` `{id, reason}`,
- * `error` `{code, message}` for a bad batch or an unknown event.
+ * `error` `{code, message}` for a bad batch or an unknown event; TOKEN_EXPIRED when the token
+ * expired: open actions roll back (reason `expired`) and every event is refused until `auth`
+ * (socket-expiry.ts).
  *
  * Idempotency: an action's operation id is derived from the client id (handshake
  * `auth.clientId` or query `clientId`) and the action id, so a retried action is
@@ -27,8 +29,9 @@ import { ActionBudget } from './send-actions-budget.js';
 import { operationId, parseActions } from './send-actions-parse.js';
 import { type ActionHub, ActionSession } from './send-actions-session.js';
 import type { SocketDeps, StopNamespace } from './socket-deps.js';
+import { AUTH_EVENT } from './socket-expiry.js';
 
-const EVENTS = new Set(['sendActions', 'sendProductActions', 'clientFin']);
+const EVENTS = new Set(['sendActions', 'sendProductActions', 'clientFin', AUTH_EVENT]);
 
 export async function registerSendActions(io: Server, deps: SocketDeps): Promise<StopNamespace> {
   const { config, storage } = deps;
@@ -69,6 +72,8 @@ export async function registerSendActions(io: Server, deps: SocketDeps): Promise
       session.emitError(errorRef(code, `clientId: ${why}; using this connection’s id instead.`));
     }
     let compatSeq = 0;
+    // The token expired: what it opened is not committed by a later FIN (which is refused anyway).
+    deps.expiry.track(socket, { expired: () => hub.track(session.closeAll('expired')) });
 
     const batch = (payload: unknown, compat: boolean) => {
       const parsed = parseActions(payload, {

@@ -9,6 +9,7 @@ import type { Config } from '../config/options.js';
 import type { SharedFeed } from '../engine/change-feed.js';
 import type { Storage } from '../storage/storage.js';
 import type { SocketLimits } from './rate-limits.js';
+import type { SocketExpiry } from './socket-expiry.js';
 
 /** What a Socket.IO namespace handler gets from the server. */
 export interface SocketDeps {
@@ -22,6 +23,8 @@ export interface SocketDeps {
   log: FastifyBaseLogger;
   /** Who a socket is (the SDK namespaces authenticate in a middleware; `socket.data.identity`). */
   access: Access;
+  /** Ends what an expired token allowed, on every namespace; answers `auth` (re-authentication). */
+  expiry: SocketExpiry;
   /** Read and write rules. */
   policy: Policy;
   /** The instance's change feed (started by the server after every namespace is registered). */

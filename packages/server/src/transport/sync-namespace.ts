@@ -14,7 +14,9 @@
  *   subscriptionError {subscriptionId, error}: the subscription ended (SLOW_CONSUMER).
  *   caughtUp          {subscriptionId, position}: the catch-up is complete; frames from
  *                     here on are live (sent once per subscribe, after its last catch-up frame).
- *   error             {code, message}: an event this namespace does not know, or a bad payload without ack.
+ *   error             {code, message}: an event this namespace does not know, or a bad payload without ack;
+ *                     TOKEN_EXPIRED: every subscription ended, every event is refused until `auth` (socket-expiry.ts).
+ *   auth {token}       → {ok: true, expiresAt?} | {ok: false, error}: a new token of the same user (socket-expiry.ts).
  *
  * Ordering: a subscription's acknowledgement, then its catch-up frames (when
  * `since` is given), then live frames, all on one socket, so they arrive in
@@ -43,6 +45,7 @@ import { changeFor, type Group, groupId, SubscriptionIndex } from '../engine/sub
 import { toSynclineError } from './errors.js';
 import { serverLimits } from './server-limits.js';
 import { type SocketDeps, type StopNamespace, socketIdentity } from './socket-deps.js';
+import { AUTH_EVENT } from './socket-expiry.js';
 
 const CATCH_UP_PAGE = 1000;
 /** While a socket catches up, its live changes wait in memory: at most this many per allowed frame. */
@@ -73,6 +76,8 @@ interface SocketState {
   joining: Map<string, Joining>;
   /** Whose subscriptions these are: the user id, or the IP when anonymous. */
   user: string;
+  /** The read rule (as JSON) each subscription was made under: a new token with other claims may change it. */
+  rules: Map<string, string>;
 }
 
 const room = (g: Group) => `sub:${g.id}`;
@@ -180,6 +185,8 @@ export async function registerSyncNamespace(io: Server, deps: SocketDeps): Promi
 
   function flush(): void {
     flushScheduled = false;
+    // Sockets whose token expired leave their rooms before anything is sent (their timer may not have fired yet).
+    deps.expiry.sweep();
     const position = feed.current;
     for (const g of dirty) {
       const frame = { subscriptionId: g.id, changes: g.pending, from: g.lastSent, position };
@@ -211,16 +218,18 @@ export async function registerSyncNamespace(io: Server, deps: SocketDeps): Promi
     for (const socket of slow) endSubscription(socket, g, 'SLOW_CONSUMER');
   }
 
-  function endSubscription(socket: Socket, g: Group, code: 'SLOW_CONSUMER' | 'RESYNC_REQUIRED'): void {
+  function endSubscription(socket: Socket, g: Group, code: 'SLOW_CONSUMER' | 'RESYNC_REQUIRED', message?: string): void {
     const state = states.get(socket.id);
     if (!state?.active.delete(g.id)) return;
+    state.rules.delete(g.id);
     socket.leave(room(g));
     index.leave(g);
-    const err = new SynclineError(code);
+    const err = new SynclineError(code, message);
     socket.emit('subscriptionError', { subscriptionId: g.id, error: { code, message: err.message } });
   }
 
   function unsubscribe(socket: Socket, state: SocketState, id: string): boolean {
+    state.rules.delete(id);
     const g = state.active.get(id);
     if (g) {
       state.active.delete(id);
@@ -248,6 +257,7 @@ export async function registerSyncNamespace(io: Server, deps: SocketDeps): Promi
     const filter = ruled ? withRule(filterOf(rawFilter), rule) : filterOf(rawFilter);
     const id = groupId(collection, filter);
     unsubscribe(socket, state, id); // subscribing again restarts from the given `since`
+    const ruleKey = JSON.stringify(rule);
     if (state.active.size + state.joining.size >= config.maxSubscriptionsPerSocket) {
       throw new SynclineError('TOO_MANY_SUBSCRIPTIONS', undefined, { limit: config.maxSubscriptionsPerSocket });
     }
@@ -263,6 +273,7 @@ export async function registerSyncNamespace(io: Server, deps: SocketDeps): Promi
       );
     }
     const g = index.join(collection, filter, feed.current, ruled);
+    state.rules.set(g.id, ruleKey);
     if (since === undefined) {
       socket.join(room(g));
       state.active.set(g.id, g);
@@ -287,6 +298,10 @@ export async function registerSyncNamespace(io: Server, deps: SocketDeps): Promi
       if (set.size === 0) joiningByGroup.delete(g.id);
     };
     let acked = false;
+    /** Ended from outside (unsubscribe, disconnect, expiry): an unanswered subscribe of an expired socket is told why. */
+    const endedEarly = () => {
+      if (!acked && deps.expiry.isExpired(socket)) reply(fail(new SynclineError('TOKEN_EXPIRED')));
+    };
     // The position the client has been told it is complete up to (ack, then each frame).
     let told = since;
     try {
@@ -294,11 +309,13 @@ export async function registerSyncNamespace(io: Server, deps: SocketDeps): Promi
       do {
         // The raw log: old values decide whether a change left the subscription; redacted below.
         const page = await raw.getChanges({ since: cursor, limit: CATCH_UP_PAGE });
-        if (!stillJoining()) return; // unsubscribed or disconnected meanwhile
+        if (!stillJoining()) return endedEarly(); // unsubscribed, disconnected or expired meanwhile
         if (!joining.overflow && !(await drained(socket, config.socketBufferLimit, CATCH_UP_DRAIN_MS))) {
           joining.overflow = true;
         }
-        if (!stillJoining()) return;
+        // An expired token ends the catch-up too (the sweep unsubscribes it), before anything more is sent.
+        deps.expiry.sweep();
+        if (!stillJoining()) return endedEarly();
         if (joining.overflow) throw new SynclineError('SLOW_CONSUMER');
         const upTo = Math.max(cursor, Math.min(page.checkpoint, start));
         const changes: Change[] = [];
@@ -348,6 +365,7 @@ export async function registerSyncNamespace(io: Server, deps: SocketDeps): Promi
       active: new Map(),
       joining: new Map(),
       user: who.userId !== null ? `u:${who.userId}` : `ip:${socket.handshake.address}`,
+      rules: new Map(),
     };
     states.set(socket.id, state);
     const mine = byUser.get(state.user) ?? new Set<SocketState>();
@@ -395,8 +413,27 @@ export async function registerSyncNamespace(io: Server, deps: SocketDeps): Promi
       metrics?.clientStatus(socket, status);
       return { ok: true };
     });
+    deps.expiry.track(socket, {
+      // The token expired: every subscription ends (the client subscribes again with `since` after `auth`).
+      expired: () => {
+        for (const id of [...state.active.keys(), ...state.joining.keys()]) unsubscribe(socket, state, id);
+      },
+      // A new token may carry other claims: a subscription whose read rule changed must be reloaded.
+      renewed: () => {
+        const who = socketIdentity(socket);
+        const message = 'The new token reads this collection under another rule: reload it with a query, then subscribe from its position.';
+        for (const [id, key] of [...state.rules]) {
+          const g = state.active.get(id) ?? index.get(id);
+          if (!g || JSON.stringify(policy.readFilter(g.collection, who)) === key) continue;
+          if (state.active.has(id)) endSubscription(socket, g, 'RESYNC_REQUIRED', message);
+          else if (unsubscribe(socket, state, id)) {
+            socket.emit('subscriptionError', { subscriptionId: id, error: { code: 'RESYNC_REQUIRED', message } });
+          }
+        }
+      },
+    });
     socket.onAny((event: string) => {
-      if (!['subscribe', 'unsubscribe', 'push', 'clientStatus'].includes(event)) {
+      if (!['subscribe', 'unsubscribe', 'push', 'clientStatus', AUTH_EVENT].includes(event)) {
         socket.emit('error', { code: 'UNKNOWN_EVENT', message: `Unknown event ${JSON.stringify(String(event).slice(0, 64))} on /sync.` });
       }
     });
