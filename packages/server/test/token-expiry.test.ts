@@ -10,6 +10,7 @@ import type { Change } from '@syncline/protocol';
 import { SignJWT } from 'jose';
 import { io as connect, type Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { asCaller } from '../src/storage/operation-scope.js';
 import type { Storage } from '../src/storage/storage.js';
 import { EsinkClient, until } from './esink-client.js';
 import { HS_SECRET } from './esink-tokens.js';
@@ -34,10 +35,10 @@ function holdingStorage(storage: Storage): Storage {
   return new Proxy(storage, {
     get(target, prop, receiver) {
       if (prop === 'applyOperations') {
-        const apply: Storage['applyOperations'] = async (clientId, operations, authorize) => {
-          const releaseAt = held.get(clientId);
+        const apply: Storage['applyOperations'] = async (caller, operations, authorize) => {
+          const releaseAt = held.get(asCaller(caller).clientId);
           if (releaseAt !== undefined) await until(() => Date.now() >= releaseAt, 15_000);
-          return target.applyOperations(clientId, operations, authorize);
+          return target.applyOperations(caller, operations, authorize);
         };
         return apply;
       }
