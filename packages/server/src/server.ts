@@ -21,8 +21,9 @@ import type { Serializer } from './bus/serializer.js';
 import type { BusTransport } from './bus/transport.js';
 import { loadConfig } from './config/load-config.js';
 import type { Config, ConfigInput } from './config/options.js';
-import { SharedFeed } from './engine/change-feed.js';
+import { type OptOutOp, SharedFeed } from './engine/change-feed.js';
 import { createStorage } from './storage/create-storage.js';
+import { asCaller } from './storage/operation-scope.js';
 import type { Storage } from './storage/storage.js';
 import { storageView } from './storage/storage-view.js';
 import { toSynclineError } from './transport/errors.js';
@@ -188,7 +189,7 @@ export async function createServer(options: CreateServerOptions = {}): Promise<S
   const filters = new ColumnFilters([...config.filters, ...policy.hiddenSpecs()]);
   // Transports read through the public view; the feed reads raw changes (routing needs every column and old rows).
   /** Set once the feed exists: operations flagged `sync: false` are announced to it before they apply. */
-  let optOut: (opIds: string[]) => Promise<void> = async () => {};
+  let optOut: (ops: OptOutOp[]) => Promise<void> = async () => {};
   const pub = publicStorage(
     withOptOut(storage, (ids) => optOut(ids)),
     filters,
@@ -298,14 +299,18 @@ export async function createServer(options: CreateServerOptions = {}): Promise<S
 }
 
 /** Announces the ids of operations flagged `sync: false` before they are applied (ChangeFeed.optOut). */
-function withOptOut(storage: Storage, optOut: (opIds: string[]) => Promise<void>): Storage {
+function withOptOut(storage: Storage, optOut: (ops: OptOutOp[]) => Promise<void>): Storage {
   const applyOperations: Storage['applyOperations'] = async (caller, operations, authorize) => {
-    const ids: string[] = [];
+    const { clientId } = asCaller(caller);
+    const ops: OptOutOp[] = [];
     for (const op of operations) {
-      const o = op as { id?: unknown; sync?: unknown } | null;
-      if (o && typeof o === 'object' && o.sync === false && typeof o.id === 'string') ids.push(o.id);
+      const o = op as { id?: unknown; sync?: unknown; clientId?: unknown } | null;
+      if (o && typeof o === 'object' && o.sync === false && typeof o.id === 'string') {
+        // The change log records the operation's own clientId when it names one (as planOperations does).
+        ops.push({ clientId: typeof o.clientId === 'string' ? o.clientId : clientId, opId: o.id });
+      }
     }
-    if (ids.length > 0) await optOut(ids);
+    if (ops.length > 0) await optOut(ops);
     return storage.applyOperations(caller, operations, authorize);
   };
   return storageView(storage, { applyOperations });

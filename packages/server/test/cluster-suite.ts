@@ -29,11 +29,11 @@ interface Health {
 
 const health = async (url: string): Promise<Health> => (await fetch(`${url}/health`)).json() as Promise<Health>;
 
-async function push(url: string, ops: Record<string, unknown>[]): Promise<void> {
+async function push(url: string, ops: Record<string, unknown>[], clientId = 'cluster-writer'): Promise<void> {
   const res = await fetch(`${url}/operations`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ clientId: 'cluster-writer', operations: ops }),
+    body: JSON.stringify({ clientId, operations: ops }),
   });
   if (res.status !== 200) throw new Error(`push failed: ${res.status} ${await res.text()}`);
 }
@@ -129,13 +129,16 @@ export function registerClusterTests(name: string, target: ClusterTarget): void 
       const b = follow(url(1));
       await a.subscribe({ collection: 'optout' });
       await b.subscribe({ collection: 'optout' });
-      await push(url(0), [{ ...insert('optout', 'local-only'), sync: false }]);
+      const localOnly = { ...insert('optout', 'local-only'), sync: false };
+      await push(url(0), [localOnly]);
+      // Another client's operation with the same id is its own (ids are scoped to their caller): it is shared.
+      await push(url(0), [{ ...insert('optout', 'same-id-other-client'), id: localOnly.id }], 'cluster-other-writer');
       await push(url(0), [insert('optout', 'everywhere')]);
-      await until(() => a.changes.length >= 2 && b.changes.length >= 1);
+      await until(() => a.changes.length >= 3 && b.changes.length >= 2);
       await wait(300);
-      expect(a.changes.map((x) => x.docId)).toEqual(['local-only', 'everywhere']);
-      expect(b.changes.map((x) => x.docId)).toEqual(['everywhere']);
-      expect((await pullAll(url(1), 'optout')).map((x) => x.docId)).toEqual(['local-only', 'everywhere']);
+      expect(a.changes.map((x) => x.docId)).toEqual(['local-only', 'same-id-other-client', 'everywhere']);
+      expect(b.changes.map((x) => x.docId)).toEqual(['same-id-other-client', 'everywhere']);
+      expect((await pullAll(url(1), 'optout')).map((x) => x.docId)).toEqual(['local-only', 'same-id-other-client', 'everywhere']);
 
       // The same for a published event.
       const events = await Promise.all(

@@ -72,7 +72,13 @@ export function registerDurabilityTest(name: string, env: () => Promise<NodeJS.P
       }
     };
     const writers = Promise.all(Array.from({ length: 4 }, (_, w) => writer(w)));
-    await new Promise((r) => setTimeout(r, 400 + Math.random() * 800));
+    // Kill once writes are being acknowledged (a loaded machine may take seconds to get there),
+    // at a random moment after that, so the kill lands anywhere in a request.
+    for (const deadline = Date.now() + 60_000; acked.size < 20; ) {
+      if (Date.now() > deadline) throw new Error('no write was acknowledged within 60 s');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await new Promise((r) => setTimeout(r, Math.random() * 400));
     killed = true;
     child.kill('SIGKILL');
     await exited;

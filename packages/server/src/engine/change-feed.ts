@@ -27,6 +27,19 @@ const MAX_OPT_OUT = 100_000;
 /** A change this instance's sweep sequenced: read after this long unless the bus brought it (the writer publishes first). */
 const SWEPT_DELAY_MS = 20;
 
+/** An operation flagged `sync: false`: its id with the client that wrote it (the change log's `client_id`). */
+export interface OptOutOp {
+  clientId: string;
+  opId: string;
+}
+
+/**
+ * Opt-outs are keyed by (client id, operation id), never the operation id alone: one
+ * caller's id flagged `sync: false` must not hold back another caller's change that
+ * happens to use the same id (DESIGN invariant 3). A client id belongs to one user.
+ */
+const optOutKey = (clientId: string | null, opId: string) => `${clientId ?? ''}\u0000${opId}`;
+
 export interface FeedBatch {
   /** Exclusive lower bound: the batch holds every change with from < position ≤ to. */
   from: number;
@@ -134,11 +147,12 @@ export class ChangeFeed {
    * instance's subscribers and pulls, but no other instance. The others are told the ids too,
    * in case one of them sequences (and so publishes) the change: resolves once that is sent.
    */
-  async optOut(opIds: string[]): Promise<void> {
-    if (opIds.length === 0) return;
-    this.remember(opIds, true);
+  async optOut(ops: readonly OptOutOp[]): Promise<void> {
+    if (ops.length === 0) return;
+    const keys = ops.map((o) => optOutKey(o.clientId, o.opId));
+    this.remember(keys, true);
     // Sent before the write, so it is ahead of any batch holding its changes (bounded by the bus's send timeout).
-    if (this.busUp()) await this.bus?.publish({ kind: 'local', opIds }).catch(() => {});
+    if (this.busUp()) await this.bus?.publish({ kind: 'local', opIds: keys }).catch(() => {});
   }
 
   private remember(opIds: string[], mine: boolean): void {
@@ -155,12 +169,12 @@ export class ChangeFeed {
 
   /** May go over the bus (not opted out). */
   private shared(c: Change): boolean {
-    return this.optedOut.size === 0 || !this.optedOut.has(c.id);
+    return this.optedOut.size === 0 || !this.optedOut.has(optOutKey(c.clientId, c.id));
   }
 
   /** May reach this instance's subscribers (not opted out by another instance). */
   private here(c: Change): boolean {
-    return this.optedOut.size === 0 || this.optedOut.get(c.id)?.mine !== false;
+    return this.optedOut.size === 0 || this.optedOut.get(optOutKey(c.clientId, c.id))?.mine !== false;
   }
 
   /** While the bus is up: give it `ms` to bring the batch up to `p`, then read the log. */
