@@ -40,6 +40,12 @@ export const ErrorCodes = {
     error: 'Invalid cursor',
     message: 'The cursor is not one this server returned for the same query; restart paging without it.',
   },
+  HIDDEN_FIELD: {
+    status: 400,
+    error: 'Hidden field',
+    message:
+      "This field never leaves the server (a rule's hidden fields, FILTERS, or server metadata such as _hlc): it cannot be filtered, sorted or paged on, nor written without a writeHidden rule; see details.path.",
+  },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, error: 'Unsupported media type', message: 'Send request bodies as application/json.' },
   PAYLOAD_TOO_LARGE: {
     status: 413,

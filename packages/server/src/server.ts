@@ -12,7 +12,6 @@ import { appMigrationStep } from './app/app-migrations.js';
 import type { ProgressFactory } from './app/progress.js';
 import { runSeeds } from './app/seeds.js';
 import { Access, type AuthenticateFn } from './auth/access.js';
-import { ColumnFilters } from './auth/column-filters.js';
 import { mergeRules, Policy } from './auth/policy.js';
 import { publicStorage, visibleChanges } from './auth/public-storage.js';
 import { createBus } from './bus/create-bus.js';
@@ -184,9 +183,9 @@ export async function createServer(options: CreateServerOptions = {}): Promise<S
     const origins = config.corsOrigin.split(',').map((o) => o.trim());
     await app.register(cors, { origin: origins.length === 1 && origins[0] === '*' ? '*' : origins, maxAge: 600 });
   }
-  const policy = new Policy(mergeRules(config.rules, config.tableAuthColumnRouting), access.open);
-  // Hidden fields of the rules are FILTERS too.
-  const filters = new ColumnFilters([...config.filters, ...policy.hiddenSpecs()]);
+  // The one module that decides visibility: read/write rules, and hidden fields (FILTERS, rules' `hidden`, server metadata).
+  const policy = new Policy(mergeRules(config.rules, config.tableAuthColumnRouting), access.open, config.filters);
+  const filters = policy.columns;
   // Transports read through the public view; the feed reads raw changes (routing needs every column and old rows).
   /** Set once the feed exists: operations flagged `sync: false` are announced to it before they apply. */
   let optOut: (ops: OptOutOp[]) => Promise<void> = async () => {};

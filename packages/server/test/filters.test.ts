@@ -40,6 +40,8 @@ describe('FILTERS on every path (table collection, PGlite)', () => {
       port: 0,
       tableNames: ['product'],
       filters: ['product.secret'],
+      // Writers may set the filtered column (without this, such writes are HIDDEN_FIELD: hidden-fields.test.ts).
+      rules: { product: { writeHidden: '*' } },
     });
     url = await server.listen();
   });

@@ -22,6 +22,7 @@
  */
 import {
   type Change,
+  type ErrorRef,
   errorRef,
   type Filter,
   type FilterDocument,
@@ -34,6 +35,7 @@ import { z } from 'zod';
 import type { Authorize } from '../engine/plan-operations.js';
 import { changeFor } from '../engine/subscription-index.js';
 import { assertLive, type Identity } from './authenticate.js';
+import { ColumnFilters } from './column-filters.js';
 
 export type Rule =
   | '*'
@@ -75,6 +77,11 @@ export const CollectionRulesSchema = z.strictObject({
     .optional(),
   /** A field the server sets to the caller's id on insert. */
   owner: path.optional(),
+  /**
+   * Who may set hidden fields (this rule's `hidden` and FILTERS columns), checked like a write rule
+   * on the row before and after. Absent: no one, whatever the write rule says (also in open mode).
+   */
+  writeHidden: RuleSchema.optional(),
 });
 export type CollectionRules = z.infer<typeof CollectionRulesSchema>;
 export const RulesSchema = z.record(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'a collection name'), CollectionRulesSchema);
@@ -124,11 +131,46 @@ function sameLiteral(a: unknown, b: unknown): boolean {
 }
 
 export class Policy {
+  /** Hidden fields: FILTERS, the rules' `hidden`, server metadata (column-filters.ts). */
+  readonly columns: ColumnFilters;
+
   constructor(
     private readonly rules: Rules,
     /** Open mode: no authentication configured, so no rule can tell callers apart. */
     readonly open: boolean,
-  ) {}
+    /** FILTERS (`table.column` specs), hidden like the rules' `hidden` fields. */
+    filters: readonly string[] = [],
+  ) {
+    this.columns = new ColumnFilters([...filters, ...this.hiddenSpecs()]);
+  }
+
+  /**
+   * Throws HIDDEN_FIELD when a caller's filter or sort names a hidden field.
+   * Every read path that takes a filter or a sort asks this before running it
+   * (REST query, /sync subscribe); a cursor carries only the sort's values.
+   */
+  checkQuery(collection: string, query: { filter?: unknown; sort?: unknown }): void {
+    this.columns.checkFilter(collection, query.filter);
+    this.columns.checkSort(collection, query.sort);
+  }
+
+  /** Why `who` may not store `written` (hidden fields without a writeHidden rule, bad stamps), or undefined. */
+  private hiddenWrite(
+    collection: string,
+    who: Identity,
+    before: FilterDocument | null,
+    after: FilterDocument | null,
+    written: Record<string, unknown>,
+  ): ErrorRef | undefined {
+    const rule = this.rules[collection]?.writeHidden;
+    let may = false;
+    if (rule !== undefined) {
+      const filter = ruleFilter(rule, who);
+      may = (!before || matchFilter(filter, before)) && (!after || matchFilter(filter, after));
+    }
+    // The owner field's value is the server's (prepare), whatever the caller sent.
+    return this.columns.writeRefusal(collection, written, may, this.ownerField(collection));
+  }
 
   /** Collections that have rules. */
   collections(): string[] {
@@ -212,16 +254,21 @@ export class Policy {
   }
 
   /**
-   * The write check storages run for `who` on each operation (none in open mode). Every write path
+   * The write check storages run for `who` on each operation. Every write path
    * (REST, /sync push, /sendActions) decides through it, inside the storage's write: a write that
-   * reaches it after `who`'s credential expired fails as a whole with TOKEN_EXPIRED (nothing applied).
+   * reaches it after `who`'s credential expired fails as a whole with TOKEN_EXPIRED (nothing applied);
+   * then the write rule (not in open mode), then hidden fields (in every mode). `shape` keeps the
+   * hidden fields a full update does not name.
    */
-  authorizer(who: Identity): Authorize | undefined {
-    if (this.open && who.expiresAt === undefined) return undefined;
-    return (kind, collection, before, after) => {
+  authorizer(who: Identity): Authorize {
+    const check: Authorize = (kind, collection, before, after, written) => {
       assertLive(who);
-      return this.canWrite(collection, who, kind, before, after);
+      if (!this.canWrite(collection, who, kind, before, after)) return false;
+      if (kind === 'delete' || !written) return true;
+      return this.hiddenWrite(collection, who, before, after, written) ?? true;
     };
+    check.shape = (collection, before, data) => this.columns.shape(collection, before, data);
+    return check;
   }
 
   /**
@@ -239,7 +286,7 @@ export class Policy {
     });
   }
 
-  /** `table.column` specs of every hidden field, for ColumnFilters (FILTERS merged in by the caller). */
+  /** `table.column` specs of the rules' hidden fields (ColumnFilters adds FILTERS and server metadata). */
   hiddenSpecs(): string[] {
     return Object.entries(this.rules).flatMap(([c, r]) => (r.hidden ?? []).map((f) => `${c}.${f}`));
   }

@@ -1,61 +1,86 @@
 /**
  * The storage every transport reads through: what leaves the server never
- * carries a FILTERS column (DESIGN invariant 5) nor a change's server-only
- * `old` row. The change feed reads the raw storage (routing needs old rows and
- * every column); namespaces that deliver feed changes call `publicChange`.
+ * carries a hidden field (FILTERS, rules' `hidden`, server metadata such as
+ * `_hlc`; DESIGN invariant 5) nor a change's server-only `old` row. The change
+ * feed reads the raw storage (routing needs old rows and every column);
+ * namespaces that deliver feed changes call `publicChange`.
  */
 import type { Change, ChangesResponse, OperationResult, PushResponse, WireDocument } from '@syncline/protocol';
 import type { ActionRunner } from '../storage/action-runner.js';
 import type { ChangesQuery, Storage } from '../storage/storage.js';
 import { storageView } from '../storage/storage-view.js';
 import type { Identity } from './authenticate.js';
-import type { ColumnFilters } from './column-filters.js';
+import { type ColumnFilters, STAMPS } from './column-filters.js';
 import type { Policy } from './policy.js';
 
-/** A change as clients may see it: without `old`, without filtered columns. */
+/** A change as clients may see it: without `old`, without hidden fields (FILTERS, rules' `hidden`, server metadata). */
 export function publicChange(change: Change, filters: ColumnFilters): Change {
-  if (change.old === undefined && !filters.has(change.collection)) return change;
+  const data = filters.redact(change.collection, change.data);
+  if (change.old === undefined && data === change.data) return change;
   const { old: _old, ...rest } = change;
-  return { ...rest, data: filters.redact(change.collection, change.data) };
+  return { ...rest, data };
 }
 
-function publicResult(r: OperationResult, filters: ColumnFilters): OperationResult {
-  if (!r.collection || !filters.has(r.collection)) return r;
+/**
+ * A write's result as its caller sees it. `keepStamps`: the operation carried
+ * merge stamps (`_hlc`, the client's `conflict: 'merge'`), so the server's
+ * stamps stay in the document it conflicted with: they are that strategy's input.
+ */
+function publicResult(r: OperationResult, filters: ColumnFilters, keepStamps = false): OperationResult {
+  if (!r.collection) return r;
+  const collection = r.collection;
+  const document = r.document ? filters.redact(collection, r.document) : r.document;
+  const serverDocument = r.serverDocument ? filters.redact(collection, r.serverDocument, keepStamps) : r.serverDocument;
+  if (document === r.document && serverDocument === r.serverDocument) return r;
   const out = { ...r };
-  if (r.document) out.document = filters.redact(r.collection, r.document);
-  if (r.serverDocument) out.serverDocument = filters.redact(r.collection, r.serverDocument);
+  if (document) out.document = document;
+  if (serverDocument) out.serverDocument = serverDocument;
   return out;
 }
+
+/** Whether an operation (raw, as sent) carries merge stamps. */
+const stamped = (o: unknown): boolean => {
+  const data = (o as { data?: unknown } | null)?.data;
+  return typeof data === 'object' && data !== null && Object.hasOwn(data, STAMPS);
+};
 
 export function publicStorage(storage: Storage, filters: ColumnFilters): Storage {
   const changes = (res: ChangesResponse): ChangesResponse => ({
     ...res,
     operations: res.operations.map((c) => publicChange(c, filters)),
   });
-  // Even the echo of the client's own operations is redacted: filtered columns never leave the server.
-  const op = <T extends { collection: string; data?: Record<string, unknown> | undefined }>(o: T): T =>
-    o.data && filters.has(o.collection) ? { ...o, data: filters.redact(o.collection, o.data) } : o;
-  const push = (res: PushResponse): PushResponse =>
-    filters.isEmpty
-      ? res
-      : {
-          accepted: res.accepted.map(op),
-          results: res.results.map((r) => publicResult(r, filters)),
-          conflicts: res.conflicts.map((c) => ({
-            ...c,
-            operation: op(c.operation),
-            serverDocument: filters.redact(c.operation.collection, c.serverDocument),
-          })),
-        };
+  // Even the echo of the client's own operations is redacted: hidden fields never leave the server.
+  const op = <T extends { collection: string; data?: Record<string, unknown> | undefined }>(o: T): T => {
+    const data = o.data && filters.redact(o.collection, o.data);
+    return data === o.data ? o : { ...o, data };
+  };
+  const push = (res: PushResponse, operations: unknown[]): PushResponse => {
+    const withStamps = new Set<string>();
+    for (const o of operations) if (stamped(o)) withStamps.add(String((o as { id?: unknown }).id));
+    return {
+      accepted: res.accepted.map(op),
+      results: res.results.map((r) => publicResult(r, filters, withStamps.has(r.id))),
+      conflicts: res.conflicts.map((c) => ({
+        ...c,
+        operation: op(c.operation),
+        serverDocument: filters.redact(c.operation.collection, c.serverDocument, stamped(c.operation)),
+      })),
+    };
+  };
   const overrides: Partial<Storage> = {
-    applyOperations: async (caller, operations, authorize) => push(await storage.applyOperations(caller, operations, authorize)),
+    applyOperations: async (caller, operations, authorize) =>
+      push(await storage.applyOperations(caller, operations, authorize), operations),
     getChanges: async (req) => changes(await storage.getChanges(req)),
-    // The fast path pastes stored JSON; with filters it cannot, so those pages are serialized again.
-    getChangesJson: async (req) => (filters.isEmpty ? storage.getChangesJson(req) : JSON.stringify(changes(await storage.getChanges(req)))),
+    // The fast path pastes stored JSON; a page that may hold a hidden field is serialized again without it.
+    getChangesJson: async (req) => {
+      const json = await storage.getChangesJson(req);
+      return filters.mayHold(json) ? JSON.stringify(changes(JSON.parse(json) as ChangesResponse)) : json;
+    },
     getDocument: async (collection, id) => filters.redact(collection, await storage.getDocument(collection, id)) as WireDocument | null,
     queryDocuments: async (collection, req) => {
       const res = await storage.queryDocuments(collection, req);
-      return filters.has(collection) ? { ...res, documents: res.documents.map((d) => filters.redact(collection, d)) } : res;
+      const documents = res.documents.map((d) => filters.redact(collection, d));
+      return documents.some((d, i) => d !== res.documents[i]) ? { ...res, documents } : res;
     },
   };
   if (storage.createActionRunner) {
@@ -66,7 +91,7 @@ export function publicStorage(storage: Storage, filters: ColumnFilters): Storage
         mode: runner.mode,
         begin: async (caller, op, authorize) => {
           const outcome = await runner.begin(caller, op, authorize);
-          return { ...outcome, result: publicResult(outcome.result, filters) } as typeof outcome;
+          return { ...outcome, result: publicResult(outcome.result, filters, stamped(op)) } as typeof outcome;
         },
         close: () => runner.close(),
       };

@@ -17,6 +17,7 @@
 import {
   compareClocks,
   type ErrorCode,
+  type ErrorRef,
   errorRef,
   incrementClock,
   mergeClocks,
@@ -51,9 +52,20 @@ export type WriteKind = 'insert' | 'update' | 'delete';
 /**
  * Write rules (auth/policy.ts): may the caller make this write? `before` is the
  * live document (null when there is none), `after` what it would become (null
- * for a delete). A refused operation is `rejected` with FORBIDDEN and changes nothing.
+ * for a delete), `written` the fields the operation names. A refused operation
+ * is `rejected` with FORBIDDEN (false) or the given error, and changes nothing.
  */
-export type Authorize = (kind: WriteKind, collection: string, before: WireDocument | null, after: WireDocument | null) => boolean;
+export interface Authorize {
+  (
+    kind: WriteKind,
+    collection: string,
+    before: WireDocument | null,
+    after: WireDocument | null,
+    written?: Record<string, unknown>,
+  ): boolean | ErrorRef;
+  /** The data a write stores, from the live document's (null: none): keeps what the caller cannot see (hidden fields). */
+  shape?(collection: string, before: Record<string, unknown> | null, data: Record<string, unknown>): Record<string, unknown>;
+}
 
 export function toWire(state: DocState): WireDocument | null {
   if (state.deleted) return null;
@@ -122,6 +134,7 @@ export function planOperations(clientId: string, ops: PlannedOp[], loaded: Map<s
     if (op.type === 'delete') data = {};
     else if (op.type === 'patch') data = { ...(cur?.data ?? {}), ...withoutReserved(op.data ?? {}) };
     else data = withoutReserved(op.data ?? {});
+    if (authorize?.shape && op.type !== 'delete') data = authorize.shape(op.collection, live && cur ? cur.data : null, data);
 
     const next: DocState = {
       collection: op.collection,
@@ -133,9 +146,10 @@ export function planOperations(clientId: string, ops: PlannedOp[], loaded: Map<s
     };
     if (authorize) {
       const kind: WriteKind = op.type === 'delete' ? 'delete' : live ? 'update' : 'insert';
-      if (!authorize(kind, op.collection, live && cur ? toWire(cur) : null, toWire(next))) {
+      const verdict = authorize(kind, op.collection, live && cur ? toWire(cur) : null, toWire(next), withoutReserved(op.data ?? {}));
+      if (verdict !== true) {
         // Like any refusal, but without the server's document: the caller may not be allowed to read it.
-        results.push({ ...base, status: 'rejected', error: errorRef('FORBIDDEN') });
+        results.push({ ...base, status: 'rejected', error: verdict === false ? errorRef('FORBIDDEN') : verdict });
         continue;
       }
     }

@@ -169,8 +169,11 @@ async function applyOne<Q>(
         op.type === 'delete'
           ? null
           : toWire(op.docId, { data: { ...(current?.data ?? {}), ...values, ...key }, version: (current?.version ?? 0) + 1 });
-      if (!authorize(kind, op.collection, current ? toWire(op.docId, current) : null, after)) {
-        return await undo(reject('rejected', 'FORBIDDEN'));
+      const verdict = authorize(kind, op.collection, current ? toWire(op.docId, current) : null, after, values);
+      if (verdict !== true) {
+        return await undo(
+          verdict === false ? reject('rejected', 'FORBIDDEN') : reject('rejected', verdict.code, verdict.message, undefined, verdict.path),
+        );
       }
     }
     await dialect.setWriter(q, op.id, op.clientId ?? clientId);

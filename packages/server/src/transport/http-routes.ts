@@ -184,6 +184,8 @@ export function registerRoutes(
   app.post<{ Params: { collection: string } }>('/documents/:collection/query', async (req) => {
     const collection = collectionParam(req.params.collection);
     const body = parseWith(QueryRequestSchema, req.body ?? {}, 'body');
+    // No filter or sort on hidden fields: 1 row vs 0 would reveal their values.
+    policy.checkQuery(collection, body);
     // The read rule becomes part of the query (and of its cursors, which are then the caller's own).
     const rule = policy.readFilter(collection, who(req));
     if (Object.keys(rule).length > 0) body.filter = { $and: [body.filter ?? {}, rule] };

@@ -254,7 +254,10 @@ export async function registerSyncNamespace(io: Server, deps: SocketDeps): Promi
     // The caller's read rule is part of the subscription's filter (and of its group).
     const rule = policy.readFilter(collection, socketIdentity(socket));
     const ruled = Object.keys(rule).length > 0;
-    const filter = ruled ? withRule(filterOf(rawFilter), rule) : filterOf(rawFilter);
+    const own = filterOf(rawFilter);
+    // No filter on hidden fields: which changes arrive would reveal their values.
+    policy.checkQuery(collection, { filter: own });
+    const filter = ruled ? withRule(own, rule) : own;
     const id = groupId(collection, filter);
     unsubscribe(socket, state, id); // subscribing again restarts from the given `since`
     const ruleKey = JSON.stringify(rule);

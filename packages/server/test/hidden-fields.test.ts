@@ -1,0 +1,4 @@
+import { hiddenFieldsSuite } from './hidden-fields-suite.js';
+import { startPgliteServer } from './server-harness.js';
+
+hiddenFieldsSuite('PGlite', (config) => startPgliteServer({ config }));
