@@ -216,6 +216,8 @@ describe('rules: randomized comparison with an oracle (default namespace and /pu
       rules[c.name] = {
         ...(read === undefined ? {} : { read }),
         write: '*',
+        // Writers set the hidden fields (the oracle checks they are never served).
+        writeHidden: '*',
         hidden: [...c.hidden],
         ...(OWNER_FILLED.has(c.kind) ? { owner: 'owner' } : {}),
       };

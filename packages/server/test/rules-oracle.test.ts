@@ -68,7 +68,14 @@ describe('rules: randomized comparison with an oracle (REST and /sync)', () => {
         jwtSecret: HS_SECRET,
         rateLimitPerMinute: 0,
         rules: {
-          c_owner: { read: { field: 'owner' }, write: { field: 'owner' }, owner: 'owner', hidden: ['secret'] },
+          // writeHidden as the write rule: writers set `secret`, which is never served (the oracle checks that).
+          c_owner: {
+            read: { field: 'owner' },
+            write: { field: 'owner' },
+            writeHidden: { field: 'owner' },
+            owner: 'owner',
+            hidden: ['secret'],
+          },
           c_multi: { read: { fields: ['a', 'b'] }, write: { fields: ['a', 'b'] } },
           c_team: { read: { field: 'team', inClaim: 'teams' }, write: { claim: 'role', in: ['admin'] } },
           c_public: { read: '*', write: { insert: '*' } },
