@@ -89,7 +89,8 @@ export function hiddenFieldsSuite(name: string, start: (config: ConfigInput) => 
       );
     const push = async (who: string, ops: Record<string, unknown>[]) => {
       const r = await call<{ results: OperationResult[] }>('POST', '/operations', who, {
-        clientId: 'h',
+        // A client id belongs to its first user (CLIENT_ID_TAKEN): a fresh one per push.
+        clientId: `h-${opId()}`,
         operations: ops.map((o) => ({ id: opId(), ...o })),
       });
       expect(r.status).toBe(200);
@@ -191,7 +192,7 @@ export function hiddenFieldsSuite(name: string, start: (config: ConfigInput) => 
       // /sync push goes through the same check.
       const s = await sync(alice);
       const pushed = await s.timeout(5000).emitWithAck('push', {
-        clientId: 'h2',
+        clientId: `h-${opId()}`,
         operations: [{ id: opId(), type: 'patch', collection: 'users', docId: 'u2', data: { password_hash: 'via-sync' } }],
       });
       expect(pushed.results[0]).toMatchObject({ status: 'rejected', error: { code: 'HIDDEN_FIELD' } });

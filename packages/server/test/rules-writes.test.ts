@@ -56,7 +56,8 @@ describe('write rules on every write path (PGlite)', () => {
     const res = await fetch(`${url}/operations`, {
       method: 'POST',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ clientId: 'c', operations: ops.map((o) => ({ id: opId(), ...o })) }),
+      // A client id belongs to its first user (CLIENT_ID_TAKEN): one per caller.
+      body: JSON.stringify({ clientId: `c-${token === alice ? 'alice' : 'bob'}`, operations: ops.map((o) => ({ id: opId(), ...o })) }),
     });
     expect(res.status).toBe(200);
     return ((await res.json()) as { results: OperationResult[] }).results;
