@@ -60,7 +60,8 @@ export function hiddenFieldsSuite(name: string, start: (config: ConfigInput) => 
     } finally {
       await open.close();
     }
-  });
+    // Starts its own server (PGlite takes many seconds on a loaded machine).
+  }, 120_000);
 
   describe(`hidden fields cannot be read back (${name})`, () => {
     let srv: TestServer;
