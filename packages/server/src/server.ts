@@ -25,6 +25,7 @@ import { createStorage } from './storage/create-storage.js';
 import { asCaller } from './storage/operation-scope.js';
 import type { Storage } from './storage/storage.js';
 import { storageView } from './storage/storage-view.js';
+import { registerBodyDrain } from './transport/body-drain.js';
 import { toSynclineError } from './transport/errors.js';
 import { type EsinkNamespace, registerEsinkNamespace } from './transport/esink-namespace.js';
 import { registerHttpAuth } from './transport/http-auth.js';
@@ -142,6 +143,19 @@ export async function createServer(options: CreateServerOptions = {}): Promise<S
     return { kind: bus.kind, name: bus.name, state: bus.state, shared, published: b.published, received: b.received, dropped: b.dropped };
   };
 
+  /**
+   * Node's connection timeouts (slow headers, stalled bodies, idle keep-alive, silent sockets).
+   * The expiry check runs on an interval: a fraction of the shortest timeout, so a connection is
+   * closed soon after its deadline, not up to Node's default 30 s later.
+   */
+  const timeouts = {
+    headersTimeout: config.headersTimeoutMs,
+    requestTimeout: config.requestTimeoutMs,
+    connectionsCheckingInterval: Math.max(
+      50,
+      Math.min(1000, Math.floor(Math.min(config.headersTimeoutMs, config.requestTimeoutMs || Number.POSITIVE_INFINITY) / 4)),
+    ),
+  };
   if (config.useSsl && httpServer) {
     throw new SynclineError('INVALID_CONFIG', 'USE_SSL cannot be combined with an existing server: terminate TLS on that server.');
   }
@@ -163,13 +177,17 @@ export async function createServer(options: CreateServerOptions = {}): Promise<S
     },
     logController: new LogController({ disableRequestLogging: !config.logRequests }),
     bodyLimit: config.bodyLimit,
+    // Fastify sets these on the server it creates (an embedding application's own server keeps its settings).
+    keepAliveTimeout: config.keepAliveTimeoutMs,
+    requestTimeout: config.requestTimeoutMs,
+    connectionTimeout: config.socketTimeoutMs,
     // Errors the router raises before any route (a path that is not UTF-8) get the registry's shape too.
     frameworkErrors: (err, req, reply) => {
       const e = toSynclineError(err);
       if (e.status >= 500) req.log.error({ err }, e.message);
       (reply as FastifyReply).status(e.status).send(e.toJSON());
     },
-    ...(tls ? { https: tls } : {}),
+    ...(tls ? { https: { ...tls, ...timeouts } } : { http: timeouts }),
     ...(httpServer
       ? {
           serverFactory: (handler: (req: IncomingMessage, res: ServerResponse) => void) => {
@@ -199,6 +217,8 @@ export async function createServer(options: CreateServerOptions = {}): Promise<S
     );
   }
   if (startLog.length > 0) app.log.info({ applied: startLog }, 'application migrations and seeds');
+  // First of the hooks: a response sent before its request body arrived waits for the body (bounded).
+  registerBodyDrain(app, config.bodyDrainLimit);
   registerHttpAuth(app, access);
   // Before the routes: the plugin limits the routes registered after it.
   await registerRestRateLimit(app, config);

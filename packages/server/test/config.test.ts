@@ -64,6 +64,15 @@ describe('loadConfig', () => {
     expect(problems).toContain('ALLOW_TEST_TOKEN cannot be used with NODE_ENV=production');
   });
 
+  test('connection timeouts: defaults, and a headers timeout longer than the request timeout is refused', () => {
+    const c = loadConfig({}, {});
+    expect([c.headersTimeoutMs, c.requestTimeoutMs, c.keepAliveTimeoutMs, c.socketTimeoutMs]).toEqual([5000, 60_000, 72_000, 120_000]);
+    expect(loadConfig({}, { SYNCLINE_HEADERS_TIMEOUT_MS: '9000', SYNCLINE_REQUEST_TIMEOUT_MS: '0' }).headersTimeoutMs).toBe(9000);
+    expect(() => loadConfig({}, { SYNCLINE_HEADERS_TIMEOUT_MS: '9000', SYNCLINE_REQUEST_TIMEOUT_MS: '5000' })).toThrow(
+      /SYNCLINE_HEADERS_TIMEOUT_MS must not exceed SYNCLINE_REQUEST_TIMEOUT_MS/,
+    );
+  });
+
   test('a named config file must exist; the default one is optional', () => {
     expect(() => loadConfig({}, { SYNCLINE_CONFIG: join(dir, 'missing.json') })).toThrow(/no such file/);
     expect(loadConfig({}, {}).port).toBe(3000);

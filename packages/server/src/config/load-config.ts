@@ -50,6 +50,10 @@ export function loadConfig(explicit: ConfigInput = {}, env: NodeJS.ProcessEnv = 
   if (out.allowTestToken && out.nodeEnv === 'production') {
     problems.push('ALLOW_TEST_TOKEN cannot be used with NODE_ENV=production');
   }
+  const requestTimeoutMs = out.requestTimeoutMs as number;
+  if (requestTimeoutMs > 0 && (out.headersTimeoutMs as number) > requestTimeoutMs) {
+    problems.push('SYNCLINE_HEADERS_TIMEOUT_MS must not exceed SYNCLINE_REQUEST_TIMEOUT_MS');
+  }
   if (out.useSsl && (!out.tlsCertFile || !out.tlsKeyFile)) {
     problems.push('USE_SSL needs TLS_CERT_FILE and TLS_KEY_FILE');
   }

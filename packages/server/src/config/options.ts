@@ -154,6 +154,36 @@ export const options = {
     schema: int(1024, 1024 * 1024 * 1024).default(DEFAULT_SERVER_LIMITS.bodyLimit),
     description: 'Largest request body in bytes (413 above).',
   },
+  bodyDrainLimit: {
+    env: ['SYNCLINE_BODY_DRAIN_LIMIT'],
+    schema: int(0, 1024 * 1024 * 1024).default(64 * 1024 * 1024),
+    description:
+      'A response sent before its request body arrived (a 413, 401, 429 ...) waits for the rest of the body and discards up to this many bytes, so the client reads the response instead of a connection reset; past it the connection is closed.',
+  },
+  headersTimeoutMs: {
+    env: ['SYNCLINE_HEADERS_TIMEOUT_MS'],
+    schema: int(100, 3_600_000).default(5_000),
+    description:
+      'A connection must send complete request headers within this time (from connecting, or from its previous request); otherwise it gets 408 and is closed (slow-header clients).',
+  },
+  requestTimeoutMs: {
+    env: ['SYNCLINE_REQUEST_TIMEOUT_MS'],
+    schema: int(0, 3_600_000).default(60_000),
+    description:
+      'A whole request (headers and body) must arrive within this time; otherwise 408 and the connection is closed (stalled uploads). 0: no limit. At least SYNCLINE_HEADERS_TIMEOUT_MS.',
+  },
+  keepAliveTimeoutMs: {
+    env: ['SYNCLINE_KEEP_ALIVE_TIMEOUT_MS'],
+    schema: int(100, 3_600_000).default(72_000),
+    description:
+      'An idle keep-alive connection is closed after this time. Keep it longer than the idle timeout of a load balancer in front, so that the balancer, not the server, closes idle connections.',
+  },
+  socketTimeoutMs: {
+    env: ['SYNCLINE_SOCKET_TIMEOUT_MS'],
+    schema: int(0, 3_600_000).default(120_000),
+    description:
+      'An HTTP connection on which nothing is sent or received for this long is closed (half-open connections). 0: never. WebSocket connections have their own heartbeat. These connection timeouts apply to the server Syncline creates, not to one an embedding application passes in.',
+  },
   maxOperations: {
     env: ['SYNCLINE_MAX_OPERATIONS'],
     schema: int(1, 100_000).default(DEFAULT_SERVER_LIMITS.maxOperations),
