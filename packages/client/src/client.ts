@@ -66,8 +66,13 @@ export interface ClientOptions {
   /** The server, e.g. `http://localhost:3000`. */
   url: string;
   store: Store;
-  /** A token (or a function returning one, asked on every connection). */
-  auth?: TokenSource | { token?: TokenSource };
+  /**
+   * A token, or a function returning one: asked on every connection, and again when the token expires
+   * (shortly before a JWT's `exp`, or when the server says TOKEN_EXPIRED) to carry on without reconnecting.
+   * `refreshBeforeExpiryMs`: how long before `exp` (default a tenth of the time left, at most 60 s; 0: only
+   * on TOKEN_EXPIRED).
+   */
+  auth?: TokenSource | { token?: TokenSource; refreshBeforeExpiryMs?: number };
   /** Default: kept in the store (generated on first use). */
   clientId?: string;
   /** `socket` (default: live) or `http` (polling every `syncInterval`). */
@@ -178,6 +183,7 @@ export class SynclineClient extends Emitter<ClientEvents> {
     this.strategy = options.conflict ?? 'server-wins';
     const auth = options.auth;
     const token: TokenSource = typeof auth === 'object' && auth !== null ? auth.token : auth;
+    const refresh = typeof auth === 'object' && auth !== null ? auth.refreshBeforeExpiryMs : undefined;
     const url = options.url.replace(/\/+$/, '');
     const t = options.transport ?? 'socket';
     this.transport =
@@ -188,6 +194,7 @@ export class SynclineClient extends Emitter<ClientEvents> {
           : new SocketTransport({
               url,
               token,
+              ...(refresh === undefined ? {} : { refreshBeforeExpiryMs: refresh }),
               ...(options.fetch ? { fetch: options.fetch } : {}),
               ...(options.socketOptions ? { socketOptions: options.socketOptions } : {}),
             });

@@ -10,6 +10,7 @@ import {
 import { io, type Socket } from 'socket.io-client';
 import {
   type Frame,
+  jwtExpiry,
   type PushLimits,
   rest,
   type StatusReport,
@@ -18,6 +19,7 @@ import {
   type Transport,
   TransportError,
   type TransportEvents,
+  tokenOf,
 } from './transport.js';
 
 const ACK_TIMEOUT_MS = 30_000;
@@ -27,6 +29,10 @@ const STATUS_INTERVAL_MS = 1000;
 const LIMITS_WAIT_MS = 2000;
 /** Socket.IO's framing around the push's JSON: `42/sync,<ack id>["push",` … `]`. */
 const FRAME_OVERHEAD = 64;
+/** How long an `auth` (re-authentication) waits for its answer before the client reconnects instead. */
+const AUTH_TIMEOUT_MS = 10_000;
+/** At most this long before a token's expiry the client renews it (less for short-lived tokens: a tenth of what is left). */
+const MAX_REFRESH_LEAD_MS = 60_000;
 
 export interface SocketTransportOptions {
   url: string;
@@ -34,6 +40,12 @@ export interface SocketTransportOptions {
   fetch?: typeof fetch;
   /** Passed to Socket.IO's `io()` (e.g. `transports: ['websocket']`). */
   socketOptions?: Record<string, unknown>;
+  /**
+   * How long before a JWT's `exp` (read from the token, or the server's `expiresAt`) the token function is
+   * asked for a new token, sent with `auth` without reconnecting. Default: a tenth of the time left, at most
+   * 60 s. 0: only when the server says TOKEN_EXPIRED.
+   */
+  refreshBeforeExpiryMs?: number;
 }
 
 export class SocketTransport implements Transport {
@@ -50,15 +62,25 @@ export class SocketTransport implements Transport {
   /** This connection's announcement arrived (or will not: waited long enough). */
   private limitsHeard = false;
   private readonly limitsWaiters = new Set<() => void>();
+  /** The token this connection is authenticated with (the handshake's, then each accepted `auth`). */
+  private token: string | undefined;
+  /** The server said TOKEN_EXPIRED: the connection carries nothing until a new token is accepted. */
+  private expired = false;
+  private renewing: Promise<void> | undefined;
+  private refreshTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Handshakes refused TOKEN_EXPIRED in a row (the token function returned a stale token). */
+  private expiredHandshakes = 0;
+  private events: TransportEvents | undefined;
 
   constructor(private readonly opts: SocketTransportOptions) {}
 
   get connected(): boolean {
-    return this.socket?.connected ?? false;
+    return (this.socket?.connected ?? false) && !this.expired;
   }
 
   connect(events: TransportEvents): void {
     if (this.socket) return;
+    this.events = events;
     const token = this.opts.token;
     const socket = io(`${this.opts.url}/sync`, {
       reconnection: true,
@@ -68,7 +90,10 @@ export class SocketTransport implements Transport {
       // Asked on every (re)connection, so a refreshed token is used.
       auth: (cb: (data: object) => void) => {
         Promise.resolve(typeof token === 'function' ? token() : token).then(
-          (t) => cb(t ? { token: t } : {}),
+          (t) => {
+            this.token = t;
+            cb(t ? { token: t } : {});
+          },
           () => cb({}),
         );
       },
@@ -76,8 +101,15 @@ export class SocketTransport implements Transport {
     });
     this.socket = socket;
     socket.on('connect', () => {
+      this.expired = false;
+      this.expiredHandshakes = 0;
+      this.scheduleRefresh(events, jwtExpiry(this.token));
       events.online();
       this.sendStatusSoon();
+    });
+    // The token expired: subscriptions ended and nothing is accepted until `auth` with a new one (or a reconnect).
+    socket.on('error', (e: { code?: string } | undefined) => {
+      if (e?.code === 'TOKEN_EXPIRED') this.onExpired(events);
     });
     socket.on('limits', (l: unknown) => {
       const r = ServerLimitsSchema.safeParse(l);
@@ -89,6 +121,8 @@ export class SocketTransport implements Transport {
       this.limitsHeard = false;
       this.wakeLimitsWaiters();
       this.subs.clear();
+      clearTimeout(this.refreshTimer);
+      this.expired = false;
       this.failInFlight(`connection lost (${reason})`, closedForSize(details));
       events.offline(reason);
       // The server closed it on purpose (e.g. token expired): Socket.IO does not retry that one.
@@ -96,7 +130,12 @@ export class SocketTransport implements Transport {
     });
     socket.on('connect_error', (err: Error & { data?: { code?: string; message?: string } }) => {
       const code = err.data?.code;
-      if (code === 'UNAUTHORIZED' || code === 'FORBIDDEN') {
+      // A stale token from the token function: ask it once more (a middleware refusal is not retried by Socket.IO).
+      if (code === 'TOKEN_EXPIRED' && typeof token === 'function' && this.expiredHandshakes++ === 0) {
+        socket.connect();
+        return;
+      }
+      if (code === 'UNAUTHORIZED' || code === 'FORBIDDEN' || code === 'TOKEN_EXPIRED') {
         events.refused(code, err.data?.message ?? err.message);
         socket.disconnect();
       }
@@ -110,7 +149,87 @@ export class SocketTransport implements Transport {
     });
   }
 
+  /** The server ended what the token allowed: offline until a new token is accepted. */
+  private onExpired(events: TransportEvents): void {
+    if (!this.expired) {
+      this.expired = true;
+      clearTimeout(this.refreshTimer);
+      this.subs.clear();
+      events.offline('token expired');
+    }
+    void this.renew(events);
+  }
+
+  /**
+   * Asks the token function for a new token and sends it with `auth` (no reconnection). Before expiry nothing
+   * is interrupted; after it, the client follows its collections again from its positions (`online`). If the
+   * server does not take it, a reconnection asks the token function again in the handshake.
+   */
+  private renew(events: TransportEvents): Promise<void> {
+    this.renewing ??= (async () => {
+      const socket = this.socket;
+      const source = this.opts.token;
+      if (!socket) return;
+      if (typeof source !== 'function') {
+        // A fixed token cannot be renewed.
+        if (this.expired) {
+          events.refused(
+            'TOKEN_EXPIRED',
+            'The token expired and the client was given a fixed token: pass a function that returns a fresh one.',
+          );
+          socket.disconnect();
+        }
+        return;
+      }
+      try {
+        const t = await tokenOf(source);
+        const reply = (await socket.timeout(AUTH_TIMEOUT_MS).emitWithAck('auth', { token: t })) as {
+          ok: boolean;
+          expiresAt?: number;
+          error?: { code: string; message: string };
+        };
+        if (!reply.ok) throw new TransportError(reply.error?.code ?? 'UNAUTHORIZED', reply.error?.message ?? 'auth refused');
+        this.token = t;
+        this.scheduleRefresh(events, reply.expiresAt ?? jwtExpiry(t));
+        if (this.expired) {
+          this.expired = false;
+          events.online();
+          this.sendStatusSoon();
+        }
+      } catch {
+        // Not taken (a server without `auth`, a refused token, no answer): once expired, reconnect; the handshake asks again.
+        if (this.expired && this.socket === socket) {
+          socket.disconnect();
+          socket.connect();
+        }
+      }
+    })().finally(() => {
+      this.renewing = undefined;
+    });
+    return this.renewing;
+  }
+
+  private scheduleRefresh(events: TransportEvents, expiresAt: number | undefined): void {
+    clearTimeout(this.refreshTimer);
+    this.refreshTimer = undefined;
+    const before = this.opts.refreshBeforeExpiryMs;
+    if (expiresAt === undefined || before === 0 || typeof this.opts.token !== 'function') return;
+    const left = expiresAt - Date.now();
+    const lead = before ?? Math.min(MAX_REFRESH_LEAD_MS, left / 10);
+    // setTimeout's largest delay is ~24.8 days: a later expiry is renewed by the server's TOKEN_EXPIRED instead.
+    const wait = Math.min(Math.max(0, left - lead), 2 ** 31 - 1);
+    this.refreshTimer = setTimeout(() => {
+      this.refreshTimer = undefined;
+      if (this.connected) void this.renew(events);
+    }, wait);
+    (this.refreshTimer as { unref?: () => void }).unref?.();
+  }
+
   disconnect(): void {
+    clearTimeout(this.refreshTimer);
+    this.refreshTimer = undefined;
+    this.expired = false;
+    this.events = undefined;
     clearTimeout(this.statusTimer);
     this.statusTimer = undefined;
     this.socket?.removeAllListeners();
@@ -170,7 +289,7 @@ export class SocketTransport implements Transport {
 
   private async ack<T>(event: string, payload: unknown): Promise<T> {
     const socket = this.socket;
-    if (!socket?.connected) throw new TransportError('NETWORK', 'Not connected.');
+    if (!socket || !this.connected) throw new TransportError('NETWORK', 'Not connected.');
     let reply: { ok: boolean; error?: { code: string; message: string } } & T;
     let fail: ((err: Error) => void) | undefined;
     try {
@@ -185,7 +304,11 @@ export class SocketTransport implements Transport {
     } finally {
       if (fail) this.inFlight.delete(fail);
     }
-    if (!reply.ok) throw new TransportError(reply.error?.code ?? 'INTERNAL', reply.error?.message ?? `${event} failed`);
+    if (!reply.ok) {
+      // Refused for an expired token (the `error` event says so too; either may come first).
+      if (reply.error?.code === 'TOKEN_EXPIRED' && this.events) this.onExpired(this.events);
+      throw new TransportError(reply.error?.code ?? 'INTERNAL', reply.error?.message ?? `${event} failed`);
+    }
     return reply;
   }
 
@@ -195,7 +318,7 @@ export class SocketTransport implements Transport {
 
   subscribe(collection: string, since: number, handlers: SubscriptionHandlers): Promise<Frame> {
     const socket = this.socket;
-    if (!socket?.connected) return Promise.reject(new TransportError('NETWORK', 'Not connected.'));
+    if (!socket || !this.connected) return Promise.reject(new TransportError('NETWORK', 'Not connected.'));
     // The ack must register the handlers synchronously: frames that follow it on the wire are dispatched right after.
     return new Promise((resolve, reject) => {
       // A lost connection fails it at once (the client subscribes again when it is back).
@@ -216,7 +339,10 @@ export class SocketTransport implements Transport {
         ) => {
           this.inFlight.delete(lost);
           if (err) return reject(new TransportError('NETWORK', `No answer to subscribe: ${err.message}`));
-          if (!reply.ok) return reject(new TransportError(reply.error?.code ?? 'INTERNAL', reply.error?.message ?? 'subscribe failed'));
+          if (!reply.ok) {
+            if (reply.error?.code === 'TOKEN_EXPIRED' && this.events) this.onExpired(this.events);
+            return reject(new TransportError(reply.error?.code ?? 'INTERNAL', reply.error?.message ?? 'subscribe failed'));
+          }
           this.subs.set(reply.subscriptionId, handlers);
           // Handled here, not after `await`: the frames behind it are dispatched before a promise continuation would run.
           const first = { changes: reply.changes ?? [], from: since, position: reply.position };
@@ -250,7 +376,7 @@ export class SocketTransport implements Transport {
 
   private sendStatus(): void {
     const socket = this.socket;
-    if (!socket?.connected || !this.status) return;
+    if (!socket || !this.connected || !this.status) return;
     // No ack: a server without the event ignores it (or answers an `error` event nobody needs).
     try {
       socket.emit('clientStatus', this.status);

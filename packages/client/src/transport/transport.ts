@@ -89,8 +89,33 @@ export async function tokenOf(source: TokenSource): Promise<string | undefined> 
   return typeof source === 'function' ? source() : source;
 }
 
-/** REST with the caller's token; errors become TransportError with the server's code. */
+/** When a JWT expires (ms since the epoch), read from its payload without verifying it; undefined when it is not one. */
+export function jwtExpiry(token: string | undefined): number | undefined {
+  const part = token?.split('.')[1];
+  if (!part) return undefined;
+  try {
+    const b64 = part.replace(/-/g, '+').replace(/_/g, '/');
+    const claims = JSON.parse(atob(b64.padEnd(Math.ceil(b64.length / 4) * 4, '='))) as { exp?: unknown };
+    return typeof claims.exp === 'number' && Number.isFinite(claims.exp) ? claims.exp * 1000 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * REST with the caller's token; errors become TransportError with the server's code. A 401 TOKEN_EXPIRED
+ * asks the token function again and retries once with what it returns (a token string cannot be renewed).
+ */
 export async function rest<T>(fetchFn: typeof fetch, baseUrl: string, path: string, body: unknown, token: TokenSource): Promise<T> {
+  try {
+    return await restOnce<T>(fetchFn, baseUrl, path, body, token);
+  } catch (err) {
+    if (!(err instanceof TransportError && err.code === 'TOKEN_EXPIRED' && typeof token === 'function')) throw err;
+    return restOnce<T>(fetchFn, baseUrl, path, body, token);
+  }
+}
+
+async function restOnce<T>(fetchFn: typeof fetch, baseUrl: string, path: string, body: unknown, token: TokenSource): Promise<T> {
   const t = await tokenOf(token);
   let res: Response;
   try {
