@@ -66,6 +66,7 @@ export function registerEsinkFeedTests(name: string, make: MakeServer): void {
         source: 'api',
         timestamp: expect.any(Number),
         version: 2,
+        position: expect.any(Number),
       });
       for (const c of everyone()) {
         expect(c.tableEvents.map((e) => e.payload)).toEqual(c.changes);
@@ -84,6 +85,64 @@ export function registerEsinkFeedTests(name: string, make: MakeServer): void {
         expect(c.changes[0]?.data).toEqual({ _id: 'w2', title: 'x' });
         // The delete carries the document as it was where the backend keeps old values (PostgreSQL), else its id.
         expect([{ _id: 'w2', title: 'x' }, { _id: 'w2' }]).toContainEqual(c.changes[1]?.data);
+      }
+    });
+
+    test('a reconnect with the last position gets what it missed (as live delivery decides it), then live events, each once', async () => {
+      // alice stays connected throughout: what she receives is what her resumed connection must receive.
+      const token = await jwtFor('alice');
+      const first = new Client(t.url, token);
+      await first.ready();
+      await write([{ type: 'insert', collection: 'notes', docId: 'r0', data: { owner: 'alice', text: 'before', secret: 'S5' } }]);
+      await until(() => first.changes.some((p) => p.data?._id === 'r0'));
+      const last = first.changes.at(-1)?.position;
+      expect(last).toEqual(expect.any(Number));
+      first.close();
+      // Missed while away: hers, someone else's, everyone's (with a filtered column), an update and a delete.
+      for (const op of [
+        { type: 'insert', collection: 'notes', docId: 'r1', data: { owner: 'alice', text: 'missed', secret: 'S6' } },
+        { type: 'insert', collection: 'notes', docId: 'r2', data: { owner: 'carol', text: 'not hers' } },
+        { type: 'insert', collection: 'news', docId: 'r3', data: { title: 'news', internal: 'S7' } },
+        { type: 'patch', collection: 'notes', docId: 'r1', data: { text: 'missed too' } },
+        { type: 'delete', collection: 'news', docId: 'r3' },
+      ]) {
+        await write([op]);
+      }
+      const resumed = new Client(t.url, token, { auth: { token, since: last } });
+      // Writes while it replays and goes live: none may be missed or repeated at the seam.
+      const during = (async () => {
+        for (let i = 0; i < 20; i++) await write([{ type: 'insert', collection: 'notes', docId: `rl${i}`, data: { owner: 'alice', i } }]);
+      })();
+      await resumed.ready();
+      await during;
+      await barrier([...everyone(), resumed], (marker) => write([{ type: 'insert', collection: 'news', docId: marker, data: { marker } }]));
+      const after = alice.changes.filter((p) => Number(p.position) > Number(last));
+      expect(resumed.errors).toEqual([]);
+      expect(resumed.changes).toEqual(after);
+      expect(resumed.changes.map((p) => `${p.table}/${p.data?._id}:${p.type}`).slice(0, 4)).toEqual([
+        'notes/r1:insert',
+        'news/r3:insert',
+        'notes/r1:update',
+        'news/r3:delete',
+      ]);
+      expect(resumed.changes).toHaveLength(24);
+      const positions = resumed.changes.map((p) => Number(p.position));
+      expect(positions).toEqual([...positions].sort((x, y) => x - y));
+      expect(new Set(positions).size).toBe(positions.length);
+      expect(resumed.tableEvents.map((e) => e.payload)).toEqual(resumed.changes);
+      const wire = JSON.stringify(resumed.changes);
+      for (const secret of ['S5', 'S6', 'S7', 'not hers']) expect(wire).not.toContain(secret);
+      resumed.close();
+    });
+
+    test('a resume position that is not a non-negative integer gets VALIDATION_FAILED and the connection ends', async () => {
+      const token = await jwtFor('alice');
+      for (const since of [-1, 'abc', 1.5]) {
+        const c = new Client(t.url, token, { auth: { token, since } });
+        await c.ready();
+        await until(() => c.disconnectReason !== undefined);
+        expect(c.connected).toBeUndefined();
+        expect(c.errors.map((e) => e.code)).toEqual(['VALIDATION_FAILED']);
       }
     });
 

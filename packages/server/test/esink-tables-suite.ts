@@ -86,6 +86,7 @@ export function registerEsinkTableTests(name: string, factory: () => Promise<Esi
             source: 'database',
             timestamp: expect.any(Number),
             version: 1,
+            position: expect.any(Number),
           },
         ]);
         expect(c.tableEvents).toEqual([{ event: h.name('posts'), payload: c.changes[0] }]);

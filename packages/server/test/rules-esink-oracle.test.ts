@@ -390,8 +390,9 @@ describe('rules: randomized comparison with an oracle (default namespace and /pu
             for (const p of changes) {
               const coll = byName.get(p.table);
               expect(coll, `${user.id} received an event of ${p.table}, not written in this run`).toBeDefined();
-              // Nothing but the documented fields (no old values, no token), and no hidden field.
-              expect(Object.keys(p).sort()).toEqual(['data', 'source', 'table', 'timestamp', 'type', 'version']);
+              // Nothing but the documented fields (no old values, no token; a change's position), and no hidden field.
+              const documented = ['data', 'source', 'table', 'timestamp', 'type', 'version'];
+              expect([documented, [...documented, 'position'].sort()]).toContainEqual(Object.keys(p).sort());
               for (const f of coll?.hidden ?? []) expect(p.data ?? {}, `${user.id} got hidden ${p.table}.${f}`).not.toHaveProperty(f);
               if (coll?.hidden.includes('secret')) expect(JSON.stringify(p)).not.toContain('«secret');
               checks++;

@@ -7,7 +7,8 @@
  *               for a client `publish`, SLOW_CONSUMER (then disconnect: more than
  *               SYNCLINE_ESINK_BUFFER_BYTES of events waiting unsent), TOKEN_EXPIRED (nothing more
  *               is delivered; `auth` with a new token resumes, else disconnect: socket-expiry.ts)
- *   <table>     {table, type, data, source, timestamp, version}   per change the user may see
+ *   <table>     {table, type, data, source, timestamp, version, position}   per change the user
+ *               may see (`position`: its place in the change log; published events have none)
  *   changes     the same payload, for every table
  * Client → server:
  *   publish     {table, type, data, userId?, source?, timestamp?, version?}: only with
@@ -16,10 +17,18 @@
  * Each change of a routed collection is routed per user (auth/routing.ts), its
  * FILTERS columns removed, and emitted once per audience: a Socket.IO room per
  * user id (`u:<id>`) and one for everyone (`all`), so a payload is encoded once
- * for all its recipients. Events are in commit order. There is no catch-up here:
- * a client that must not miss anything uses `/sync`.
+ * for all its recipients. Events are in commit order.
+ *
+ * Resume: a client that reconnects with the `position` of the last change event
+ * it received (`auth: {token, since}` or `?since=` in the handshake) first gets
+ * every change after it from the change log, decided for it exactly as live
+ * delivery decides (one `plan` of each change serves both), then live events,
+ * with nothing missed or repeated between the two. Published events are not in
+ * the log and are not replayed. A `since` below the compaction horizon gets
+ * RESYNC_REQUIRED and continues from the horizon. A replay reads pages and
+ * waits for the socket to drain between them, so it stays within the buffer bound.
  */
-import { type ChangeType, CollectionNameSchema, SynclineError } from '@syncline/protocol';
+import { type Change, type ChangeType, CollectionNameSchema, SynclineError } from '@syncline/protocol';
 import type { Server, Socket } from 'socket.io';
 import { z } from 'zod';
 import type { Identity } from '../auth/authenticate.js';
@@ -72,9 +81,28 @@ export interface EsinkPayload {
   source: string;
   timestamp: number;
   version: number;
+  /** Of a change (its place in the change log, to resume from); published events have none. */
+  position?: number;
 }
 
-type Meta = { source: string; timestamp: number; version: number };
+type Meta = { source: string; timestamp: number; version: number; position?: number };
+
+/** What one change becomes: routed rows per audience room, or a view per identity (rule 'each'). */
+type ChangePlan =
+  | { table: string; meta: Meta; deliveries: Delivery[] }
+  | { table: string; meta: Meta; view: (who: Identity) => { type: ChangeType; row: Row | null } | null };
+
+/** The `since` of a resuming handshake: undefined (not resuming), a position, or null (invalid). */
+export function resumeSince(socket: Pick<Socket, 'handshake'>): number | undefined | null {
+  const auth = socket.handshake.auth as Record<string, unknown> | undefined;
+  const raw = auth?.since ?? socket.handshake.query?.since;
+  if (raw === undefined || raw === null || raw === '') return undefined;
+  const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^[0-9]{1,16}$/.test(raw) ? Number(raw) : Number.NaN;
+  return Number.isSafeInteger(n) && n >= 0 ? n : null;
+}
+
+/** Changes read per page of a replay. */
+const REPLAY_PAGE = 500;
 
 export interface EsinkNamespace {
   /** Routes, filters and emits a published event here, and (unless `sync: false`) on the other instances. */
@@ -111,7 +139,7 @@ function trackQueuedBytes(socket: Socket): () => number {
 const queuedBytes = (socket: Socket): number => (socket.data.queuedBytes as (() => number) | undefined)?.() ?? 0;
 
 export async function registerEsinkNamespace(io: Server, deps: SocketDeps): Promise<EsinkNamespace> {
-  const { storage, config, log, feed, filters, access, policy, metrics } = deps;
+  const { storage, raw, config, log, feed, filters, access, policy, metrics } = deps;
   const nsp = io.of('/');
   const routing = config.tableAuthColumnRouting;
 
@@ -243,7 +271,7 @@ export async function registerEsinkNamespace(io: Server, deps: SocketDeps): Prom
     });
   };
 
-  function deliver(table: string, deliveries: Delivery[], meta: { source: string; timestamp: number; version: number }): void {
+  function deliver(table: string, deliveries: Delivery[], meta: Meta): void {
     if (nsp.sockets.size === 0) return;
     deps.expiry.sweep();
     for (const d of deliveries) {
@@ -309,30 +337,136 @@ export async function registerEsinkNamespace(io: Server, deps: SocketDeps): Prom
     });
   }
 
+  /** How a change is delivered: the one decision live delivery and resume share. */
+  function plan(c: Change): ChangePlan | undefined {
+    const rule = ruleOf(c.collection);
+    if (rule === undefined) return undefined;
+    const rows = changeRows(c, storage.tableCollections.has(c.collection));
+    const meta: Meta = { source: c.source, timestamp: c.timestamp, version: c.version, position: c.position };
+    if (rule === 'each') {
+      return {
+        table: c.collection,
+        meta,
+        view: (who) => {
+          const v = policy.visibleChange(c, who);
+          if (!v) return null;
+          return { type: v.type, row: v.type === 'delete' ? (rows.before ?? null) : rows.after };
+        },
+      };
+    }
+    return { table: c.collection, meta, deliveries: route(rule, rows) };
+  }
+
+  /** A planned change to one socket, as its rooms would have had it. */
+  function deliverTo(socket: Socket, who: Identity, p: ChangePlan): void {
+    const emit = (type: ChangeType, row: Row | null) => {
+      const payload: EsinkPayload = { table: p.table, type, data: filters.redact(p.table, row), ...p.meta };
+      if (!RESERVED.has(p.table)) socket.emit(p.table, payload);
+      socket.emit('changes', payload);
+      metrics?.delivered('/', 1);
+    };
+    if ('view' in p) {
+      const v = p.view(who);
+      if (v) emit(v.type, v.row);
+      return;
+    }
+    for (const d of p.deliveries) {
+      if (d.to === '*' || (who.userId !== null && d.to.includes(who.userId))) emit(d.type, d.row);
+    }
+  }
+
+  /** Resuming sockets whose replay went past what the feed has delivered: the position they reached. */
+  const replayedTo = new Map<Socket, number>();
+
   const stopListening = feed.listen({
     wanted: () => nsp.sockets.size > 0,
     batch(b) {
       for (const c of b.changes) {
-        const rule = ruleOf(c.collection);
-        if (rule === undefined) continue;
-        const isTable = storage.tableCollections.has(c.collection);
-        const rows = changeRows(c, isTable);
-        if (rule === 'each') {
-          deliverEach(
-            c.collection,
-            (who) => {
-              const v = policy.visibleChange(c, who);
-              if (!v) return null;
-              return { type: v.type, row: v.type === 'delete' ? (rows.before ?? null) : rows.after };
-            },
-            { source: c.source, timestamp: c.timestamp, version: c.version },
-          );
-          continue;
+        const p = plan(c);
+        if (!p) continue;
+        if ('view' in p) deliverEach(p.table, p.view, p.meta);
+        else deliver(p.table, p.deliveries, p.meta);
+      }
+      // A resuming socket joins live delivery once the feed reaches its replay; the
+      // part of this batch it has not had yet goes to it alone first.
+      for (const [socket, upTo] of replayedTo) {
+        if (b.to < upTo) continue;
+        replayedTo.delete(socket);
+        if (deps.expiry.isExpired(socket)) continue;
+        const who = socket.data.identity as Identity;
+        for (const c of b.changes) {
+          const p = c.position > upTo ? plan(c) : undefined;
+          if (p) deliverTo(socket, who, p);
         }
-        deliver(c.collection, route(rule, rows), { source: c.source, timestamp: c.timestamp, version: c.version });
+        goLive(socket, who);
       }
     },
   });
+
+  function goLive(socket: Socket, who: Identity): void {
+    if (!socket.connected) return;
+    socket.data.live = true;
+    socket.join(ALL);
+    if (who.userId !== null) socket.join(userRoom(who.userId));
+    joinAudiences(socket, who);
+  }
+
+  /** Waits until the socket's unsent events are below half the bound (or it is gone). */
+  const drained = (socket: Socket) =>
+    new Promise<void>((resolve) => {
+      const check = () => {
+        if (!socket.connected || queuedBytes(socket) < config.esinkBufferBytes / 2) {
+          socket.conn.off('drain', check);
+          socket.off('disconnect', check);
+          resolve();
+        }
+      };
+      socket.conn.on('drain', check);
+      socket.on('disconnect', check);
+      check();
+    });
+
+  /**
+   * Replays the changes after `since` to the socket, then makes it live. It joins the rooms in
+   * the same tick as it finds its replay equal to what the feed delivered; a replay that read
+   * further waits (in replayedTo) for the feed's batch that reaches it.
+   */
+  async function resume(socket: Socket, since: number): Promise<void> {
+    let cursor = since;
+    for (;;) {
+      // An expired token ends the replay: the socket gets nothing more until `auth` renews it.
+      if (!socket.connected || deps.expiry.isExpired(socket)) return;
+      // The identity may have been renewed (`auth`) meanwhile.
+      const who = socket.data.identity as Identity;
+      const delivered = feed.current;
+      if (cursor === delivered) return goLive(socket, who);
+      if (cursor > delivered) {
+        replayedTo.set(socket, cursor);
+        return;
+      }
+      let page: Awaited<ReturnType<typeof raw.getChanges>>;
+      try {
+        // The raw log, as the feed reads it: routing needs old rows and every column (redacted at emit).
+        page = await raw.getChanges({ since: cursor, limit: REPLAY_PAGE });
+      } catch (err) {
+        const e = toSynclineError(err);
+        if (e.code !== 'RESYNC_REQUIRED') throw err;
+        const horizon = Number(e.details?.horizon);
+        socket.emit('error', { code: e.code, message: e.message, horizon });
+        if (!(Number.isSafeInteger(horizon) && horizon > cursor)) throw err;
+        cursor = horizon;
+        continue;
+      }
+      if (!socket.connected || deps.expiry.isExpired(socket)) return;
+      for (const c of page.operations) {
+        const p = c.position > cursor ? plan(c) : undefined;
+        if (p) deliverTo(socket, who, p);
+      }
+      cursor = Math.max(cursor, page.checkpoint);
+      scheduleScan();
+      await drained(socket);
+    }
+  }
 
   nsp.on('connection', async (socket) => {
     socket.data.queuedBytes = trackQueuedBytes(socket);
@@ -358,21 +492,31 @@ export async function registerEsinkNamespace(io: Server, deps: SocketDeps): Prom
       socket.disconnect(true);
       return;
     }
-    const joinRooms = (who: Identity) => {
-      socket.join(ALL);
-      if (who.userId !== null) socket.join(userRoom(who.userId));
-      joinAudiences(socket, who);
-    };
-    // A token stops being valid at its expiry: so does what this connection receives (it leaves its rooms).
+    // A token stops being valid at its expiry: so does what this connection receives (it leaves
+    // its rooms; a replay in progress stops).
     deps.expiry.track(socket, {
-      expired: () => {},
-      // A new token may carry other claims: the audiences are those of the new identity.
-      renewed: () => {
+      expired: () => {
+        replayedTo.delete(socket);
+      },
+      // A new token may carry other claims: the audiences are those of the new identity. A socket
+      // still replaying joins them when its replay meets the feed.
+      renewed: (_previous, wasExpired) => {
+        if (!socket.data.live && !wasExpired) return;
         for (const r of [...socket.rooms]) if (r !== socket.id) socket.leave(r);
-        joinRooms(socket.data.identity as Identity);
+        goLive(socket, socket.data.identity as Identity);
       },
     });
-    joinRooms(identity);
+    const since = resumeSince(socket);
+    if (since === null) {
+      socket.emit('error', {
+        code: 'VALIDATION_FAILED',
+        message: 'since: expected the position of the last change event received (an integer ≥ 0)',
+      });
+      socket.disconnect(true);
+      return;
+    }
+    socket.once('disconnect', () => replayedTo.delete(socket));
+    if (since === undefined) goLive(socket, identity);
 
     const onPublish = (payload: unknown) => {
       if (!config.allowRepublishing) {
@@ -410,6 +554,14 @@ export async function registerEsinkNamespace(io: Server, deps: SocketDeps): Prom
       };
       socket.emit(SAMPLE_TABLE, sample);
       socket.emit('changes', sample);
+    }
+    if (since !== undefined) {
+      resume(socket, since).catch((err) => {
+        log.error({ err }, 'default namespace: resume failed');
+        const e = toSynclineError(err);
+        socket.emit('error', { code: e.code, message: e.message });
+        socket.disconnect(true);
+      });
     }
   });
 
