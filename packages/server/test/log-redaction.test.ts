@@ -31,7 +31,8 @@ test('no token (good, bad or admin) and no hidden field value is ever logged', a
     logRequests: true,
     jwtSecret: HS_SECRET,
     adminToken: ADMIN_TOKEN,
-    rules: { notes: { read: { field: 'owner' }, write: { field: 'owner' }, hidden: ['secret'] } },
+    // writeHidden: the hidden values are stored, so reads and pushes of them are logged paths too.
+    rules: { notes: { read: { field: 'owner' }, write: { field: 'owner' }, writeHidden: { field: 'owner' }, hidden: ['secret'] } },
     logStream: { write: (line) => void lines.push(line) },
   });
   const url = await server.listen();
@@ -58,6 +59,8 @@ test('no token (good, bad or admin) and no hidden field value is ever logged', a
       clientId: 'c1',
       operations: [{ ...note('n9', HIDDEN[0] as string), data: { owner: 'bob', secret: HIDDEN[0] } }, { bad: HIDDEN[0] }],
     });
+    // Stored (writeHidden), yet never in a payload.
+    expect(await rest('GET', '/documents/notes/n1', good)).toMatch(/"owner":"alice"/);
     expect(await rest('GET', '/documents/notes/n1', good)).not.toContain('HIDDEN-MARK');
     await rest('POST', '/documents/notes/query', good, { filter: { secret: HIDDEN[0] } });
     await rest('POST', '/changes', good, { since: 0 });
