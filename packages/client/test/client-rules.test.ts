@@ -12,7 +12,10 @@ import { MemoryStore } from '../src/store/memory-store.js';
 let srv: TestServer;
 beforeAll(async () => {
   srv = await startPgliteServer({
-    config: { jwtSecret: HS_SECRET, rules: { notes: { read: { field: 'owner' }, write: { field: 'owner' }, hidden: ['secret'], writeHidden: { field: 'owner' } } } },
+    config: {
+      jwtSecret: HS_SECRET,
+      rules: { notes: { read: { field: 'owner' }, write: { field: 'owner' }, hidden: ['secret'], writeHidden: { field: 'owner' } } },
+    },
   });
 });
 afterAll(() => srv?.close());
