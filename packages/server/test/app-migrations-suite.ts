@@ -55,7 +55,8 @@ export function registerAppMigrationTests(name: string, backend: AppMigrationsBa
   /** SQL on the newest storage (an embedded backend closes the previous one when it opens another). */
   const sql = () => (opened.at(-1) as Storage).appSql();
 
-  describe(`Application migrations: ${name}`, () => {
+  // Each test opens its own storage (PGlite's WASM start takes tens of seconds on a loaded 2-core machine).
+  describe(`Application migrations: ${name}`, { timeout: 120_000 }, () => {
     afterAll(async () => {
       for (const s of opened) await s.close().catch(() => {});
       await backend.cleanup([items, audit, half, watched]);

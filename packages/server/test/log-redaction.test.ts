@@ -92,4 +92,4 @@ test('no token (good, bad or admin) and no hidden field value is ever logged', a
   expect(log).toContain('/documents/notes/n1');
   expect(log).toContain('/stats?token=%5BRedacted%5D');
   for (const secret of [...tokens, ...HIDDEN]) expect(log, secret).not.toContain(secret);
-});
+}, 120_000); // its own PGlite server: slow to start on a loaded machine
