@@ -63,7 +63,9 @@ addConfigFlags(program.command('serve').description('Start the server (migrates 
   const tables = c.tableNames.length > 0 ? `; tables: ${c.tableNames.join(', ')}` : '';
   server.app.log.info(`Syncline listening on ${address} (storage: ${where}${tables})`);
   const port = (server.app.server.address() as { port?: number } | null)?.port ?? c.port;
-  const base = ['localhost', '0.0.0.0', '::', '127.0.0.1'].includes(c.host) ? `http://localhost:${port}` : address;
+  const base = ['localhost', '0.0.0.0', '::', '127.0.0.1'].includes(c.host)
+    ? `${c.useSsl ? 'https' : 'http'}://localhost:${port}`
+    : address;
   if (c.demo) server.app.log.info(`Open ${base}/ for the demo, ${base}/admin for the dashboard`);
   else if (existsSync(join(demoPaths.dist, 'admin', 'index.html'))) server.app.log.info(`The dashboard: ${base}/admin`);
   let stopping = false;

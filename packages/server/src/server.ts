@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import type { Server as HttpServer, IncomingMessage, ServerResponse } from 'node:http';
 import cors from '@fastify/cors';
 import { SynclineError } from '@syncline/protocol';
@@ -38,6 +37,7 @@ import { SocketExpiry } from './transport/socket-expiry.js';
 import { closeSocketServer, createSocketServer } from './transport/socket-server.js';
 import { registerStaticRoutes } from './transport/static-routes.js';
 import { registerSyncNamespace } from './transport/sync-namespace.js';
+import { loadTls } from './transport/tls.js';
 
 export interface CreateServerOptions extends ConfigInput {
   /** Use this storage instead of opening one from the configuration. */
@@ -159,14 +159,7 @@ export async function createServer(options: CreateServerOptions = {}): Promise<S
   if (config.useSsl && httpServer) {
     throw new SynclineError('INVALID_CONFIG', 'USE_SSL cannot be combined with an existing server: terminate TLS on that server.');
   }
-  let tls: { key: Buffer; cert: Buffer } | undefined;
-  if (config.useSsl) {
-    try {
-      tls = { key: readFileSync(config.tlsKeyFile as string), cert: readFileSync(config.tlsCertFile as string) };
-    } catch (err) {
-      throw new SynclineError('INVALID_CONFIG', `USE_SSL: cannot read TLS_CERT_FILE / TLS_KEY_FILE: ${(err as Error).message}`);
-    }
-  }
+  const { selfSigned, ...tls } = config.useSsl ? await loadTls(config) : { selfSigned: undefined };
 
   const app = Fastify({
     logger: {
@@ -187,7 +180,7 @@ export async function createServer(options: CreateServerOptions = {}): Promise<S
       if (e.status >= 500) req.log.error({ err }, e.message);
       (reply as FastifyReply).status(e.status).send(e.toJSON());
     },
-    ...(tls ? { https: { ...tls, ...timeouts } } : { http: timeouts }),
+    ...(config.useSsl ? { https: { ...tls, ...timeouts } } : { http: timeouts }),
     ...(httpServer
       ? {
           serverFactory: (handler: (req: IncomingMessage, res: ServerResponse) => void) => {
@@ -214,6 +207,11 @@ export async function createServer(options: CreateServerOptions = {}): Promise<S
   if (access.open) {
     app.log.warn(
       'No authentication configured: every caller is anonymous and may read and write everything. Configure AUTH_TABLE/AUTH_COLUMN or a JWT key before exposing this server.',
+    );
+  }
+  if (selfSigned) {
+    app.log.warn(
+      `USE_SSL without TLS_CERT_FILE and TLS_KEY_FILE: serving a self-signed certificate for localhost (${selfSigned}). Browsers and clients will not trust it; set TLS_CERT_FILE and TLS_KEY_FILE to your certificate and key.`,
     );
   }
   if (startLog.length > 0) app.log.info({ applied: startLog }, 'application migrations and seeds');

@@ -132,7 +132,7 @@ describe('syncline CLI', () => {
     });
     expect(r.status).toBe(1);
     expect(r.stderr).toContain('Invalid configuration');
-    expect(r.stderr).toContain('option port="abc"');
+    expect(r.stderr).toContain('--port="abc": expected a whole number from 0 to 65535');
     expect(r.stderr).toContain('SYNCLINE_MAX_OPERATIONS="0"');
     expect(r.stderr).toContain('DATABASE_URL="mysql://nope"');
   });

@@ -1,6 +1,7 @@
 /** USE_SSL: HTTPS and WSS with TLS_CERT_FILE / TLS_KEY_FILE; plain HTTP on that port is refused. */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { get as httpGet } from 'node:http';
 import { get as httpsGet } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -92,7 +93,7 @@ describe('USE_SSL', () => {
   });
 
   test.each([
-    [{ useSsl: 'yes' }, 'USE_SSL needs TLS_CERT_FILE and TLS_KEY_FILE'],
+    [{ useSsl: 'yes', tlsKeyFile: join(dir, 'key.pem') }, 'TLS_KEY_FILE is set but TLS_CERT_FILE is not'],
     [{ useSsl: '1', tlsCertFile: join(dir, 'missing.pem'), tlsKeyFile: join(dir, 'missing.pem') }, 'cannot read TLS_CERT_FILE'],
   ])('a misconfiguration fails at start: %j', async (config, message) => {
     await expect(createServer({ ...config, dataDir: 'memory://', logLevel: 'silent', env: {} })).rejects.toMatchObject({
@@ -107,4 +108,39 @@ describe('USE_SSL', () => {
     expect(loadConfig({}, { USE_SSL: '' }).useSsl).toBe(false);
     expect(loadConfig({}, {}).useSsl).toBe(false);
   });
+  test('USE_SSL alone (as esink users set it): a self-signed certificate in the data folder, a warning, HTTPS; reused at restart', async () => {
+    const dataDir = join(dir, 'data');
+    const lines: string[] = [];
+    const start = () =>
+      createServer({
+        useSsl: 'true',
+        dataDir,
+        port: 0,
+        host: '127.0.0.1',
+        env: {},
+        logStream: { write: (line: string) => void lines.push(line) },
+      });
+    let s = await start();
+    const certPath = join(dataDir, 'tls', 'self-signed-cert.pem');
+    let first: string;
+    try {
+      const port = Number(new URL(await s.listen()).port);
+      const ok = await request(httpsGet as unknown as typeof httpGet, `https://127.0.0.1:${port}/health`);
+      expect(ok.status).toBe(200);
+      first = readFileSync(certPath, 'utf8');
+      const x509 = new X509Certificate(first);
+      expect(x509.subject).toContain('CN=localhost');
+      expect(x509.subjectAltName).toContain('DNS:localhost');
+      expect(lines.join('')).toContain('serving a self-signed certificate for localhost');
+      expect(lines.join('')).toContain('set TLS_CERT_FILE and TLS_KEY_FILE');
+    } finally {
+      await s.close();
+    }
+    s = await start();
+    try {
+      expect(readFileSync(certPath, 'utf8')).toBe(first);
+    } finally {
+      await s.close();
+    }
+  }, 120_000);
 });

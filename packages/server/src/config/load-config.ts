@@ -15,12 +15,12 @@ export function loadConfig(explicit: ConfigInput = {}, env: NodeJS.ProcessEnv = 
   for (const name of Object.keys(options) as OptionName[]) {
     const spec = options[name];
     let raw: unknown = explicit[name];
-    let source = `option ${name}`;
+    let source = `--${kebab(name)}`;
     if (raw === undefined) {
       for (const key of spec.env) {
         const v = env[key];
         if (v !== undefined && v !== '') {
-          raw = v;
+          raw = unquote(v);
           source = key;
           break;
         }
@@ -37,7 +37,7 @@ export function loadConfig(explicit: ConfigInput = {}, env: NodeJS.ProcessEnv = 
     }
     const parsed = spec.schema.safeParse(raw);
     if (parsed.success) out[name] = parsed.data;
-    else problems.push(`${source}=${JSON.stringify(raw)}: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
+    else problems.push(`${source}=${JSON.stringify(raw)}: ${explain(parsed.error.issues, raw)}`);
   }
   if (out.demo) applyDemo(out, problems);
   if (out.adapter === undefined) out.adapter = out.mysqlDatabase ? 'mysql' : out.databaseUrl ? 'postgres' : 'pglite';
@@ -54,13 +54,75 @@ export function loadConfig(explicit: ConfigInput = {}, env: NodeJS.ProcessEnv = 
   if (requestTimeoutMs > 0 && (out.headersTimeoutMs as number) > requestTimeoutMs) {
     problems.push('SYNCLINE_HEADERS_TIMEOUT_MS must not exceed SYNCLINE_REQUEST_TIMEOUT_MS');
   }
-  if (out.useSsl && (!out.tlsCertFile || !out.tlsKeyFile)) {
-    problems.push('USE_SSL needs TLS_CERT_FILE and TLS_KEY_FILE');
+  // Neither file: a self-signed certificate is generated (transport/tls.ts); one alone is a mistake.
+  if (out.useSsl && !out.tlsCertFile !== !out.tlsKeyFile) {
+    const [set, unset] = out.tlsCertFile ? ['TLS_CERT_FILE', 'TLS_KEY_FILE'] : ['TLS_KEY_FILE', 'TLS_CERT_FILE'];
+    problems.push(
+      `USE_SSL: ${set} is set but ${unset} is not: set both (your certificate and its key), or neither for a generated self-signed certificate`,
+    );
   }
   if (problems.length > 0) {
     throw new SynclineError('INVALID_CONFIG', `Invalid configuration:\n  ${problems.join('\n  ')}`, { problems });
   }
   return Object.freeze(out) as Config;
+}
+
+const kebab = (s: string) => s.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+
+/**
+ * Compose's list syntax (`- DEFAULT_SOURCE='api'`) and some .env loaders keep the quotes around a
+ * value; one matching pair is removed from every variable, so every option reads them alike.
+ */
+function unquote(v: string): string {
+  const t = v.trim();
+  return t.length >= 2 && (t[0] === "'" || t[0] === '"') && t.at(-1) === t[0] ? t.slice(1, -1) : v;
+}
+
+/** zod's issues in plain words, with the nearest allowed value when a word was misspelt. */
+function explain(issues: readonly { code: string; message: string; values?: readonly unknown[] }[], raw: unknown): string {
+  return issues
+    .map((issue) => {
+      const allowed =
+        issue.code === 'invalid_value' && issue.values
+          ? issue.values.map(String)
+          : issue.message.startsWith('expected true or false')
+            ? ['true', 'false']
+            : undefined;
+      if (issue.code === 'invalid_value' && issue.values) {
+        issue = { ...issue, message: `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}` };
+      }
+      const near = typeof raw === 'string' && allowed ? nearest(raw, allowed) : undefined;
+      return near ? `${issue.message}; did you mean "${near}"?` : issue.message;
+    })
+    .join('; ');
+}
+
+/** The allowed word within two edits of the given one (a typo like "flase"), if any. */
+function nearest(word: string, allowed: string[]): string | undefined {
+  const w = word.trim().toLowerCase();
+  let best: { value: string; d: number } | undefined;
+  for (const value of allowed) {
+    const d = editDistance(w, value.toLowerCase());
+    if (d > 0 && d <= 2 && (!best || d < best.d)) best = { value, d };
+  }
+  return best?.value;
+}
+
+/** Damerau-Levenshtein (optimal string alignment), so a swapped pair of letters counts as one edit. */
+function editDistance(a: string, b: string): number {
+  const w = b.length + 1;
+  const d = new Uint16Array((a.length + 1) * w);
+  for (let i = 0; i <= a.length; i++) d[i * w] = i;
+  for (let j = 0; j <= b.length; j++) d[j] = j;
+  const at = (i: number, j: number) => d[i * w + j] as number;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      let v = Math.min(at(i - 1, j) + 1, at(i, j - 1) + 1, at(i - 1, j - 1) + (a[i - 1] === b[j - 1] ? 0 : 1));
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, at(i - 2, j - 2) + 1);
+      d[i * w + j] = v;
+    }
+  }
+  return at(a.length, b.length);
 }
 
 /** The config file's values, or undefined when there is none (a file named explicitly must exist). */

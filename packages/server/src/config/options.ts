@@ -4,6 +4,7 @@
  * configuration table all derive from this list.
  */
 import { DEFAULT_SERVER_LIMITS } from '@syncline/protocol';
+import JSON5 from 'json5';
 import { z } from 'zod';
 import { RulesSchema } from '../auth/policy.js';
 
@@ -14,35 +15,57 @@ export interface OptionSpec<T extends z.ZodType = z.ZodType> {
   description: string;
 }
 
-const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
-const bool = z.union([z.boolean(), z.stringbool()]);
+/** A whole number in [min, max]; every failure says the same plain sentence (not zod's "received NaN"). */
+const int = (min: number, max: number) => {
+  const error = `expected a whole number from ${min} to ${max}`;
+  return z.coerce.number({ error }).int({ error }).min(min, { error }).max(max, { error });
+};
+const bool = z.union([z.boolean(), z.stringbool()], { error: 'expected true or false (also 1/0, yes/no, on/off)' });
 const sqlName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'SQL identifier');
 /** A comma-separated list (environment) or an array (config file); blanks and quotes trimmed. */
 const list = z
   .union([z.string(), z.array(z.string())])
   .default([])
   .transform((v) => (Array.isArray(v) ? v : v.split(',')).map((x) => x.trim().replace(/^['"]|['"]$/g, '')).filter((x) => x.length > 0));
-/** TABLE_AUTH_COLUMN_ROUTING: JSON text (environment) or an object (config file). */
-const routingValue = z.union([z.literal('*'), z.string().min(1), z.array(z.string().min(1)).min(1)]);
-const routing = z
-  .union([
-    z.string().transform((text, ctx) => {
-      try {
-        return JSON.parse(text.trim().replace(/^'|'$/g, '')) as unknown;
-      } catch {
-        ctx.addIssue({ code: 'custom', message: 'not valid JSON' });
-        return z.NEVER;
-      }
-    }),
-    z.record(z.string(), z.unknown()),
-  ])
-  .default({})
-  .pipe(z.record(z.string(), routingValue))
-  .transform((r) => {
-    const out: Record<string, '*' | string[]> = {};
-    for (const [table, v] of Object.entries(r)) out[table] = v === '*' ? '*' : Array.isArray(v) ? v : [v];
-    return out;
-  });
+/**
+ * TABLE_AUTH_COLUMN_ROUTING: text (environment) or an object (config file). The text is read as JSON5,
+ * because esink's README writes it with comments, single quotes and trailing commas.
+ */
+const ROUTING_SHAPE = '{"table": "column" | ["column", ...] | "*"}';
+const routing = z.unknown().transform((value, ctx) => {
+  if (value === undefined) return {};
+  if (typeof value === 'string') {
+    try {
+      value = JSON5.parse(value) as unknown;
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: `not valid JSON (${(err as Error).message}); expected ${ROUTING_SHAPE}` });
+      return z.NEVER;
+    }
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    ctx.addIssue({ code: 'custom', message: `expected an object of tables, ${ROUTING_SHAPE}; got ${describe(value)}` });
+    return z.NEVER;
+  }
+  const out: Record<string, '*' | string[]> = {};
+  for (const [table, v] of Object.entries(value)) {
+    const columns = typeof v === 'string' ? [v] : v;
+    if (v === '*') out[table] = '*';
+    else if (Array.isArray(columns) && columns.length > 0 && columns.every((c) => typeof c === 'string' && c.trim() !== '')) {
+      out[table] = columns as string[];
+    } else {
+      ctx.addIssue({
+        code: 'custom',
+        message: `table "${table}": expected a column name, a list of column names or "*"; got ${describe(v)}`,
+      });
+    }
+  }
+  return out;
+});
+
+function describe(v: unknown): string {
+  if (Array.isArray(v)) return v.length === 0 ? 'an empty list' : `the list ${JSON.stringify(v)}`;
+  return v === null ? 'null' : `${typeof v === 'object' ? 'an object' : `the ${typeof v}`} ${JSON.stringify(v)}`;
+}
 
 export const options = {
   configFile: {
@@ -222,7 +245,7 @@ export const options = {
       .default(false)
       .transform((v) => (typeof v === 'boolean' ? v : !['', 'false', '0', 'no', 'off'].includes(v.trim().toLowerCase()))),
     description:
-      "Serve HTTPS and WSS only (needs TLS_CERT_FILE and TLS_KEY_FILE); plain HTTP is refused. Any value but '', false, 0, no, off turns it on (as in esink).",
+      "Serve HTTPS and WSS only; plain HTTP is refused. Any value but '', false, 0, no, off turns it on (as in esink). Uses TLS_CERT_FILE and TLS_KEY_FILE; with neither, a self-signed certificate for localhost is generated into `<SYNCLINE_DATA_DIR>/tls` (kept in memory with `memory://`), with a warning.",
   },
   tlsCertFile: { env: ['TLS_CERT_FILE'], schema: z.string().min(1).optional(), description: 'PEM certificate (chain) for USE_SSL.' },
   tlsKeyFile: { env: ['TLS_KEY_FILE'], schema: z.string().min(1).optional(), description: 'PEM private key for USE_SSL.' },
@@ -390,7 +413,7 @@ export const options = {
     env: ['TABLE_AUTH_COLUMN_ROUTING'],
     schema: routing,
     description:
-      'Which users receive a table\'s changes on the default namespace (JSON, as esink): `{"table": "column" | ["col1", "col2"] | "*"}`. Unlisted tables are delivered to no one.',
+      'Which users receive a table\'s changes on the default namespace (JSON, or JSON5 with comments, single quotes and trailing commas as esink\'s README writes it): `{"table": "column" | ["col1", "col2"] | "*"}`. Unlisted tables are delivered to no one; a listed table missing from TABLE_NAMES is named in a warning at start.',
   },
   filters: {
     env: ['FILTERS'],

@@ -242,6 +242,13 @@ export async function registerEsinkNamespace(io: Server, deps: SocketDeps): Prom
     }
   }
   for (const table of Object.keys(routing)) {
+    // Routing a table nobody watches is legal (POST /publish events for it), but usually a typo.
+    if (config.tableNames.length > 0 && table !== '*' && !config.tableNames.includes(table)) {
+      log.warn(
+        { table },
+        `TABLE_AUTH_COLUMN_ROUTING names table "${table}", which is not in TABLE_NAMES (${config.tableNames.join(', ')}): only events published for it through POST /publish are routed. Check the spelling, or add it to TABLE_NAMES to capture its changes.`,
+      );
+    }
     if (RESERVED.has(table)) log.warn({ table }, `table ${table} is a reserved event name: its changes are emitted as "changes" only.`);
   }
 
