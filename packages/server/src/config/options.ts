@@ -259,6 +259,12 @@ export const options = {
     schema: int(1024, 64 * 1024 * 1024).default(DEFAULT_SERVER_LIMITS.socketMaxMessageBytes),
     description: 'Largest Socket.IO message (maxHttpBufferSize); larger ones close that connection.',
   },
+  allowEio3: {
+    env: ['SYNCLINE_ALLOW_EIO3'],
+    schema: bool.default(true),
+    description:
+      "Accept Socket.IO v2 clients (Engine.IO 3, e.g. socket.io-client@2.3.0 as the reference sync server's article installs) on every namespace, beside v3/v4 clients. false: v4 protocol only.",
+  },
   socketBufferLimit: {
     env: ['SYNCLINE_SOCKET_BUFFER_LIMIT'],
     schema: int(1, 1_000_000).default(1000),

@@ -8,6 +8,8 @@ export function createSocketServer(httpServer: HttpServer, config: Config): Serv
   return new Server(httpServer, {
     transports: ['websocket', 'polling'],
     maxHttpBufferSize: config.socketMaxMessageBytes,
+    // socket.io-client v2 (Engine.IO 3) speaks an older handshake; Socket.IO serves it on request.
+    allowEIO3: config.allowEio3,
     ...(origins ? { cors: { origin: origins.length === 1 && origins[0] === '*' ? '*' : origins } } : {}),
   });
 }
