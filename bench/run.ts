@@ -32,6 +32,8 @@
  *           one schema; one writer inserts 1,000 rows/s on A (10 per POST); a /sync subscriber on A (single-instance
  *           baseline) and one on B (over the bus) measure receive − the change's commit timestamp on the
  *           same writes: B's p99 ≤ A's p99 + 5 ms; every subscriber must get every change exactly once, gap-free
+ *   client-bundle  (issue 16, bench/bundle-size.ts) createClient + MemoryStore + IndexedDBStore bundled for the
+ *           browser (esbuild, minified) and gzipped, vs socket.io-client alone: ≤ 50 KB gzipped (also a test)
  *
  * Prints a table and writes bench/results/latest.json. Exit code 0 even when a
  * target is missed; 1 when a correctness check fails (or a scenario cannot run).
@@ -39,7 +41,7 @@
  * Options (after `npm run bench --`):
  *   --push-single-writers=8,32   writer counts of push-single (its measure window: --measure, at most 5 s)
  *   --only=push-pg,push-single,pull-pg,push-pglite,pull-pglite,fanout,memory,capture-latency,capture-ingest,capture-mysql,routing,cluster,
- *                      client-sync   run a subset
+ *                      client-sync,client-bundle   run a subset
  *   --cpu-prof[=DIR]   write V8 CPU profiles of the server children (default bench/results/profiles)
  *   --measure=SECONDS  PostgreSQL push measurement window (default 8; warm-up 2)
  *   --server-cli=PATH  benchmark another build of the server (default packages/server/dist/cli.js)
@@ -64,6 +66,7 @@
  */
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { clientBundle } from './bundle-size.js';
 import { type CaptureConfig, captureIngest, captureLatency, captureMysql } from './capture.js';
 import { type ClientSyncConfig, clientSync } from './client-sync.js';
 import { BUS_KINDS, type BusKind, type ClusterConfig, cluster } from './cluster.js';
@@ -274,6 +277,7 @@ const scenarios: Scenario[] = [
     target: 0.7,
     run: () => clientSync(clientSyncCfg),
   },
+  { key: 'client-bundle', name: 'client bundle', unit: 'KB gz', baselineUnit: 'KB gz', target: null, run: clientBundle },
 ];
 
 const only = args.only

@@ -16,7 +16,6 @@
  * - Dotted paths traverse nested objects only, never arrays.
  * - `_id` (string) and `_rev` (integer) address the document id and revision.
  */
-import { z } from 'zod';
 import { INVALID_TEXT_MESSAGE, isStorableText } from './text.js';
 
 /** A JSON value as it may appear in a filter literal. */
@@ -264,7 +263,8 @@ function literal(v: unknown, parts: PathPart[], depth: number): void {
   throw new Issue('INVALID_FILTER', parts, 'values must be JSON');
 }
 
-function check(input: unknown): Issue | undefined {
+/** The first problem of a filter (reason, path parts below `filter`, message), or undefined when it is valid. */
+export function checkFilter(input: unknown): { reason: FilterErrorReason; parts: PathPart[]; message: string } | undefined {
   try {
     new Checker().filter(input, [], 1);
     return undefined;
@@ -283,16 +283,10 @@ function toFilterError(issue: Issue): FilterError {
  * Throws FilterError; `reason` maps to the UNKNOWN_OPERATOR / INVALID_FILTER / INVALID_TEXT error codes.
  */
 export function parseFilter(input: unknown): Filter {
-  const issue = check(input);
+  const issue = checkFilter(input);
   if (issue) throw toFilterError(issue);
   return input as Filter;
 }
-
-/** The same validation as `parseFilter`, for use inside request schemas; issues carry `params.reason`. */
-export const FilterSchema: z.ZodType<Filter> = z.custom<Filter>().superRefine((value, ctx) => {
-  const issue = check(value);
-  if (issue) ctx.addIssue({ code: 'custom', message: issue.message, path: issue.parts, params: { reason: issue.reason } });
-});
 
 // ---------------------------------------------------------------------------
 // Evaluation

@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 import type { ErrorRef } from './errors.js';
-import { CollectionNameSchema, DocumentIdSchema } from './names.js';
+import { CollectionNameSchema, DocumentIdSchema } from './names-schema.js';
 import { PositionSchema } from './position.js';
 import { refineStorableText, storableText } from './text.js';
 import type { VectorClock } from './vector-clock.js';

@@ -5,10 +5,10 @@ import {
   type FilterDocument,
   FilterError,
   type FilterErrorReason,
-  FilterSchema,
   matchFilter,
   parseFilter,
 } from '../src/filter.js';
+import { FilterSchema } from '../src/filter-schema.js';
 
 const deep = (levels: number): unknown => {
   let f: unknown = { a: 1 };

@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { ChangesRequestSchema } from '../src/changes.js';
 import { QueryRequestSchema } from '../src/documents.js';
-import { DocumentIdSchema } from '../src/names.js';
+import { DocumentIdSchema } from '../src/names-schema.js';
 import { OperationSchema, PushRequestSchema } from '../src/operations.js';
 import { findUnstorableText, isStorableText, issueCode, MAX_TEXT_DEPTH } from '../src/text.js';
 

@@ -4,9 +4,9 @@ import {
   DEFAULT_SERVER_LIMITS,
   type Operation,
   type PushResponse,
+  parseServerLimits,
   type QueryResponse,
   type ServerLimits,
-  ServerLimitsSchema,
 } from '@syncline/protocol';
 import { type PushLimits, rest, type TokenSource, type Transport, TransportError, type TransportEvents } from './transport.js';
 
@@ -65,8 +65,7 @@ export class HttpTransport implements Transport {
     try {
       const res = await fetchFn(`${this.opts.url}/health`);
       const body = (await res.json().catch(() => undefined)) as { limits?: unknown } | undefined;
-      const r = ServerLimitsSchema.safeParse(body?.limits);
-      return r.success ? r.data : undefined;
+      return parseServerLimits(body?.limits);
     } catch {
       // Unreachable now: ask again next time (the push itself will fail and be retried).
       this.limits = undefined;

@@ -3,9 +3,9 @@ import {
   DEFAULT_SERVER_LIMITS,
   type Operation,
   type PushResponse,
+  parseServerLimits,
   type QueryResponse,
   type ServerLimits,
-  ServerLimitsSchema,
 } from '@syncline/protocol';
 import { io, type Socket } from 'socket.io-client';
 import {
@@ -112,8 +112,8 @@ export class SocketTransport implements Transport {
       if (e?.code === 'TOKEN_EXPIRED') this.onExpired(events);
     });
     socket.on('limits', (l: unknown) => {
-      const r = ServerLimitsSchema.safeParse(l);
-      if (r.success) this.limits = r.data;
+      const limits = parseServerLimits(l);
+      if (limits) this.limits = limits;
       this.limitsHeard = true;
       this.wakeLimitsWaiters();
     });
