@@ -7,12 +7,19 @@ import type { Filter, Operation } from '@syncline/protocol';
 import { compareCodePoints, isSynclineError } from '@syncline/protocol';
 import fc from 'fast-check';
 import { afterEach, describe, expect, test } from 'vitest';
-import type { BaseRecord, Store, StoreWrite } from '../src/store/store.js';
+import { compileQuery, type Query } from '../src/query.js';
+import type { StoreIndexes } from '../src/store/indexes.js';
+import type { BaseRecord, Store, StoreQuery, StoreWrite } from '../src/store/store.js';
+
+/** What a store is made with (both stores take these). */
+export interface StoreOptions {
+  indexes?: StoreIndexes;
+}
 
 export interface StoreHarness {
   store: Store;
-  /** Durable stores: a new handle on the same storage, to open after closing `store`. */
-  reopen?: () => Store;
+  /** Durable stores: a new handle on the same storage, to open after closing `store` (with other options, e.g. new indexes). */
+  reopen?: (options?: StoreOptions) => Store;
 }
 
 const rec = (collection: string, id: string, data: Record<string, unknown> = {}, version = 1, position = 0): BaseRecord => ({
@@ -89,7 +96,20 @@ const BAD_WRITES: [string, StoreWrite, string, string][] = [
   ['an unknown field', { puts: [] } as StoreWrite, 'VALIDATION_FAILED', 'write.puts'],
 ];
 
-export function registerStoreTests(label: string, create: () => StoreHarness): void {
+/** Indexes the query cases run with (and without). */
+const PRODUCT_INDEXES: StoreIndexes = { p: ['category', ['category', 'price'], 'price', 'dims.w'] };
+
+/** What `query` must return: the query's matcher and order over every record (the model). */
+function expectedQuery(records: BaseRecord[], q: StoreQuery): string[] {
+  const c = compileQuery(q as Query);
+  const docs = records.map((r) => ({ ...r.data, _id: r.id, _rev: r.version })).filter((d) => c.matches(d));
+  return docs
+    .sort(c.compare)
+    .slice(0, c.limit)
+    .map((d) => d._id);
+}
+
+export function registerStoreTests(label: string, create: (options?: StoreOptions) => StoreHarness): void {
   describe(`Store conformance: ${label}`, () => {
     const opened: Store[] = [];
     afterEach(async () => {
@@ -408,6 +428,99 @@ export function registerStoreTests(label: string, create: () => StoreHarness): v
       );
     });
 
+    test('getMany: records by id in the order asked, undefined where none', async () => {
+      const s = await start();
+      await s.write({ put: [rec('a', 'x', { n: 1 }), rec('a', 'y', { n: 2 }), rec('b', 'x')] });
+      expect(await s.getMany('a', ['y', 'nope', 'x'])).toEqual([rec('a', 'y', { n: 2 }), undefined, rec('a', 'x', { n: 1 })]);
+      expect(await s.getMany('a', [])).toEqual([]);
+      await expect(s.getMany('a', [''])).rejects.toMatchObject({ code: 'INVALID_DOCUMENT_ID' });
+    });
+
+    for (const indexed of [false, true]) {
+      test(`query: filter, sort on several keys and directions, limit (${indexed ? 'with' : 'without'} indexes) agree with a model`, async () => {
+        const value = fc.oneof(fc.integer({ min: 0, max: 3 }), fc.constantFrom('a', 'B', 'é', null, true, false));
+        const fields = fc.record(
+          { category: value, price: fc.oneof(fc.integer({ min: 0, max: 5 }), fc.constant(2.5)), dims: fc.record({ w: value }) },
+          { requiredKeys: [] },
+        );
+        const idArb = fc.constantFrom('a', 'b', 'B', 'é', '😀', 'z0', 'z1', 'z2', 'z3', 'z4');
+        const command = fc.oneof(
+          fc.record({ put: fc.uniqueArray(fc.record({ id: idArb, data: fields }), { selector: (r) => r.id, maxLength: 5 }) }),
+          fc.record({ del: fc.uniqueArray(idArb, { maxLength: 3 }) }),
+          fc.constant({ clear: true as const }),
+        );
+        const filter = fc.oneof(
+          fc.constant(undefined),
+          fc.record({ category: fc.integer({ min: 0, max: 3 }) }),
+          fc.record({ category: fc.constantFrom('a', true) }),
+          fc.record({ category: fc.integer({ min: 0, max: 3 }), price: fc.record({ $gte: fc.integer({ min: 0, max: 5 }) }) }),
+          fc.record({ 'dims.w': fc.integer({ min: 0, max: 3 }) }),
+          fc.record({ price: fc.record({ $lt: fc.integer({ min: 0, max: 5 }) }) }),
+        );
+        const dir = fc.constantFrom(1 as const, -1 as const, 'asc' as const, 'desc' as const);
+        const sort = fc.oneof(
+          fc.constant(undefined),
+          fc.record({ price: dir }),
+          fc.record({ category: dir, price: dir }),
+          fc.record({ 'dims.w': dir }),
+          fc.record({ price: dir, _id: dir }),
+        );
+        await fc.assert(
+          fc.asyncProperty(
+            fc.array(command, { maxLength: 8 }),
+            fc.array(fc.record({ filter, sort, limit: fc.option(fc.integer({ min: 0, max: 6 }), { nil: undefined }) }), {
+              minLength: 1,
+              maxLength: 4,
+            }),
+            async (commands, queries) => {
+              const h = create(indexed ? { indexes: PRODUCT_INDEXES } : {});
+              const s = await open(h.store);
+              const model = new Map<string, BaseRecord>();
+              for (const c of commands) {
+                if ('put' in c) {
+                  const records = c.put.map((r) => rec('p', r.id, r.data as Record<string, unknown>));
+                  await s.write({ put: [...records, rec('other', 'a', { category: 0 })] });
+                  for (const r of records) model.set(r.id, r);
+                } else if ('del' in c) {
+                  await s.write({ delete: c.del.map((id) => ({ collection: 'p', id })) });
+                  for (const id of c.del) model.delete(id);
+                } else {
+                  await s.write({ clear: ['p'] });
+                  model.clear();
+                }
+              }
+              for (const q of queries) {
+                const query: StoreQuery = {
+                  ...(q.filter ? { filter: q.filter } : {}),
+                  ...(q.sort ? { sort: q.sort } : {}),
+                  ...(q.limit === undefined ? {} : { limit: q.limit }),
+                };
+                expect(ids(await s.query('p', query))).toEqual(expectedQuery([...model.values()], query));
+              }
+              const all = await s.query('p');
+              expect(all).toEqual([...model.values()].sort((a, b) => compareCodePoints(a.id, b.id)));
+              await s.close();
+            },
+          ),
+          { numRuns: 80 },
+        );
+      });
+    }
+
+    test('query: bad input is refused with a code', async () => {
+      const s = await start();
+      await expect(s.query('p', { filter: { a: { $regex: 'x' } } as unknown as Filter })).rejects.toMatchObject({
+        reason: 'UNKNOWN_OPERATOR',
+      });
+      await expect(s.query('p', { sort: { a: 'up' } as unknown as StoreQuery['sort'] })).rejects.toMatchObject({
+        code: 'VALIDATION_FAILED',
+      });
+      await expect(s.query('p', { limit: -1 })).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
+      await expect(s.query('no/such', {})).rejects.toMatchObject({ code: 'INVALID_COLLECTION' });
+      expect(() => create({ indexes: { p: [['a..b']] } })).toThrow(/not a field path/);
+      expect(() => create({ indexes: { p: ['_id'] } })).toThrow(/not a field path/);
+    });
+
     // Stores that keep their data (a `reopen`): the same cases again across close and open.
     if (create().reopen === undefined) return;
     describe('durable stores', () => {
@@ -439,6 +552,30 @@ export function registerStoreTests(label: string, create: () => StoreHarness): v
 
         const third = await open(h.reopen());
         expect((await third.pending()).map((p) => p.seq)).toEqual([seqs[0], seqs[1], next]);
+      });
+
+      test('indexes declared later are filled from the records held; query results are the same through them', async () => {
+        const h = await fresh();
+        if (!h.reopen) throw new Error('unreachable');
+        const records = Array.from({ length: 40 }, (_, i) => rec('p', `d${i}`, { category: i % 4, price: (i * 7) % 10 }));
+        await h.store.write({ put: records });
+        await h.store.close();
+        const q: StoreQuery = { filter: { category: 2 }, sort: { price: 'asc' }, limit: 5 };
+        const want = expectedQuery(records, q);
+        const again = await open(h.reopen({ indexes: PRODUCT_INDEXES }));
+        expect(ids(await again.query('p', q))).toEqual(want);
+        // Written after the index exists, and moved within it.
+        await again.write({ put: [rec('p', 'new', { category: 2, price: -1 }), rec('p', 'd2', { category: 3, price: 0 })] });
+        const after = [
+          ...records.filter((r) => r.id !== 'd2'),
+          rec('p', 'new', { category: 2, price: -1 }),
+          rec('p', 'd2', { category: 3, price: 0 }),
+        ];
+        expect(ids(await again.query('p', q))).toEqual(expectedQuery(after, q));
+        expect(await again.get('p', 'new')).toEqual(rec('p', 'new', { category: 2, price: -1 }));
+        await again.close();
+        const third = await open(h.reopen({ indexes: PRODUCT_INDEXES }));
+        expect(ids(await third.query('p', q))).toEqual(expectedQuery(after, q));
       });
 
       test('a refused write leaves nothing behind after reopen', async () => {

@@ -13,9 +13,9 @@ import { registerStoreTests } from './store-conformance.js';
 
 const idb = (name = 'syncline-test', factory = new IDBFactory()) => ({ name, indexedDB: factory, IDBKeyRange });
 
-registerStoreTests('IndexedDBStore (fake-indexeddb)', () => {
+registerStoreTests('IndexedDBStore (fake-indexeddb)', (extra) => {
   const options = idb();
-  return { store: new IndexedDBStore(options), reopen: () => new IndexedDBStore(options) };
+  return { store: new IndexedDBStore({ ...options, ...extra }), reopen: (more) => new IndexedDBStore({ ...options, ...more }) };
 });
 
 const request = <T>(r: IDBRequest<T>) =>
@@ -102,7 +102,10 @@ describe('IndexedDBStore', () => {
     const options = idb();
     const store = new IndexedDBStore(options);
     await store.open();
-    const db = await request(options.indexedDB.open(options.name, 2));
+    // A newer app: it declares an index this one does not know.
+    const upgrade = options.indexedDB.open(options.name, 2);
+    upgrade.onupgradeneeded = () => upgrade.transaction?.objectStore('records').createIndex('xnewer', 'k.xnewer');
+    const db = await request(upgrade);
     expect(db.version).toBe(2);
     db.close();
     await expect(store.count()).rejects.toMatchObject({ code: 'STORAGE_UNAVAILABLE' });

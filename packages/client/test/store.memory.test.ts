@@ -2,4 +2,4 @@
 import { MemoryStore } from '../src/store/memory-store.js';
 import { registerStoreTests } from './store-conformance.js';
 
-registerStoreTests('MemoryStore', () => ({ store: new MemoryStore() }));
+registerStoreTests('MemoryStore', (options) => ({ store: new MemoryStore(options) }));

@@ -1,8 +1,9 @@
 /**
  * IndexedDBStore: the Store seam on IndexedDB (browsers; fake-indexeddb in Node).
- * One named database, schema version 1, three object stores:
+ * One named database, three object stores (version 1; each change of the
+ * declared indexes upgrades it by one):
  *
- *   records  key [collection, idKey(id)] → BaseRecord
+ *   records  key [collection, idKey(id)] → BaseRecord (+ `k`: its keys of the declared indexes)
  *   queue    keyPath `seq`, autoIncrement → PendingOperation
  *   meta     key name → value
  *
@@ -22,8 +23,22 @@
  */
 import type { Filter } from '@syncline/protocol';
 import { matchFilter, SynclineError } from '@syncline/protocol';
-import type { BaseRecord, PendingOperation, Store, StoreWrite } from './store.js';
-import { checkCollection, checkId, checkString, notOpen, prepareFind, prepareWrite } from './store.js';
+import { idKey } from './id-key.js';
+import { type IndexDef, indexKey, parseIndexes, planQuery, type StoreIndexes } from './indexes.js';
+import type { BaseRecord, PendingOperation, Store, StoreQuery, StoreWrite } from './store.js';
+import {
+  checkCollection,
+  checkId,
+  checkString,
+  notOpen,
+  prepareFind,
+  prepareQuery,
+  prepareWrite,
+  recordMatches,
+  sortRecords,
+} from './store.js';
+
+export { idKey };
 
 export interface IndexedDBStoreOptions {
   /** The database's name; two stores with one name share their data. */
@@ -40,27 +55,24 @@ export interface IndexedDBStoreOptions {
   onBlocked?: () => void;
   /** Another connection upgrades or deletes the database; this store has closed (reload the app). */
   onVersionChange?: () => void;
+  /**
+   * Secondary indexes by collection, e.g. `{product: ['category', ['category', 'price']]}`: IndexedDB indexes,
+   * created (and filled from the records held) when the database is opened without them. Indexes can be added
+   * later, not dropped: a database with an index this store does not declare was opened by a newer app.
+   */
+  indexes?: StoreIndexes;
 }
 
-const SCHEMA_VERSION = 1;
 const RECORDS = 'records';
 const QUEUE = 'queue';
 const META = 'meta';
 /** Records read per request while filtering: bounds memory whatever the collection's size. */
 const FIND_CHUNK = 256;
 
-/** Maps an id so that comparing by UTF-16 code unit orders like comparing ids by code point. */
-export function idKey(id: string): string {
-  let i = 0;
-  while (i < id.length && id.charCodeAt(i) < 0xd800) i++;
-  if (i === id.length) return id;
-  const units = new Array<number>(id.length);
-  for (let j = 0; j < id.length; j++) {
-    const x = id.charCodeAt(j);
-    // U+E000..U+FFFF sort before surrogates (code points >= U+10000): swap the two blocks.
-    units[j] = x < 0xd800 ? x : x >= 0xe000 ? x - 0x800 : x + 0x2000;
-  }
-  return String.fromCharCode(...units);
+/** A record as read, without its index keys. */
+function plain(r: (BaseRecord & { k?: unknown }) | undefined): BaseRecord | undefined {
+  if (r && 'k' in r) delete r.k;
+  return r;
 }
 
 function request<T>(r: IDBRequest<T>): Promise<T> {
@@ -81,6 +93,7 @@ export class IndexedDBStore implements Store {
   private state: 'new' | 'open' | 'closed' = 'new';
   /** Why the connection went away without `close()`. */
   private lost: string | undefined;
+  private readonly indexDefs: Map<string, IndexDef[]>;
 
   constructor(options: IndexedDBStoreOptions) {
     if (typeof options?.name !== 'string' || options.name.length === 0) {
@@ -108,18 +121,85 @@ export class IndexedDBStore implements Store {
     this.durability = options.durability ?? 'strict';
     this.blockedTimeoutMs = options.blockedTimeoutMs ?? 10_000;
     this.options = options;
+    this.indexDefs = parseIndexes(options.indexes);
   }
 
   async open(): Promise<void> {
     if (this.state === 'open') return;
     if (this.state === 'closed') throw notOpen(`IndexedDBStore "${this.name}"`, 'closed');
-    this.db = await this.connect();
+    let db = await this.connect(undefined);
+    const have = new Set(Array.from(db.transaction(RECORDS, 'readonly').objectStore(RECORDS).indexNames));
+    const wanted = [...this.indexDefs.values()].flat();
+    const unknown = [...have].filter((n) => !wanted.some((d) => d.name === n));
+    if (unknown.length > 0) {
+      db.close();
+      throw new SynclineError(
+        'STORAGE_UNAVAILABLE',
+        `IndexedDB "${this.name}" was upgraded by a newer version of the app (it has ${unknown.length} index(es) this store does not declare); reload to use the newer version`,
+      );
+    }
+    const missing = wanted.filter((d) => !have.has(d.name));
+    if (missing.length > 0) {
+      const version = db.version + 1;
+      db.close();
+      db = await this.connect(version, missing);
+    }
+    this.db = db;
     this.state = 'open';
+  }
+
+  /** The record as stored: with its keys of the collection's declared indexes. */
+  private stored(r: BaseRecord): BaseRecord & { k?: Record<string, (string | number)[]> } {
+    const defs = this.indexDefs.get(r.collection);
+    if (!defs) return r;
+    const k: Record<string, (string | number)[]> = {};
+    for (const d of defs) k[d.name] = indexKey(d, r.data, r.id);
+    return { ...r, k };
+  }
+
+  async getMany(collection: string, ids: string[]): Promise<(BaseRecord | undefined)[]> {
+    const c = checkCollection(collection, 'collection');
+    for (const id of ids) checkId(id, 'id');
+    if (ids.length === 0) return [];
+    const store = this.objectStore(RECORDS);
+    // One transaction, requests in flight together.
+    return Promise.all(ids.map((id) => request<BaseRecord | undefined>(store.get([c, idKey(id)])).then(plain)));
+  }
+
+  async query(collection: string, q?: StoreQuery): Promise<BaseRecord[]> {
+    const { query, idAscending } = prepareQuery(collection, q);
+    if (query.limit === 0) return [];
+    const store = this.objectStore(RECORDS);
+    const plan = planQuery(this.indexDefs.get(collection), query.filter, query.keys, idAscending);
+    if (!plan) {
+      const rows = (await request(store.getAll(this.keyRange.bound([collection], [collection, []])))) as BaseRecord[];
+      return sortRecords(rows.filter((r) => recordMatches(r, query)).map(plain) as BaseRecord[], query).slice(0, query.limit);
+    }
+    const index = store.index(plan.def.name);
+    const range = plan.prefix.length > 0 ? this.keyRange.bound(plan.prefix, [...plan.prefix, []]) : undefined;
+    if (!plan.ordered || !Number.isFinite(query.limit)) {
+      const rows = ((await request(index.getAll(range))) as BaseRecord[]).filter((r) => recordMatches(r, query)).map(plain) as BaseRecord[];
+      return (plan.ordered ? rows : sortRecords(rows, query)).slice(0, query.limit);
+    }
+    // In index order with a limit: a cursor, stopped once the page is full.
+    return new Promise((resolve, reject) => {
+      const out: BaseRecord[] = [];
+      const r = index.openCursor(range);
+      r.onerror = () => reject(r.error);
+      r.onsuccess = () => {
+        const cursor = r.result;
+        if (!cursor) return resolve(out);
+        const row = cursor.value as BaseRecord;
+        if (recordMatches(row, query)) out.push(plain(row) as BaseRecord);
+        if (out.length >= query.limit) return resolve(out);
+        cursor.continue();
+      };
+    });
   }
 
   async get(collection: string, id: string): Promise<BaseRecord | undefined> {
     const key = [checkCollection(collection, 'collection'), idKey(checkId(id, 'id'))];
-    return request<BaseRecord | undefined>(this.objectStore(RECORDS).get(key));
+    return plain(await request<BaseRecord | undefined>(this.objectStore(RECORDS).get(key)));
   }
 
   async find(collection: string, filter?: Filter, page?: { limit?: number; after?: string }): Promise<BaseRecord[]> {
@@ -129,7 +209,10 @@ export class IndexedDBStore implements Store {
     const upper = [q.collection, []];
     const rangeAfter = (id: string | undefined): IDBKeyRange =>
       id === undefined ? this.keyRange.bound([q.collection], upper) : this.keyRange.bound([q.collection, idKey(id)], upper, true);
-    if (!q.filter) return request(store.getAll(rangeAfter(q.after), Number.isFinite(q.limit) ? q.limit : undefined));
+    if (!q.filter)
+      return ((await request(store.getAll(rangeAfter(q.after), Number.isFinite(q.limit) ? q.limit : undefined))) as BaseRecord[]).map(
+        plain,
+      ) as BaseRecord[];
     const where = q.filter;
     // Keyset-paged reads of FIND_CHUNK records in one transaction, filtered as they come.
     return new Promise((resolve, reject) => {
@@ -142,7 +225,7 @@ export class IndexedDBStore implements Store {
             const rows = r.result as BaseRecord[];
             for (const row of rows) {
               if (!matchFilter(where, { ...row.data, _id: row.id, _rev: row.version })) continue;
-              out.push(row);
+              out.push(plain(row) as BaseRecord);
               if (out.length >= q.limit) return resolve(out);
             }
             if (rows.length < FIND_CHUNK) return resolve(out);
@@ -199,7 +282,7 @@ export class IndexedDBStore implements Store {
         const meta = tx.objectStore(META);
         for (const c of p.clear) records.delete(this.keyRange.bound([c], [c, []]));
         for (const d of p.delete) records.delete([d.collection, idKey(d.id)]);
-        for (const r of p.put) records.put(r, [r.collection, idKey(r.id)]);
+        for (const r of p.put) records.put(this.stored(r), [r.collection, idKey(r.id)]);
         for (const seq of p.dequeue) queue.delete(seq);
         for (const u of p.update) {
           // Only entries still queued: requests run in order, so this sees the dequeues above.
@@ -253,18 +336,38 @@ export class IndexedDBStore implements Store {
     this.db = undefined;
   }
 
-  private connect(): Promise<IDBDatabase> {
+  /** Opens at `version` (undefined: the current one, or 1 for a new database), creating and filling `add` indexes. */
+  private connect(version: number | undefined, add: IndexDef[] = []): Promise<IDBDatabase> {
     const name = this.name;
     return new Promise((resolve, reject) => {
-      const req = this.factory.open(name, SCHEMA_VERSION);
+      const req = version === undefined ? this.factory.open(name) : this.factory.open(name, version);
       let timer: ReturnType<typeof setTimeout> | undefined;
       let gaveUp = false;
       req.onupgradeneeded = (event) => {
+        const db = req.result;
         if (event.oldVersion < 1) {
-          const db = req.result;
           db.createObjectStore(RECORDS);
           db.createObjectStore(QUEUE, { keyPath: 'seq', autoIncrement: true });
           db.createObjectStore(META);
+        }
+        if (add.length === 0) return;
+        const tx = req.transaction as IDBTransaction;
+        if (!db.objectStoreNames.contains(RECORDS)) return; // not ours: refused on success
+        const records = tx.objectStore(RECORDS);
+        for (const d of add) if (!records.indexNames.contains(d.name)) records.createIndex(d.name, `k.${d.name}`);
+        // Records already held get their keys of the new indexes (one cursor per collection, in this upgrade).
+        for (const collection of new Set(add.map((d) => d.collection))) {
+          const defs = add.filter((d) => d.collection === collection);
+          const cursor = records.openCursor(this.keyRange.bound([collection], [collection, []]));
+          cursor.onsuccess = () => {
+            const c = cursor.result;
+            if (!c) return;
+            const v = c.value as BaseRecord & { k?: Record<string, unknown> };
+            const k = { ...(v.k ?? {}) };
+            for (const d of defs) k[d.name] = indexKey(d, v.data, v.id);
+            c.update({ ...v, k });
+            c.continue();
+          };
         }
       };
       req.onblocked = () => {

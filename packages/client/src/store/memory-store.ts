@@ -10,11 +10,45 @@
  */
 import type { Filter } from '@syncline/protocol';
 import { compareCodePoints, matchFilter } from '@syncline/protocol';
-import type { BaseRecord, PendingOperation, Store, StoreWrite } from './store.js';
-import { checkCollection, checkId, checkString, cloneJson, notOpen, prepareFind, prepareWrite } from './store.js';
+import { SortedList } from '../sorted-list.js';
+import { compareKeys, type IndexDef, indexKey, parseIndexes, planQuery, type StoreIndexes } from './indexes.js';
+import type { BaseRecord, PendingOperation, Store, StoreQuery, StoreWrite } from './store.js';
+import {
+  checkCollection,
+  checkId,
+  checkString,
+  cloneJson,
+  notOpen,
+  prepareFind,
+  prepareQuery,
+  prepareWrite,
+  recordMatches,
+  sortRecords,
+} from './store.js';
+
+export interface MemoryStoreOptions {
+  /** Secondary indexes by collection, e.g. `{product: ['category', ['category', 'price']]}` (see `query`). */
+  indexes?: StoreIndexes;
+}
+
+interface IndexEntry {
+  key: (string | number)[];
+  id: string;
+}
+
+/** One declared index of a collection: its entries in key order. */
+class Index {
+  readonly entries = new SortedList<IndexEntry>((a, b) => compareKeys(a.key, b.key));
+  constructor(readonly def: IndexDef) {}
+}
 
 class Collection {
   readonly records = new Map<string, BaseRecord>();
+  readonly indexes: Index[];
+
+  constructor(defs: IndexDef[] | undefined) {
+    this.indexes = (defs ?? []).map((d) => new Index(d));
+  }
   /** Ids in code-point order; may still hold ids deleted (or re-added) since the last sort. */
   private sorted: string[] = [];
   /** Ids added since the last sort (not counted in `sorted`). */
@@ -22,12 +56,20 @@ class Collection {
   private deletedSinceSort = 0;
 
   put(record: BaseRecord): void {
-    if (!this.records.has(record.id)) this.added.add(record.id);
+    const old = this.records.get(record.id);
+    if (!old) this.added.add(record.id);
     this.records.set(record.id, record);
+    for (const ix of this.indexes) {
+      if (old) ix.entries.remove({ key: indexKey(ix.def, old.data, old.id), id: old.id });
+      ix.entries.insert({ key: indexKey(ix.def, record.data, record.id), id: record.id });
+    }
   }
 
   delete(id: string): void {
-    if (!this.records.delete(id)) return;
+    const old = this.records.get(id);
+    if (!old) return;
+    this.records.delete(id);
+    for (const ix of this.indexes) ix.entries.remove({ key: indexKey(ix.def, old.data, old.id), id });
     if (!this.added.delete(id)) this.deletedSinceSort++;
   }
 
@@ -78,6 +120,11 @@ export class MemoryStore implements Store {
   private readonly queue = new Map<number, PendingOperation>();
   private readonly meta = new Map<string, unknown>();
   private lastSeq = 0;
+  private readonly indexDefs: Map<string, IndexDef[]>;
+
+  constructor(options: MemoryStoreOptions = {}) {
+    this.indexDefs = parseIndexes(options.indexes);
+  }
 
   async open(): Promise<void> {
     if (this.state === 'closed') throw notOpen('MemoryStore', 'closed');
@@ -103,6 +150,45 @@ export class MemoryStore implements Store {
       out.push(cloneJson(record));
     }
     return out;
+  }
+
+  async getMany(collection: string, ids: string[]): Promise<(BaseRecord | undefined)[]> {
+    this.check();
+    const c = this.collections.get(checkCollection(collection, 'collection'));
+    return ids.map((id) => {
+      const r = c?.records.get(checkId(id, 'id'));
+      return r && cloneJson(r);
+    });
+  }
+
+  async query(collection: string, q?: StoreQuery): Promise<BaseRecord[]> {
+    this.check();
+    const { query, idAscending } = prepareQuery(collection, q);
+    const c = this.collections.get(collection);
+    if (!c || query.limit === 0) return [];
+    const plan = planQuery(this.indexDefs.get(collection), query.filter, query.keys, idAscending);
+    const out: BaseRecord[] = [];
+    if (plan) {
+      const ix = c.indexes.find((i) => i.def === plan.def) as Index;
+      const p = plan.prefix;
+      const entries = ix.entries;
+      const start = entries.rankOf({ key: p, id: '' });
+      for (const e of entries.from(start)) {
+        if (p.length > 0 && compareKeys(e.key.slice(0, p.length), p) !== 0) break;
+        const r = c.records.get(e.id) as BaseRecord;
+        if (!recordMatches(r, query)) continue;
+        out.push(r);
+        if (plan.ordered && out.length >= query.limit) break;
+      }
+      if (!plan.ordered) sortRecords(out, query);
+    } else {
+      for (const id of c.ids()) {
+        const r = c.records.get(id) as BaseRecord;
+        if (recordMatches(r, query)) out.push(r);
+      }
+      sortRecords(out, query);
+    }
+    return out.slice(0, query.limit).map(cloneJson);
   }
 
   async count(collection?: string): Promise<number> {
@@ -132,7 +218,7 @@ export class MemoryStore implements Store {
     for (const record of p.put) {
       let c = this.collections.get(record.collection);
       if (!c) {
-        c = new Collection();
+        c = new Collection(this.indexDefs.get(record.collection));
         this.collections.set(record.collection, c);
       }
       c.put(record);

@@ -20,6 +20,7 @@
  */
 import type { Filter, Operation } from '@syncline/protocol';
 import { isCollectionName, MAX_DOCUMENT_ID_LENGTH, parseFilter, SynclineError } from '@syncline/protocol';
+import { type CompiledQuery, compileQuery, type SortDirection } from '../query.js';
 
 /** A document as the server last confirmed it. */
 export interface BaseRecord {
@@ -65,6 +66,12 @@ export interface StoreWrite {
   clear?: string[];
 }
 
+export interface StoreQuery {
+  filter?: Filter;
+  sort?: Record<string, SortDirection>;
+  limit?: number;
+}
+
 export interface Store {
   /** Opens (or creates) the store; called once before anything else. */
   open(): Promise<void>;
@@ -75,6 +82,13 @@ export interface Store {
    * `limit`/`after` page through them (`after`: exclusive id).
    */
   find(collection: string, filter?: Filter, page?: { limit?: number; after?: string }): Promise<BaseRecord[]>;
+  /** Base records by id, in the order of `ids` (undefined where there is none). */
+  getMany(collection: string, ids: string[]): Promise<(BaseRecord | undefined)[]>;
+  /**
+   * Base records matching `q.filter`, in `q.sort` order then id (query.ts's value order), at most `q.limit`:
+   * read through the collection's declared indexes when one fits (see indexes.ts), else a scan.
+   */
+  query(collection: string, q?: StoreQuery): Promise<BaseRecord[]>;
   /** Number of base records (of one collection, or all). */
   count(collection?: string): Promise<number>;
   /** The queue in order. */
@@ -262,3 +276,31 @@ export const notOpen = (what: string, state: 'new' | 'closed'): SynclineError =>
     'STORAGE_UNAVAILABLE',
     state === 'new' ? `${what} is not open; call open() first` : `${what} is closed; create and open a new store`,
   );
+
+/** Checks `query`'s arguments (the filter like the server's, the sort like a local query's). */
+export function prepareQuery(
+  collection: string,
+  q: StoreQuery | undefined,
+): { collection: string; query: CompiledQuery; idAscending: boolean } {
+  checkCollection(collection, 'collection');
+  const query = compileQuery({
+    ...(q?.filter === undefined ? {} : { filter: q.filter }),
+    ...(q?.sort === undefined ? {} : { sort: q.sort }),
+    ...(q?.limit === undefined ? {} : { limit: q.limit }),
+  });
+  const d = q?.sort?._id;
+  return { collection, query, idAscending: d !== -1 && d !== 'desc' };
+}
+
+/** Sorts records in a query's order (the records' fields with their id, as the client sees them). */
+export function sortRecords(records: BaseRecord[], query: CompiledQuery): BaseRecord[] {
+  if (query.keys.length === 0 && query.compare({ _id: 'a' }, { _id: 'b' }) < 0) return records; // already in id order
+  const view = new Map<BaseRecord, Record<string, unknown> & { _id: string }>();
+  for (const r of records) view.set(r, { ...r.data, _id: r.id });
+  return records.sort((a, b) => query.compare(view.get(a) as { _id: string }, view.get(b) as { _id: string }));
+}
+
+/** Whether a record matches a compiled query's filter. */
+export function recordMatches(r: BaseRecord, query: CompiledQuery): boolean {
+  return !query.filter || query.matches({ ...r.data, _id: r.id, _rev: r.version });
+}
