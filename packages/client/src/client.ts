@@ -19,10 +19,8 @@
  */
 import {
   type Change,
-  compareCodePoints,
   DEFAULT_SERVER_LIMITS,
   type Filter,
-  matchFilter,
   type Operation,
   type OperationResult,
   type WireDocument,
@@ -31,6 +29,8 @@ import { Emitter } from './emitter.js';
 import { ConflictError, RejectedError, SyncError, ValidationError } from './errors.js';
 import { HybridClock } from './hlc.js';
 import { isTooLarge, planBatch } from './push-batch.js';
+import { type CompiledQuery, compileQuery, type Query } from './query.js';
+import { SortedList } from './sorted-list.js';
 import type { BaseRecord, PendingOperation, Store } from './store/store.js';
 import { HttpTransport } from './transport/http.js';
 import { SocketTransport } from './transport/socket.js';
@@ -137,13 +137,38 @@ interface CollectionState {
   syncing: Promise<void> | undefined;
   /** Bumped on every (re)subscription, so frames of an older one are ignored. */
   epoch: number;
-  queries: Set<LiveQuery>;
+  /** Open live queries: each keeps its whole result in order, updated per changed document. */
+  views: Set<LiveView>;
+  /** Materialized documents (base + pending, validated, frozen) by id, reused until the document changes. */
+  docs: Map<string, Materialized>;
+  /** View loads and updates run one after another, in the order of the changes. */
+  chain: Promise<void>;
 }
 
-interface LiveQuery {
-  filter: Filter | undefined;
-  callback: (docs: Doc[]) => void;
-  last: string | undefined;
+interface Materialized {
+  /** The base's version (-1: no base). */
+  version: number;
+  /** Ids of the pending operations applied on it. */
+  ops: string;
+  doc: Doc | undefined;
+}
+
+/** What a live query's callback gets besides the documents. */
+export interface LiveQueryInfo {
+  /** Documents matching the filter (before offset/after/limit). */
+  total: number;
+}
+
+interface LiveView {
+  query: Query;
+  compiled: CompiledQuery;
+  list: SortedList<Doc>;
+  byId: Map<string, Doc>;
+  callback: (docs: readonly Doc[], info: LiveQueryInfo) => void;
+  last: readonly Doc[] | undefined;
+  lastTotal: number;
+  loaded: boolean;
+  dirty: boolean;
 }
 
 const posKey = (collection: string) => `pos:${collection}`;
@@ -211,6 +236,7 @@ export class SynclineClient extends Emitter<ClientEvents> {
     this.clock = new HybridClock(id);
     const [queue, position] = await Promise.all([this.store.pending(), this.store.getMeta<number>('position')]);
     this.queue = queue;
+    this.queueChanged();
     this.position = position ?? 0;
     await this.store.write({ meta: { clientId: id } });
     for (const p of queue) for (const s of Object.values(clocksOf(p.operation.data))) this.clock.observe(s);
@@ -243,11 +269,17 @@ export class SynclineClient extends Emitter<ClientEvents> {
   collection(name: string, options: { schema?: Schema } = {}): Collection {
     let c = this.collections.get(name);
     if (!c) {
-      c = { name, caughtUp: false, syncing: undefined, epoch: 0, queries: new Set() };
+      c = { name, caughtUp: false, syncing: undefined, epoch: 0, views: new Set(), docs: new Map(), chain: Promise.resolve() };
       if (options.schema) c.schema = options.schema;
       this.collections.set(name, c);
       void this.opened.then(() => this.follow(c as CollectionState));
-    } else if (options.schema) c.schema = options.schema;
+    } else if (options.schema && options.schema !== c.schema) {
+      const state = c;
+      state.schema = options.schema;
+      // Documents were validated against another schema: validate again, and reload open queries.
+      state.docs.clear();
+      for (const v of state.views) this.schedule(state, () => this.loadView(state, v));
+    }
     return new Collection(this, c);
   }
 
@@ -338,31 +370,191 @@ export class SynclineClient extends Emitter<ClientEvents> {
 
   // ---- reads -----------------------------------------------------------
 
+  /** Pending operations by `collection/id`, in queue order (rebuilt after the queue changed). */
+  private pendingIndex: Map<string, PendingOperation[]> | undefined;
+
+  private queueChanged(): void {
+    this.pendingIndex = undefined;
+  }
+
+  private pendingOf(collection: string, id: string): PendingOperation[] {
+    if (!this.pendingIndex) {
+      const index = new Map<string, PendingOperation[]>();
+      for (const p of this.queue) {
+        if (p.operation.docId === undefined) continue;
+        const key = `${p.operation.collection}/${p.operation.docId}`;
+        const list = index.get(key);
+        if (list) list.push(p);
+        else index.set(key, [p]);
+      }
+      this.pendingIndex = index;
+    }
+    return this.pendingIndex.get(`${collection}/${id}`) ?? [];
+  }
+
+  /** Ids of a collection's documents with pending operations. */
+  private pendingIds(collection: string): Set<string> {
+    const ids = new Set<string>();
+    for (const p of this.queue) if (p.operation.collection === collection && p.operation.docId !== undefined) ids.add(p.operation.docId);
+    return ids;
+  }
+
+  /**
+   * The visible document (base + pending writes, validated, clocks hidden, frozen): the same object as long
+   * as its base version and pending operations are the same, so it is validated once per version.
+   */
+  private materialize(c: CollectionState, id: string, base: BaseRecord | undefined, ops: PendingOperation[]): Doc | undefined {
+    const version = base ? base.version : -1;
+    const opIds = ops.length === 0 ? '' : ops.map((p) => p.operation.id).join(' ');
+    const hit = c.docs.get(id);
+    if (hit && hit.version === version && hit.ops === opIds) return hit.doc;
+    let doc: Doc | null = base ? toDoc(base) : null;
+    for (const p of ops) doc = applyOp(doc, p.operation);
+    const v = doc ? this.visible(c, doc) : undefined;
+    const frozen = v ? Object.freeze(v) : undefined;
+    if (frozen) c.docs.set(id, { version, ops: opIds, doc: frozen });
+    else c.docs.delete(id);
+    return frozen;
+  }
+
   /** The visible document: base + pending writes, validated, clocks hidden. */
   async read(c: CollectionState, id: string): Promise<Doc | undefined> {
     await this.opened;
-    const base = await this.store.get(c.name, id);
-    let doc: Doc | null = base ? toDoc(base) : null;
-    for (const p of this.queue) if (p.operation.collection === c.name && p.operation.docId === id) doc = applyOp(doc, p.operation);
-    return doc ? this.visible(c, doc) : undefined;
+    return this.materialize(c, id, await this.store.get(c.name, id), this.pendingOf(c.name, id));
   }
 
   async findAll(c: CollectionState, filter?: Filter): Promise<Doc[]> {
+    return this.runQuery(c, filter === undefined ? {} : { filter });
+  }
+
+  /** A one-shot query: the store's indexes narrow the base records, pending writes are applied on top. */
+  async runQuery(c: CollectionState, query: Query): Promise<Doc[]> {
+    const compiled = compileQuery(query);
     await this.opened;
-    const docs = new Map<string, Doc | null>();
-    for (const r of await this.store.find(c.name)) docs.set(r.id, toDoc(r));
-    for (const p of this.queue) {
-      const op = p.operation;
-      if (op.collection !== c.name || op.docId === undefined) continue;
-      docs.set(op.docId, applyOp(docs.get(op.docId) ?? null, op));
+    const docs = await this.matching(c, query, compiled, compiled.after ? Number.POSITIVE_INFINITY : compiled.offset + compiled.limit);
+    return windowOf(docs, compiled);
+  }
+
+  /** At least the first `want` visible documents matching the query (all when fewer match), in its order. */
+  private async matching(c: CollectionState, query: Query, compiled: CompiledQuery, want: number): Promise<Doc[]> {
+    const touched = this.pendingIds(c.name);
+    const storeQuery = { ...(query.filter ? { filter: query.filter } : {}), ...(query.sort ? { sort: query.sort } : {}) };
+    // Ask for more than wanted: documents with pending writes are taken from their own read, and invalid ones drop out.
+    let extra = touched.size;
+    for (;;) {
+      const limit = want + extra;
+      const rows = await this.store.query(c.name, Number.isFinite(limit) ? { ...storeQuery, limit } : storeQuery);
+      const docs: Doc[] = [];
+      for (const r of rows) {
+        if (touched.has(r.id)) continue;
+        const d = this.materialize(c, r.id, r, []);
+        if (d) docs.push(d);
+      }
+      const kept = docs.length;
+      if (touched.size > 0) {
+        const ids = [...touched];
+        const bases = await this.store.getMany(c.name, ids);
+        ids.forEach((id, i) => {
+          const d = this.materialize(c, id, bases[i], this.pendingOf(c.name, id));
+          if (d && compiled.matches(d)) docs.push(d);
+        });
+        docs.sort(compiled.compare);
+      }
+      if (!Number.isFinite(limit) || rows.length < limit || kept >= want) return docs;
+      extra = extra * 2 + 16;
     }
-    const out: Doc[] = [];
-    for (const d of docs.values()) {
-      if (!d) continue;
-      const v = this.visible(c, d);
-      if (v && (!filter || matchFilter(filter, { ...v, _rev: v._rev ?? 0 }))) out.push(v);
+  }
+
+  /** A live query: `callback` gets the window now and whenever a document in it changed. */
+  liveQuery(c: CollectionState, query: Query, callback: (docs: readonly Doc[], info: LiveQueryInfo) => void): () => void {
+    const compiled = compileQuery(query);
+    const view: LiveView = {
+      query,
+      compiled,
+      list: new SortedList<Doc>(compiled.compare),
+      byId: new Map(),
+      callback,
+      last: undefined,
+      lastTotal: -1,
+      loaded: false,
+      dirty: false,
+    };
+    c.views.add(view);
+    this.schedule(c, () => this.loadView(c, view));
+    return () => {
+      c.views.delete(view);
+    };
+  }
+
+  /** The former API: documents matching `filter`, in id order. */
+  subscribeQuery(c: CollectionState, filter: Filter | undefined, callback: (docs: Doc[]) => void): () => void {
+    return this.liveQuery(c, filter === undefined ? {} : { filter }, (docs) => callback(docs as Doc[]));
+  }
+
+  private schedule(c: CollectionState, task: () => Promise<void>): void {
+    c.chain = c.chain
+      .then(async () => {
+        await this.opened;
+        await task();
+      })
+      .catch((err) => {
+        if (!this.closed) this.emit('error', { code: (err as SyncError).code ?? 'INTERNAL', message: (err as Error).message });
+      });
+  }
+
+  private async loadView(c: CollectionState, view: LiveView): Promise<void> {
+    if (!c.views.has(view)) return;
+    const docs = await this.matching(c, view.query, view.compiled, Number.POSITIVE_INFINITY);
+    view.list.load(docs);
+    view.byId = new Map(docs.map((d) => [d._id, d]));
+    view.loaded = true;
+    this.emitView(view, true);
+  }
+
+  /** Moves the changed documents in every loaded view: O(log n) each, then one window per view that changed. */
+  private async refreshViews(c: CollectionState, ids: string[]): Promise<void> {
+    if (c.views.size === 0) return;
+    const bases = await this.store.getMany(c.name, ids);
+    const docs = ids.map((id, i) => this.materialize(c, id, bases[i], this.pendingOf(c.name, id)));
+    for (const view of c.views) {
+      if (!view.loaded) continue;
+      ids.forEach((id, i) => {
+        const d = docs[i];
+        const old = view.byId.get(id);
+        const match = d !== undefined && view.compiled.matches(d);
+        if (old === d && match) return;
+        if (old) {
+          view.list.remove(old);
+          view.byId.delete(id);
+          view.dirty = true;
+        }
+        if (match) {
+          view.list.insert(d);
+          view.byId.set(id, d);
+          view.dirty = true;
+        }
+      });
+      if (view.dirty) this.emitView(view, false);
     }
-    return out.sort((a, b) => compareCodePoints(a._id, b._id));
+  }
+
+  /** Calls back with the window when it differs (by reference) from the last one sent. */
+  private emitView(view: LiveView, always: boolean): void {
+    view.dirty = false;
+    const { compiled, list } = view;
+    let start = compiled.after ? list.rankOf(compiled.after as Doc, true) : 0;
+    start += compiled.offset;
+    const end = Number.isFinite(compiled.limit) ? start + compiled.limit : list.size;
+    const docs = list.slice(start, end);
+    const last = view.last;
+    if (!always && last && last.length === docs.length && view.lastTotal === list.size && docs.every((d, i) => d === last[i])) return;
+    view.last = Object.freeze(docs);
+    view.lastTotal = list.size;
+    try {
+      view.callback(view.last, { total: list.size });
+    } catch (err) {
+      this.emit('error', { code: 'INTERNAL', message: `a live query's callback threw: ${(err as Error).message}` });
+    }
   }
 
   private readonly quarantined = new Set<string>();
@@ -387,26 +579,11 @@ export class SynclineClient extends Emitter<ClientEvents> {
     return undefined;
   }
 
-  subscribeQuery(c: CollectionState, filter: Filter | undefined, callback: (docs: Doc[]) => void): () => void {
-    const q: LiveQuery = { filter, callback, last: undefined };
-    c.queries.add(q);
-    void this.runQuery(c, q);
-    return () => c.queries.delete(q);
-  }
-
-  private async runQuery(c: CollectionState, q: LiveQuery): Promise<void> {
-    const docs = await this.findAll(c, q.filter);
-    const key = JSON.stringify(docs);
-    if (key === q.last || !c.queries.has(q)) return;
-    q.last = key;
-    q.callback(docs);
-  }
-
   private changed(collection: string, ids: string[], origin: 'local' | 'remote'): void {
     if (ids.length === 0) return;
     this.emit('change', { collection, ids, origin });
     const c = this.collections.get(collection);
-    for (const q of c?.queries ?? []) void this.runQuery(c as CollectionState, q).catch(() => {});
+    if (c && c.views.size > 0) this.schedule(c, () => this.refreshViews(c, ids));
   }
 
   // ---- writes ----------------------------------------------------------
@@ -448,6 +625,7 @@ export class SynclineClient extends Emitter<ClientEvents> {
     if (this.closed) throw new SyncError('CLIENT_CLOSED', 'The client was closed before the server answered; the write stays queued.');
     const entry: PendingOperation = { seq: seq as number, operation };
     this.queue.push(entry);
+    this.queueChanged();
     const promise = new Promise<WriteOutcome>((resolve, reject) => this.waiters.set(entry.seq, { resolve, reject }));
     promise.catch(() => {});
     this.changed(c.name, [operation.docId], 'local');
@@ -692,6 +870,7 @@ export class SynclineClient extends Emitter<ClientEvents> {
     const gone = new Set(dequeue);
     const replaced = new Map(update.map((u) => [u.seq, u]));
     this.queue = this.queue.filter((p) => !gone.has(p.seq)).map((p) => replaced.get(p.seq) ?? p);
+    this.queueChanged();
     for (const s of settled) s();
     for (const [collection, ids] of touched) this.changed(collection, [...ids], 'remote');
   }
@@ -857,6 +1036,8 @@ export class SynclineClient extends Emitter<ClientEvents> {
         }),
       );
       if (done && from > this.position) this.position = from;
+      // The clear removed documents no page will name: open queries start over from the store.
+      if (first) for (const v of c.views) this.schedule(c, () => this.loadView(c, v));
       first = false;
       const total = typeof (page as { total?: unknown }).total === 'number' ? (page as unknown as { total: number }).total : null;
       this.emit('progress', { collection: c.name, received, total, done });
@@ -1031,7 +1212,21 @@ export class Collection {
     return this.client.findAll(this.state, filter);
   }
 
-  /** A live query: `callback` gets the matching documents now and after every local or remote change. */
+  /** Documents matching `query.filter`, in `query.sort` order, windowed by `offset`/`after` and `limit`. */
+  query(query: Query = {}): Promise<Doc[]> {
+    return this.client.runQuery(this.state, query);
+  }
+
+  /**
+   * A live query: `callback` gets the window now and again whenever it changed. Documents are frozen and keep
+   * their identity until they change; each change costs O(log n) per open query, not a re-read.
+   * Returns the function that ends it.
+   */
+  live(query: Query, callback: (docs: readonly Doc[], info: LiveQueryInfo) => void): () => void {
+    return this.client.liveQuery(this.state, query, callback);
+  }
+
+  /** A live query on `filter` (id order): `callback` gets the matching documents now and after every change. */
   subscribe(filter: Filter | undefined, callback: (docs: Doc[]) => void): () => void {
     return this.client.subscribeQuery(this.state, filter, callback);
   }
@@ -1042,6 +1237,17 @@ export function createClient(options: ClientOptions): SynclineClient {
 }
 
 // ---- helpers ------------------------------------------------------------
+
+/** The part of a query's ordered result its `after`, `offset` and `limit` select. */
+function windowOf(docs: Doc[], q: CompiledQuery): Doc[] {
+  let start = 0;
+  if (q.after) {
+    const after = q.after;
+    while (start < docs.length && q.compare(docs[start] as Doc, after) <= 0) start++;
+  }
+  start += q.offset;
+  return docs.slice(start, Number.isFinite(q.limit) ? start + q.limit : undefined);
+}
 
 function randomId(): string {
   return globalThis.crypto.randomUUID();
