@@ -20,5 +20,7 @@ export default function setup(): void {
     'packages/server',
     'packages/client',
   ]);
+  // The client's one-file browser build (dist/browser), which the packed-package test loads through an import map.
+  run([fileURLToPath(new URL('../packages/client/scripts/build-browser.mjs', import.meta.url))]);
   run([fileURLToPath(new URL('../node_modules/vite/bin/vite.js', import.meta.url)), 'build', '--logLevel', 'warn', 'apps/demo']);
 }
