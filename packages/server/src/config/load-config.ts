@@ -12,6 +12,8 @@ export function loadConfig(explicit: ConfigInput = {}, env: NodeJS.ProcessEnv = 
   const out: Record<string, unknown> = {};
   const problems: string[] = [];
   const file = readConfigFile(explicit, env, problems);
+  /** Options nobody set (their declared default applies): some defaults depend on another option. */
+  const defaulted = new Set<OptionName>();
   for (const name of Object.keys(options) as OptionName[]) {
     const spec = options[name];
     let raw: unknown = explicit[name];
@@ -35,6 +37,7 @@ export function loadConfig(explicit: ConfigInput = {}, env: NodeJS.ProcessEnv = 
         }
       }
     }
+    if (raw === undefined) defaulted.add(name);
     const parsed = spec.schema.safeParse(raw);
     if (parsed.success) out[name] = parsed.data;
     else problems.push(`${source}=${JSON.stringify(raw)}: ${explain(parsed.error.issues, raw)}`);
@@ -45,6 +48,12 @@ export function loadConfig(explicit: ConfigInput = {}, env: NodeJS.ProcessEnv = 
     problems.push('ADAPTER=postgres needs DATABASE_URL (or POSTGRES_DATABASE_URL)');
   }
   if (out.adapter === 'mysql' && !out.mysqlDatabase) problems.push('ADAPTER=mysql needs MYSQL_DATABASE');
+  if (out.actionMode === 'held') {
+    // Each open action holds a PostgreSQL connection: small pools by default.
+    if (out.adapter !== 'postgres') problems.push('SYNCLINE_ACTION_MODE=held needs PostgreSQL (DATABASE_URL); use staged');
+    const held = { maxOpenActionsPerSocket: 16, maxOpenActionsPerUser: 16, maxOpenActions: 64 } as const;
+    for (const [name, value] of Object.entries(held) as [OptionName, number][]) if (defaulted.has(name)) out[name] = value;
+  }
   if (out.authTable && !out.authColumn) problems.push('AUTH_TABLE needs AUTH_COLUMN');
   if (out.authColumn && !out.authTable) problems.push('AUTH_COLUMN needs AUTH_TABLE');
   if (out.allowTestToken && out.nodeEnv === 'production') {

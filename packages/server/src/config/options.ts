@@ -287,27 +287,39 @@ export const options = {
     schema: int(1, 100_000).default(100),
     description: 'Subscriptions one socket may hold on `/sync`.',
   },
+  actionMode: {
+    env: ['SYNCLINE_ACTION_MODE'],
+    schema: z.enum(['staged', 'held']).default('staged'),
+    description:
+      '`/sendActions`: `staged` (every storage) checks a write at ACK and applies it at FIN with the version it was checked on (a change in between rolls the FIN back as a conflict), holding only memory, so a client may hold thousands of ACKed actions; `held` (PostgreSQL only) writes at ACK in a transaction that holds the row locked until FIN, one database connection per open action (its limits then default to 16 per socket and user, 64 in all).',
+  },
   finTimeoutMs: {
     env: ['FIN_TIMEOUT_MS'],
-    schema: int(10, 600_000).default(5000),
-    description: '`/sendActions`: how long an ACKed action waits for its `clientFin` before it is rolled back.',
+    schema: int(10, 3_600_000).default(120_000),
+    description:
+      "`/sendActions`: how long an ACKed action waits for its `clientFin` before it is rolled back (120 s, as the reference sync server's flow, which FINs after receiving a whole batch's results).",
   },
   maxOpenActionsPerSocket: {
     env: ['SYNCLINE_MAX_OPEN_ACTIONS_PER_SOCKET'],
-    schema: int(1, 10_000).default(16),
-    description: '`/sendActions`: ACKed actions one socket may hold open awaiting FIN.',
+    schema: int(1, 100_000).default(2000),
+    description: '`/sendActions`: ACKed actions one socket may hold open awaiting FIN (held mode: 16 by default).',
   },
   maxOpenActionsPerUser: {
     env: ['SYNCLINE_MAX_OPEN_ACTIONS_PER_USER'],
-    schema: int(1, 100_000).default(16),
+    schema: int(1, 100_000).default(5000),
     description:
-      '`/sendActions`: ACKed actions one user (anonymous: one client id) may hold open awaiting FIN, all its sockets together, unless at least as many stay free after it; never more than its fair share of SYNCLINE_MAX_OPEN_ACTIONS (README, "Limits").',
+      '`/sendActions`: ACKed actions one user (anonymous: one client id) may hold open awaiting FIN, all its sockets together, unless at least as many stay free after it; never more than its fair share of SYNCLINE_MAX_OPEN_ACTIONS (README, "Limits"). Held mode: 16 by default.',
   },
   maxOpenActions: {
     env: ['SYNCLINE_MAX_OPEN_ACTIONS'],
-    schema: int(1, 100_000).default(64),
+    schema: int(1, 1_000_000).default(20_000),
     description:
-      '`/sendActions`: ACKed actions held open server-wide (on PostgreSQL each holds a connection of a separate pool of this size, so REST and `/sync` never wait for them).',
+      '`/sendActions`: ACKed actions held open server-wide. Held mode: 64 by default, each holding a connection of a separate pool of this size, so REST and `/sync` never wait for them.',
+  },
+  maxOpenActionBytes: {
+    env: ['SYNCLINE_MAX_OPEN_ACTION_BYTES'],
+    schema: int(1024, 16 * 1024 * 1024 * 1024).default(256 * 1024 * 1024),
+    description: '`/sendActions`: bytes of action data (as JSON) all open actions together may hold on this server.',
   },
   lockTimeoutMs: {
     env: ['SYNCLINE_LOCK_TIMEOUT_MS'],

@@ -3,11 +3,12 @@
  * the client's FIN or rolled back. Nothing of an action is visible to anyone
  * (documents, change log, operation log) before `commit()` resolves.
  *
- * Two implementations:
- * - HeldActionRunner (PostgreSQL): a real transaction per action on its own
+ * Two implementations (SYNCLINE_ACTION_MODE):
+ * - HeldActionRunner (PostgreSQL, `held`): a real transaction per action on its own
  *   pool, row-locked with NOWAIT, written at ACK, committed at FIN.
- * - StagedActionRunner (PGlite, one connection): holding a transaction would
- *   block every other query, so the action is planned at ACK without writing and
+ * - StagedActionRunner (`staged`, the default; the only one on PGlite, whose single
+ *   connection a held transaction would block, and MySQL): holding a transaction per
+ *   action would cost a connection each, so the action is planned at ACK without writing and
  *   applied at FIN through `applyOperations` with the version it was planned on
  *   (a concurrent change in between turns the FIN into a 'conflict' rollback).
  */
@@ -55,7 +56,9 @@ export interface ActionRunner {
 }
 
 export interface ActionRunnerOptions {
-  /** PostgreSQL URL for the held runner's own pool; without it the staged runner is used. */
+  /** `held` (PostgreSQL with databaseUrl) or `staged` (the default, every storage). */
+  mode?: 'staged' | 'held';
+  /** PostgreSQL URL for the held runner's own pool. */
   databaseUrl?: string | undefined;
   /** Server-wide bound on open actions: the held runner's pool size. */
   maxOpenActions: number;

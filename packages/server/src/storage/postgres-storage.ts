@@ -662,7 +662,7 @@ export class PostgresStorage implements Storage {
 
   private async createRunner(options: ActionRunnerOptions): Promise<ActionRunner> {
     const sequence = (txid: string) => this.sequencer.positionOf(txid);
-    if (this.adapter === 'postgres' && options.databaseUrl) {
+    if (options.mode === 'held' && this.adapter === 'postgres' && options.databaseUrl) {
       return new HeldActionRunner({ ...options, databaseUrl: options.databaseUrl }, this.s, sequence, {
         has: (collection) => this.tables.has(collection),
         write: (q, caller, op, fingerprint, authorize) =>

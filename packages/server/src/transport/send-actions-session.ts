@@ -55,6 +55,8 @@ interface Entry {
   cancel?: RollbackReason;
   /** Refused before parsing completed (its type is unknown): reported to the admin metrics like a write. */
   refused?: boolean;
+  /** Size of the action's data as JSON, counted against the open actions' byte budget while it is open. */
+  bytes?: number;
 }
 
 /** Ids of recently ended actions: a late clientFin for one of them is not an error. */
@@ -116,8 +118,10 @@ export class ActionSession {
     const opKey = `o${socketIdentity(this.socket).userId ?? ''}\u0000${action.op.id}`;
     if (locks.has(opKey)) return errorRef('RECORD_BUSY', 'This action is already open on another connection.');
     // Last: a write that passes is counted against its user's budget until end().
-    const over = this.hub.budget.take(this.budgetKey(), this.writes);
+    const bytes = Buffer.byteLength(JSON.stringify(action.op.data ?? null));
+    const over = this.hub.budget.take(this.budgetKey(), this.writes, bytes);
     if (over) return over;
+    entry.bytes = bytes;
     entry.lockKeys = [recordKey, opKey];
     return undefined;
   }
@@ -276,7 +280,7 @@ export class ActionSession {
     this.entries.delete(entry.action.key);
     if (entry.action.op) {
       this.writes--;
-      this.hub.budget.release(this.budgetKey());
+      this.hub.budget.release(this.budgetKey(), entry.bytes);
       for (const k of entry.lockKeys) this.hub.locks.delete(k);
     } else this.reads--;
     this.remember(entry.action.key);

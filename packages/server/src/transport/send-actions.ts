@@ -36,6 +36,7 @@ const EVENTS = new Set(['sendActions', 'sendProductActions', 'clientFin', AUTH_E
 export async function registerSendActions(io: Server, deps: SocketDeps): Promise<StopNamespace> {
   const { config, storage } = deps;
   const runner = await storage.createActionRunner?.({
+    mode: config.actionMode,
     databaseUrl: config.databaseUrl,
     maxOpenActions: config.maxOpenActions,
     finTimeoutMs: config.finTimeoutMs,
