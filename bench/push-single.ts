@@ -18,6 +18,7 @@ export interface PushSingleConfig {
   warmupMs: number;
   measureMs: number;
   keep: boolean;
+  cpuProfDir?: string;
   log: (msg: string) => void;
 }
 
@@ -114,6 +115,7 @@ export async function pushSingle(cfg: PushSingleConfig, label = ''): Promise<Res
         label: `push-single-${writers}`,
         env: { DATABASE_URL: cfg.databaseUrl, SYNCLINE_SCHEMA: SCHEMA, DATABASE_POOL_SIZE: String(Math.max(10, writers + 4)) },
         sockets: writers,
+        ...(cfg.cpuProfDir ? { cpuProfDir: cfg.cpuProfDir } : {}),
       });
       let rest: TimedResult;
       let sync: TimedResult;

@@ -231,6 +231,7 @@ const pushSingleCfg: PushSingleConfig = {
   measureMs: Math.min(measureS, 5) * 1000,
   keep: args.keep === true,
   log,
+  ...(cpuProfDir ? { cpuProfDir } : {}),
 };
 const memoryCfg: MemoryConfig = { clients: 5000, targetKiB: 15, log, ...(cpuProfDir ? { cpuProfDir } : {}) };
 

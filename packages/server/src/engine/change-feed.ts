@@ -122,7 +122,10 @@ export class ChangeFeed {
     this.stopListening = await this.storage.onCommit(
       (p, origin) => {
         if (p <= this.position) return;
-        if (origin === 'own' || !this.busUp()) void this.poke();
+        // This process's own commit at p (everything below it is visible): with nobody to
+        // deliver to, move there without a query per write.
+        if (origin === 'own' && this.idle()) this.skipTo(p);
+        else if (origin === 'own' || !this.busUp()) void this.poke();
         // Swept here: perhaps another instance's API write, which that instance publishes (knowing its opt-outs).
         else if (origin === 'swept') this.expect(p, Math.min(SWEPT_DELAY_MS, this.graceMs));
         else this.expect(p, this.graceMs);
@@ -238,15 +241,22 @@ export class ChangeFeed {
     return this.reading;
   }
 
+  /** Nobody to deliver to, and no other instance to tell. */
+  private idle(): boolean {
+    return this.wanted !== undefined && !this.wanted() && !this.busUp();
+  }
+
+  private skipTo(p: number): void {
+    if (p <= this.position || this.stopped) return;
+    const from = this.position;
+    this.position = p;
+    this.onBatch({ from, to: p, changes: [] });
+  }
+
   private async drain(): Promise<void> {
-    // Nobody to deliver to (and no other instance to tell): move to the head without reading the changes.
-    if (this.wanted && !this.wanted() && !this.busUp()) {
-      const head = await this.storage.currentPosition();
-      if (head > this.position) {
-        const from = this.position;
-        this.position = head;
-        this.onBatch({ from, to: head, changes: [] });
-      }
+    // Nobody to deliver to: move to the head without reading the changes.
+    if (this.idle()) {
+      this.skipTo(await this.storage.currentPosition());
       return;
     }
     for (;;) {

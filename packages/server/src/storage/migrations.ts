@@ -13,11 +13,13 @@
  *   last position. Sequencing transactions are serialized by the lock, which is
  *   released only after their commit is visible, so positions become visible in
  *   order: a reader that sees position p sees every position below p.
- * - Who sequences: never the writing transaction itself (migration 4 dropped
- *   the deferred trigger by which other programs' transactions did, under the
- *   lock, at commit: that serialized their commits). Every transaction commits
- *   freely (group commit); the server sequences its own right after commit,
- *   before acknowledging, and sweeps other programs' commits every few ms.
+ * - Who sequences: never a transaction of another program (migration 4 dropped
+ *   the deferred trigger by which they did, under the lock, at commit: that
+ *   serialized the application's commits); they commit freely and the server
+ *   sweeps them every few ms. The server's own autocommit writes sequence
+ *   themselves as their last act (`write_batch`, migration 5), one write
+ *   group of many requests at a time (write-group.ts); its writes inside
+ *   longer transactions are sequenced right after commit, before acknowledging.
  * - Sequencing and feed functions run with `jit = off` and plans that need no
  *   fresh statistics (migration 4); the server vacuums the `open_tx` queue
  *   itself, so nothing depends on autovacuum (sequencer.ts).
@@ -588,6 +590,90 @@ ALTER FUNCTION ${s}.sequence_pending() SET jit = off;
 ALTER FUNCTION ${s}.sequence(xid8[]) SET jit = off;
 ALTER FUNCTION ${s}.changes_after(bigint, integer) SET jit = off;
 ALTER FUNCTION ${s}.changes_after(bigint, integer) SET enable_seqscan = off;
+`,
+  },
+  {
+    version: 5,
+    name: "the server's document writes in one function that can sequence the transaction before it commits",
+    sql: (s) => `
+-- The server's write of documents and its operation log (write-statement.ts),
+-- one round trip. With sequence_now (autocommit writes: write groups and other
+-- unlocked attempts, see write-group.ts), the transaction sequences itself as
+-- its last act: it takes the positions lock only after its writes, holds it
+-- through its own commit (so positions still become visible in order) and
+-- returns its position. A write used to commit, then wait for a sequencing
+-- transaction of its own: two commits, one of them serialized, per write.
+-- Other callers (an open /sendActions transaction, a locking attempt) pass
+-- false and are sequenced after commit (sequencer.ts). Every count must match
+-- or the whole write aborts with SYR01 (a concurrent write raced it: retry).
+CREATE FUNCTION ${s}.write_batch(
+  i_collection text[], i_id text[], i_data jsonb[], i_version integer[], i_vclock jsonb[], i_deleted boolean[],
+  i_op_id text[], i_client_id text[],
+  u_collection text[], u_id text[], u_data jsonb[], u_version integer[], u_vclock jsonb[], u_deleted boolean[],
+  u_op_id text[], u_client_id text[], u_prev_version integer[],
+  l_scope text[], l_id text[], l_client_id text[], l_collection text[], l_doc_id text[], l_type text[], l_status text[],
+  l_result jsonb[], l_fingerprint text[],
+  sequence_now boolean, lock_wait_ms integer)
+RETURNS TABLE (tx text, last_position bigint)
+LANGUAGE plpgsql AS $fn$
+#variable_conflict use_column
+DECLARE
+  n bigint;
+  wrote boolean := false;
+BEGIN
+  -- The API's transaction (the capture triggers record operation and client ids).
+  PERFORM set_config('${s}.api', 'on', true);
+  -- A write group waits briefly for row locks; its requests retry alone (write-group.ts).
+  IF lock_wait_ms IS NOT NULL THEN
+    PERFORM set_config('lock_timeout', lock_wait_ms::text, true);
+  END IF;
+  IF cardinality(i_id) > 0 THEN
+    INSERT INTO ${s}.documents (collection, id, data, version, vclock, deleted, op_id, client_id)
+    SELECT * FROM unnest(i_collection, i_id, i_data, i_version, i_vclock, i_deleted, i_op_id, i_client_id)
+    ON CONFLICT (collection, id) DO NOTHING;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    IF n <> cardinality(i_id) THEN
+      RAISE EXCEPTION 'a concurrent write touched the same documents' USING ERRCODE = 'SYR01';
+    END IF;
+    wrote := true;
+  END IF;
+  IF cardinality(u_id) > 0 THEN
+    UPDATE ${s}.documents d SET data = x.data, version = x.version, vclock = x.vclock, deleted = x.deleted,
+      op_id = x.op_id, client_id = x.client_id, updated_at = now()
+    FROM unnest(u_collection, u_id, u_data, u_version, u_vclock, u_deleted, u_op_id, u_client_id, u_prev_version)
+      AS x(collection, id, data, version, vclock, deleted, op_id, client_id, prev_version)
+    WHERE d.collection = x.collection AND d.id = x.id AND d.version = x.prev_version;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    IF n <> cardinality(u_id) THEN
+      RAISE EXCEPTION 'a concurrent write touched the same documents' USING ERRCODE = 'SYR01';
+    END IF;
+    wrote := true;
+  END IF;
+  IF cardinality(l_id) > 0 THEN
+    INSERT INTO ${s}.operations (scope, id, client_id, collection, doc_id, type, status, result, fingerprint)
+    SELECT * FROM unnest(l_scope, l_id, l_client_id, l_collection, l_doc_id, l_type, l_status, l_result, l_fingerprint)
+    ON CONFLICT (scope, id) DO NOTHING;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    IF n <> cardinality(l_id) THEN
+      RAISE EXCEPTION 'a concurrent write logged the same operations' USING ERRCODE = 'SYR01';
+    END IF;
+  END IF;
+  IF NOT wrote THEN
+    RETURN;
+  END IF;
+  IF sequence_now THEN
+    PERFORM ${s}.sequence_pending();
+  END IF;
+  RETURN QUERY SELECT pg_current_xact_id()::text, (SELECT c.last_position FROM ${s}.commits c WHERE c.tx = pg_current_xact_id());
+END $fn$;
+-- Plans that need no fresh statistics (see migration 4): the key lookups of the
+-- update and of sequencing stay index lookups however stale documents' statistics are.
+ALTER FUNCTION ${s}.write_batch(text[], text[], jsonb[], integer[], jsonb[], boolean[], text[], text[],
+  text[], text[], jsonb[], integer[], jsonb[], boolean[], text[], text[], integer[],
+  text[], text[], text[], text[], text[], text[], text[], jsonb[], text[], boolean, integer) SET jit = off;
+ALTER FUNCTION ${s}.write_batch(text[], text[], jsonb[], integer[], jsonb[], boolean[], text[], text[],
+  text[], text[], jsonb[], integer[], jsonb[], boolean[], text[], text[], integer[],
+  text[], text[], text[], text[], text[], text[], text[], jsonb[], text[], boolean, integer) SET enable_seqscan = off;
 `,
   },
 ];

@@ -10,7 +10,7 @@ import {
   SynclineError,
   type WireDocument,
 } from '@syncline/protocol';
-import { type Authorize, type DocState, docKey, planOperations, toWire } from '../engine/plan-operations.js';
+import { type Authorize, type DocState, docKey, type Plan, planOperations, toWire } from '../engine/plan-operations.js';
 import { type ActionRunner, type ActionRunnerOptions, refused, StagedActionRunner } from './action-runner.js';
 import type { AppSql } from './app-sql.js';
 import { type ChangePage, type ChangeRow, changesJson, changesResponse, readChanges } from './change-page.js';
@@ -53,7 +53,8 @@ import {
   type UninstalledCapture,
 } from './storage.js';
 import { applyTableOps, type TableDialect, type TableOp, withTableRow } from './table-writes.js';
-import { heldByActions, logOperations, readForPlan, withDocument, writePlan } from './write-statement.js';
+import { type GroupEntry, type GroupOutcome, WriteGroups } from './write-group.js';
+import { heldByActions, logOperations, readForPlan, readForPlans, type WritePart, withDocument, writePlans } from './write-statement.js';
 
 /** lock_not_available: a row lock not granted within lock_timeout. */
 const LOCK_NOT_AVAILABLE = '55P03';
@@ -64,12 +65,57 @@ const OPTIMISTIC_ATTEMPTS = 2;
 const SWEEP_INTERVAL_MS = 10;
 const MAX_ATTEMPTS = 6;
 class RetryBatch extends Error {}
+/**
+ * Write groups in flight at once (write-group.ts). One: a group sequences itself
+ * under the positions lock before it commits (migration 5), so a second one
+ * would mostly wait for that lock; meanwhile the next group forms, bigger.
+ */
+const GROUPS_IN_FLIGHT = 1;
+/**
+ * How long a group's write waits for a row lock (a record held by an open
+ * /sendActions action, or a transaction of another program) before it fails
+ * and its requests retry alone with the full SYNCLINE_LOCK_TIMEOUT_MS: one
+ * held record must not hold up every request behind its group.
+ */
+const GROUP_LOCK_WAIT_MS = 100;
+/** Operations per write group (a bigger request is written alone). */
+const GROUP_MAX_OPS = 500;
+
+/** One attempt's read, plan and write (applyValid), with the position its transaction got. */
+interface WriteAttempt {
+  storedById: Map<string, StoredOperation>;
+  loaded: Map<string, DocState>;
+  fresh: ValidOp[];
+  first: Map<string, ValidOp>;
+  plan: Plan;
+  position?: number | undefined;
+}
+
+/** A request's attempt waiting for a write group. */
+interface GroupedWrite extends GroupEntry {
+  caller: Caller;
+  scope: string;
+  valid: ValidOp[];
+  mode: 'blind' | 'optimistic';
+  authorize: Authorize | undefined;
+}
+
+/** A request's keys for write-group.ts: its documents and its operation ids (in its scope). */
+function groupKeys(scope: string, valid: ValidOp[]): string[] {
+  const keys: string[] = [];
+  for (const v of valid) keys.push(docKey(v.op.collection, v.op.docId), `\u0001${scope}\u0001${v.op.id}`);
+  return keys;
+}
 
 export class PostgresStorage implements Storage {
   readonly adapter: 'pglite' | 'postgres';
   tableCollections: ReadonlySet<string> = new Set();
   private readonly s: string;
   private readonly sequencer: Sequencer;
+  private readonly groups = new WriteGroups<GroupedWrite, WriteAttempt>((entries) => this.writeGroup(entries), {
+    maxInFlight: GROUPS_IN_FLIGHT,
+    maxSize: GROUP_MAX_OPS,
+  });
 
   /** Table collections (TABLE_NAMES), introspected and captured by `migrate()`. */
   private tables = new Map<string, PgTableInfo>();
@@ -149,7 +195,7 @@ export class PostgresStorage implements Storage {
         // (An insert with a baseVersion above 0 expects a tombstone, which blind planning cannot see.)
         const blind = attempt === 1 && valid.every((v) => v.op.type === 'insert' && !v.op.baseVersion);
         const mode = busy ? 'busy' : blind ? 'blind' : attempt <= OPTIMISTIC_ATTEMPTS ? 'optimistic' : 'locking';
-        await this.applyValid(caller, valid, results, mode, authorize);
+        await this.applyValid(caller, valid, results, mode, authorize, attempt <= OPTIMISTIC_ATTEMPTS);
         break;
       } catch (err) {
         const code = (err as { code?: string }).code;
@@ -176,17 +222,49 @@ export class PostgresStorage implements Storage {
    * `busy` is `locking` that first try-locks each record's action lock: the
    * operations on records an open action holds are answered RECORD_BUSY (not
    * logged, so the same operation can be sent again) and the others applied.
+   * `grouped`: a `blind` or `optimistic` attempt shares its read, write
+   * statement and sequencing pass with concurrent requests (write-group.ts).
    */
   private async applyValid(
     caller: Caller,
     valid: ValidOp[],
     results: (OperationResult | undefined)[],
     mode: 'blind' | 'optimistic' | 'locking' | 'busy',
-    authorize?: Authorize,
+    authorize: Authorize | undefined,
+    grouped: boolean,
   ): Promise<void> {
     if (valid.length === 0) return;
-    const s = this.s;
     const scope = operationScope(caller);
+    const out =
+      grouped && (mode === 'blind' || mode === 'optimistic')
+        ? await this.groups.submit({ caller, scope, valid, mode, authorize, keys: groupKeys(scope, valid), size: valid.length })
+        : await this.writeAlone(caller, scope, valid, results, mode, authorize);
+
+    out.fresh.forEach((f, i) => {
+      const r = out.plan.results[i] as OperationResult;
+      if (r.status === 'applied' && out.position !== undefined) r.position = out.position;
+      results[f.index] = r;
+    });
+    for (const v of valid) {
+      if (results[v.index]) continue;
+      const first = out.first.get(v.op.id);
+      const original = out.storedById.get(v.op.id) ?? (first && { result: results[first.index], fingerprint: first.fingerprint });
+      const r = repeatResult(v, original, (stored) => withDocument(stored, out.loaded));
+      if (!r) throw new RetryBatch();
+      results[v.index] = r;
+    }
+  }
+
+  /** An attempt of one request on its own (see applyValid). */
+  private async writeAlone(
+    caller: Caller,
+    scope: string,
+    valid: ValidOp[],
+    results: (OperationResult | undefined)[],
+    mode: 'blind' | 'optimistic' | 'locking' | 'busy',
+    authorize?: Authorize,
+  ): Promise<WriteAttempt> {
+    const s = this.s;
     const locking = mode === 'locking' || mode === 'busy';
     const run = async (q: SqlQueryable) => {
       let active = valid;
@@ -224,26 +302,84 @@ export class PostgresStorage implements Storage {
       const ops = fresh.map((f) => f.op);
       const plan = planOperations(caller.clientId, ops, loaded, authorize);
       const target = { scope, fingerprints: fresh.map((f) => f.fingerprint) };
-      const txid = fresh.length === 0 ? undefined : await writePlan(q, s, caller.clientId, target, ops, plan, loaded);
-      return { storedById, loaded, fresh, first, plan, txid };
+      // Autocommit: the write sequences itself before it commits; in a transaction it cannot (migration 5).
+      const written =
+        fresh.length === 0
+          ? undefined
+          : await writePlans(q, s, [{ clientId: caller.clientId, target, ops, plan }], loaded, { sequence: !locking });
+      return { storedById, loaded, fresh, first, plan, written };
     };
-    const out = locking ? await this.db.transaction(run) : await run(this.db);
+    const { written, ...out } = locking ? await this.db.transaction(run) : await run(this.db);
+    return { ...out, position: await this.positionAfterCommit(written) };
+  }
 
-    // Committed (durable) but not yet visible to pulls: sequence it before acknowledging.
-    const position = out.txid === undefined ? undefined : await this.sequencer.positionOf(out.txid);
-    out.fresh.forEach((f, i) => {
-      const r = out.plan.results[i] as OperationResult;
-      if (r.status === 'applied' && position !== undefined) r.position = position;
-      results[f.index] = r;
-    });
-    for (const v of valid) {
-      if (results[v.index]) continue;
-      const first = out.first.get(v.op.id);
-      const original = out.storedById.get(v.op.id) ?? (first && { result: results[first.index], fingerprint: first.fingerprint });
-      const r = repeatResult(v, original, (stored) => withDocument(stored, out.loaded));
-      if (!r) throw new RetryBatch();
-      results[v.index] = r;
+  /** A committed write's position: known if it sequenced itself, else sequenced now (before acknowledging). */
+  private async positionAfterCommit(written: { tx: string; position: number | undefined } | undefined): Promise<number | undefined> {
+    if (written === undefined) return undefined;
+    if (written.position !== undefined) {
+      this.sequencer.ownCommit(written.position);
+      return written.position;
     }
+    return this.sequencer.positionOf(written.tx);
+  }
+
+  /**
+   * A write group (write-group.ts): one read for the requests that need one,
+   * each request planned on its own (its caller, rules, operation log scope),
+   * one write statement for all, one sequencing pass. A failed write fails
+   * the group; its requests then retry alone, so one request's bad value or
+   * race costs the others a retry, never their result.
+   */
+  private async writeGroup(entries: GroupedWrite[]): Promise<GroupOutcome<WriteAttempt>[]> {
+    const s = this.s;
+    const reading = entries.filter((e) => e.mode !== 'blind');
+    const read =
+      reading.length === 0
+        ? undefined
+        : await readForPlans(
+            this.db,
+            s,
+            reading.map((e) => ({ scope: e.scope, ops: e.valid.map((v) => v.op) })),
+            'none',
+          );
+    const planned: (GroupOutcome<Omit<WriteAttempt, 'position'>> & { part?: WritePart })[] = entries.map((e) => {
+      try {
+        const storedById = (e.mode === 'blind' ? undefined : read?.stored.get(e.scope)) ?? new Map<string, StoredOperation>();
+        const loaded = new Map<string, DocState>();
+        if (read) {
+          for (const v of e.valid) {
+            const key = docKey(v.op.collection, v.op.docId);
+            const doc = read.loaded.get(key);
+            if (doc) loaded.set(key, doc);
+          }
+        }
+        const { fresh, first } = freshOps(e.valid, storedById);
+        const ops = fresh.map((f) => f.op);
+        const plan = planOperations(e.caller.clientId, ops, loaded, e.authorize);
+        const target = { scope: e.scope, fingerprints: fresh.map((f) => f.fingerprint) };
+        const value = { storedById, loaded, fresh, first, plan };
+        return fresh.length === 0 ? { ok: true, value } : { ok: true, value, part: { clientId: e.caller.clientId, target, ops, plan } };
+      } catch (error) {
+        return { ok: false, error };
+      }
+    });
+    const parts = planned.flatMap((p) => (p.part ? [p.part] : []));
+    let written: Awaited<ReturnType<typeof writePlans>>;
+    try {
+      written =
+        parts.length === 0
+          ? undefined
+          : await writePlans(this.db, s, parts, read?.loaded ?? new Map(), { sequence: true, lockWaitMs: GROUP_LOCK_WAIT_MS });
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      // Nothing was written. A race is retried by each request anyway; another
+      // error may be one request's (a value the database refuses): each retries alone.
+      const retryable = code !== undefined && (RETRYABLE.has(code) || code === LOCK_NOT_AVAILABLE);
+      if (parts.length === 1 || retryable) throw err;
+      return entries.map(() => ({ ok: false, error: new RetryBatch() }));
+    }
+    const position = await this.positionAfterCommit(written);
+    return planned.map((p) => (p.ok ? { ok: true, value: { ...p.value, position } } : p));
   }
 
   /**

@@ -1,6 +1,8 @@
 /**
- * Gives positions to the server's committed write transactions (see the header
- * of migrations.ts). One sequencing pass at a time per process serves every
+ * Gives positions to committed write transactions that did not sequence
+ * themselves (see the header of migrations.ts): the server's writes made in
+ * longer transactions (a locking attempt, table rows, /sendActions), and
+ * other programs' transactions. One sequencing pass at a time per process serves every
  * caller that asked before it started: writes awaiting their position, pulls,
  * and the timer's sweep share it (they used to run their own passes, which
  * queued on the positions lock behind each other and committed once each), so
@@ -49,6 +51,11 @@ export class Sequencer {
     private readonly db: SqlQueryable,
     private readonly schema: string,
   ) {}
+
+  /** A write of this process that sequenced itself at commit (write_batch, migration 5) got `position`. */
+  ownCommit(position: number): void {
+    this.sequenced(position, 'own');
+  }
 
   /** Resolves with the last position of committed transaction `tx` once it is sequenced. */
   positionOf(tx: string): Promise<number> {

@@ -75,37 +75,68 @@ export async function readForPlan(
   ops: PlannedOp[],
   lock: 'none' | 'wait' | 'nowait',
 ): Promise<PlanInput> {
+  const { stored, loaded } = await readForPlans(q, s, [{ scope, ops }], lock);
+  return { storedById: stored.get(scope) ?? new Map(), loaded };
+}
+
+/**
+ * `readForPlan` for the operations of several callers at once (a write group,
+ * see write-group.ts): stored results by scope, then by operation id.
+ */
+export async function readForPlans(
+  q: SqlQueryable,
+  s: string,
+  parts: { scope: string; ops: PlannedOp[] }[],
+  lock: 'none' | 'wait' | 'nowait',
+): Promise<{ stored: Map<string, Map<string, StoredOperation>>; loaded: Map<string, DocState> }> {
   const keys = new Map<string, [string, string]>();
-  for (const op of ops) keys.set(docKey(op.collection, op.docId), [op.collection, op.docId]);
+  const scopes: string[] = [];
+  const ids: string[] = [];
+  for (const part of parts) {
+    for (const op of part.ops) {
+      keys.set(docKey(op.collection, op.docId), [op.collection, op.docId]);
+      scopes.push(part.scope);
+      ids.push(op.id);
+    }
+  }
   const locking = lock === 'wait' ? 'FOR UPDATE' : lock === 'nowait' ? 'FOR UPDATE NOWAIT' : '';
-  const { rows } = await q.query<ReadRow>(
+  // One caller (the usual case): the scope is a constant, the lookup a plain index scan.
+  const single = parts.length === 1;
+  const logged = single
+    ? `FROM ${s}.operations o WHERE o.scope = $4 AND o.id = ANY($1::text[])`
+    : `FROM unnest($4::text[], $1::text[]) AS k(scope, id) JOIN ${s}.operations o ON o.scope = k.scope AND o.id = k.id`;
+  const { rows } = await q.query<ReadRow & { scope: string | null }>(
     `WITH docs AS (
        SELECT collection, id, data, version, vclock, deleted FROM ${s}.documents
        WHERE (collection, id) IN (SELECT * FROM unnest($2::text[], $3::text[]))
        ORDER BY collection, id ${locking}
      )
-     SELECT true AS stored, o.fingerprint, NULL AS collection, o.id, o.result AS data, NULL::integer AS version,
+     SELECT true AS stored, o.scope, o.fingerprint, NULL AS collection, o.id, o.result AS data, NULL::integer AS version,
             NULL::jsonb AS vclock, NULL::boolean AS deleted
-     FROM ${s}.operations o WHERE o.scope = $4 AND o.id = ANY($1::text[])
+     ${logged}
      UNION ALL
-     SELECT false, NULL, collection, id, data, version, vclock, deleted FROM docs`,
-    [ops.map((o) => o.id), [...keys.values()].map((k) => k[0]), [...keys.values()].map((k) => k[1]), scope],
+     SELECT false, NULL, NULL, collection, id, data, version, vclock, deleted FROM docs`,
+    [ids, [...keys.values()].map((k) => k[0]), [...keys.values()].map((k) => k[1]), single ? parts[0]?.scope : scopes],
   );
-  const storedById = new Map<string, StoredOperation>();
+  const stored = new Map<string, Map<string, StoredOperation>>();
   const loaded = new Map<string, DocState>();
   for (const r of rows) {
-    if (r.stored) storedById.set(r.id, { result: r.data as OperationResult, fingerprint: r.fingerprint });
-    else loaded.set(docKey(r.collection, r.id), r as DocState);
+    if (r.stored) {
+      const scope = r.scope as string;
+      const mine = stored.get(scope) ?? new Map<string, StoredOperation>();
+      stored.set(scope, mine);
+      mine.set(r.id, { result: r.data as OperationResult, fingerprint: r.fingerprint });
+    } else loaded.set(docKey(r.collection, r.id), r as DocState);
   }
-  return { storedById, loaded };
+  return { stored, loaded };
 }
 
 /**
- * Writes a plan's documents and the operation log in one statement that
- * re-checks every version it was planned against and aborts (retryably, SYR01)
- * if anything changed in between. `batch_written()` marks the transaction as
- * the API's, so it is sequenced by the server after commit (migrations.ts).
- * Returns the transaction id if any document was written.
+ * Writes a plan's documents and the operation log in one round trip
+ * (`write_batch`, migration 5) that re-checks every version it was planned
+ * against and aborts (retryably, SYR01) if anything changed in between. The
+ * transaction is marked as the API's, so it is sequenced by the server after
+ * commit (migrations.ts). Returns the transaction id if any document was written.
  */
 export async function writePlan(
   q: SqlQueryable,
@@ -116,12 +147,49 @@ export async function writePlan(
   plan: Plan,
   loaded: Map<string, DocState>,
 ): Promise<string | undefined> {
+  return (await writePlans(q, s, [{ clientId, target, ops, plan }], loaded, { sequence: false }))?.tx;
+}
+
+/** Parameter types of `write_batch` (migration 5). */
+const WRITE_BATCH_TYPES = [
+  ...['text[]', 'text[]', 'jsonb[]', 'integer[]', 'jsonb[]', 'boolean[]', 'text[]', 'text[]'],
+  ...['text[]', 'text[]', 'jsonb[]', 'integer[]', 'jsonb[]', 'boolean[]', 'text[]', 'text[]', 'integer[]'],
+  ...['text[]', 'text[]', 'text[]', 'text[]', 'text[]', 'text[]', 'text[]', 'jsonb[]', 'text[]'],
+  'boolean',
+  'integer',
+];
+
+/** One caller's planned operations in a write statement. */
+export interface WritePart {
+  clientId: string;
+  target: LogTarget;
+  ops: PlannedOp[];
+  plan: Plan;
+}
+
+/**
+ * `writePlan` for the plans of several callers at once (a write group, see
+ * write-group.ts): their documents must not overlap. All or nothing: a race on
+ * any of them aborts the whole write. `sequence`: the statement is its own
+ * transaction (autocommit), which sequences itself before it commits and
+ * returns its position (migration 5); never inside a longer transaction, which
+ * would hold the positions lock until it ends. `lockWaitMs`: the longest it
+ * waits for a row lock (default: the session's lock_timeout).
+ */
+export async function writePlans(
+  q: SqlQueryable,
+  s: string,
+  parts: WritePart[],
+  loaded: Map<string, DocState>,
+  options: { sequence: boolean; lockWaitMs?: number },
+): Promise<{ tx: string; position: number | undefined } | undefined> {
   const inserts = new DocColumns();
   const updates = new DocColumns();
   // Sorted, so concurrent batches take row locks in the same order.
-  const writes = [...plan.writes.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  const writes = parts.flatMap((part) => [...part.plan.writes.entries()]).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
   for (const [key, w] of writes) (w.existed ? updates : inserts).push(w, loaded.get(key)?.version ?? 0);
   const log = {
+    scope: [] as string[],
     id: [] as string[],
     client: [] as string[],
     collection: [] as string[],
@@ -131,56 +199,44 @@ export async function writePlan(
     result: [] as string[],
     fingerprint: [] as string[],
   };
-  ops.forEach((op, i) => {
-    const r = plan.results[i] as OperationResult;
-    log.id.push(op.id);
-    log.fingerprint.push(target.fingerprints[i] as string);
-    log.client.push(op.clientId ?? clientId);
-    log.collection.push(op.collection);
-    log.doc.push(op.docId);
-    log.type.push(op.type);
-    log.status.push(r.status);
-    log.result.push(JSON.stringify(toStored(r)));
-  });
-
-  // One statement; only the parts this batch needs. Each part's row count is
-  // checked by batch_written(), which aborts the statement on a race.
-  const params: unknown[] = [];
-  const p = (v: unknown) => `$${params.push(v)}`;
-  const ctes: string[] = [];
-  const checks: string[] = [];
-  if (inserts.size > 0) {
-    ctes.push(`ins AS (
-       INSERT INTO ${s}.documents (collection, id, data, version, vclock, deleted, op_id, client_id)
-       SELECT * FROM unnest(${p(inserts.collection)}::text[], ${p(inserts.id)}::text[], ${p(inserts.data)}::jsonb[],
-         ${p(inserts.version)}::integer[], ${p(inserts.vclock)}::jsonb[], ${p(inserts.deleted)}::boolean[],
-         ${p(inserts.opId)}::text[], ${p(inserts.clientId)}::text[])
-       ON CONFLICT (collection, id) DO NOTHING RETURNING 1)`);
-    checks.push(`(SELECT count(*) FROM ins) = ${p(inserts.size)}`);
+  for (const { clientId, target, ops, plan } of parts) {
+    ops.forEach((op, i) => {
+      const r = plan.results[i] as OperationResult;
+      log.scope.push(target.scope);
+      log.id.push(op.id);
+      log.fingerprint.push(target.fingerprints[i] as string);
+      log.client.push(op.clientId ?? clientId);
+      log.collection.push(op.collection);
+      log.doc.push(op.docId);
+      log.type.push(op.type);
+      log.status.push(r.status);
+      log.result.push(JSON.stringify(toStored(r)));
+    });
   }
-  if (updates.size > 0) {
-    ctes.push(`upd AS (
-       UPDATE ${s}.documents d SET data = x.data, version = x.version, vclock = x.vclock, deleted = x.deleted,
-         op_id = x.op_id, client_id = x.client_id, updated_at = now()
-       FROM unnest(${p(updates.collection)}::text[], ${p(updates.id)}::text[], ${p(updates.data)}::jsonb[],
-         ${p(updates.version)}::integer[], ${p(updates.vclock)}::jsonb[], ${p(updates.deleted)}::boolean[],
-         ${p(updates.opId)}::text[], ${p(updates.clientId)}::text[], ${p(updates.prevVersion)}::integer[])
-         AS x(collection, id, data, version, vclock, deleted, op_id, client_id, prev_version)
-       WHERE d.collection = x.collection AND d.id = x.id AND d.version = x.prev_version
-       RETURNING 1)`);
-    checks.push(`(SELECT count(*) FROM upd) = ${p(updates.size)}`);
-  }
-  ctes.push(`ops AS (
-     INSERT INTO ${s}.operations (scope, id, client_id, collection, doc_id, type, status, result, fingerprint)
-     SELECT ${p(target.scope)}::text, * FROM unnest(${p(log.id)}::text[], ${p(log.client)}::text[], ${p(log.collection)}::text[],
-       ${p(log.doc)}::text[], ${p(log.type)}::text[], ${p(log.status)}::text[], ${p(log.result)}::jsonb[], ${p(log.fingerprint)}::text[])
-     ON CONFLICT (scope, id) DO NOTHING RETURNING 1)`);
-  checks.push(`(SELECT count(*) FROM ops) = ${p(log.id.length)}`);
-  const { rows } = await q.query<{ tx: string }>(
-    `WITH ${ctes.join(', ')} SELECT ${s}.batch_written(${checks.join(' AND ')}) AS tx`,
+  const columns = (c: DocColumns) => [c.collection, c.id, c.data, c.version, c.vclock, c.deleted, c.opId, c.clientId];
+  const params = [
+    ...columns(inserts),
+    ...columns(updates),
+    updates.prevVersion,
+    log.scope,
+    log.id,
+    log.client,
+    log.collection,
+    log.doc,
+    log.type,
+    log.status,
+    log.result,
+    log.fingerprint,
+    options.sequence,
+    options.lockWaitMs ?? null,
+  ];
+  const { rows } = await q.query<{ tx: string; last_position: string | number | null }>(
+    `SELECT tx, last_position FROM ${s}.write_batch(${WRITE_BATCH_TYPES.map((t, i) => `$${i + 1}::${t}`).join(', ')})`,
     params,
   );
-  return plan.writes.size > 0 ? rows[0]?.tx : undefined;
+  const row = rows[0];
+  if (writes.length === 0 || !row) return undefined;
+  return { tx: row.tx, position: row.last_position === null ? undefined : Number(row.last_position) };
 }
 
 /**
