@@ -21,8 +21,10 @@ import {
   type Change,
   DEFAULT_SERVER_LIMITS,
   type Filter,
+  matchFilter,
   type Operation,
   type OperationResult,
+  parseFilter,
   type WireDocument,
 } from '@syncline/protocol';
 import { Emitter } from './emitter.js';
@@ -143,6 +145,19 @@ interface CollectionState {
   docs: Map<string, Materialized>;
   /** View loads and updates run one after another, in the order of the changes. */
   chain: Promise<void>;
+  /** A handle without `where` asked for the whole collection. */
+  whole: boolean;
+  /** Scopes (`where` filters) by canonical JSON: the replica holds their union. */
+  scopes: Map<string, Filter>;
+  /** The current subscription (socket), ended when the scopes change. */
+  subscriptionId: string | undefined;
+}
+
+/** What a collection syncs: everything (`filter` undefined, key ['*']), the union of its scopes, or nothing. */
+interface Scope {
+  keys: string[];
+  filter: Filter | undefined;
+  none: boolean;
 }
 
 interface Materialized {
@@ -172,6 +187,8 @@ interface LiveView {
 }
 
 const posKey = (collection: string) => `pos:${collection}`;
+/** The scopes (canonical filters, or ['*']) the replica of a collection holds. */
+const scopeKey = (collection: string) => `scope:${collection}`;
 const GLOBAL = '*';
 
 export class SynclineClient extends Emitter<ClientEvents> {
@@ -266,21 +283,71 @@ export class SynclineClient extends Emitter<ClientEvents> {
     };
   }
 
-  collection(name: string, options: { schema?: Schema } = {}): Collection {
+  /**
+   * A collection of the replica. `where`: sync only the documents matching this filter (the server filters
+   * the subscription and the initial pages); several scopes of one collection sync their union, and a handle
+   * without `where` syncs the whole collection. Documents that stop matching every scope leave the replica.
+   */
+  collection(name: string, options: { schema?: Schema; where?: Filter } = {}): Collection {
+    const where = options.where === undefined || Object.keys(options.where).length === 0 ? undefined : parseFilter(options.where);
+    const key = where ? canonical(where) : undefined;
     let c = this.collections.get(name);
     if (!c) {
-      c = { name, caughtUp: false, syncing: undefined, epoch: 0, views: new Set(), docs: new Map(), chain: Promise.resolve() };
+      c = {
+        name,
+        caughtUp: false,
+        syncing: undefined,
+        epoch: 0,
+        views: new Set(),
+        docs: new Map(),
+        chain: Promise.resolve(),
+        whole: !where,
+        scopes: new Map(where && key ? [[key, where]] : []),
+        subscriptionId: undefined,
+      };
       if (options.schema) c.schema = options.schema;
       this.collections.set(name, c);
       void this.opened.then(() => this.follow(c as CollectionState));
-    } else if (options.schema && options.schema !== c.schema) {
+    } else if ((where && key && !c.scopes.has(key) && !c.whole) || (!where && !c.whole)) {
+      if (where && key) c.scopes.set(key, where);
+      else c.whole = true;
+      this.rescope(c);
+    }
+    if (options.schema && options.schema !== c.schema) {
       const state = c;
       state.schema = options.schema;
       // Documents were validated against another schema: validate again, and reload open queries.
       state.docs.clear();
       for (const v of state.views) this.schedule(state, () => this.loadView(state, v));
     }
-    return new Collection(this, c);
+    return new Collection(this, c, key);
+  }
+
+  /** Ends a scope (`Collection.release`): documents matching no remaining scope leave the replica. */
+  releaseScope(c: CollectionState, key: string): void {
+    if (!c.scopes.delete(key) || c.whole) return;
+    this.rescope(c);
+  }
+
+  private scopeOf(c: CollectionState): Scope {
+    if (c.whole) return { keys: ['*'], filter: undefined, none: false };
+    const filters = [...c.scopes.values()];
+    const keys = [...c.scopes.keys()].sort();
+    if (filters.length === 0) return { keys: [], filter: undefined, none: true };
+    return { keys, filter: union(filters), none: false };
+  }
+
+  /** Follows again with the new scopes, once the current subscription attempt is over. */
+  private rescope(c: CollectionState): void {
+    const wait = c.syncing ?? Promise.resolve();
+    void Promise.all([this.opened, wait.catch(() => {})]).then(() => {
+      c.caughtUp = false;
+      c.epoch++;
+      c.syncing = undefined;
+      if (this.transport.kind === 'http') void this.exclusive(() => this.rescopeHttp(c));
+      else void this.follow(c);
+      this.publishStatus();
+    });
   }
 
   /** Goes offline (as if the network went away): writes keep queueing. */
@@ -860,6 +927,8 @@ export class SynclineClient extends Emitter<ClientEvents> {
         if (!followed.has(key)) followed.set(key, (await this.store.getMeta<number>(posKey(key))) ?? 0);
         if (b.position > (followed.get(key) as number)) final.push(b);
       }
+      // A document written outside every scope of its collection is the server's now, not this replica's.
+      for (const b of final) if (b.record && !inScope(this.scopeFilter(b.collection), b.record)) b.record = null;
       await this.store.write({
         put: final.flatMap((b) => (b.record ? [b.record] : [])),
         delete: final.filter((b) => !b.record).map(({ collection, id }) => ({ collection, id })),
@@ -950,7 +1019,18 @@ export class SynclineClient extends Emitter<ClientEvents> {
     const subscribe = this.transport.subscribe?.bind(this.transport);
     if (!subscribe) return;
     const epoch = ++c.epoch;
+    if (c.subscriptionId) this.transport.unsubscribe?.(c.subscriptionId);
+    c.subscriptionId = undefined;
+    const scope = this.scopeOf(c);
+    if (scope.none) {
+      await this.exclusive(() => this.leaveAll(c));
+      c.caughtUp = true;
+      this.publishStatus();
+      return;
+    }
     let since = await this.store.getMeta<number>(posKey(c.name));
+    if (since !== undefined) since = await this.applyScope(c, epoch, scope, since);
+    if (epoch !== c.epoch) return;
     if (since === undefined) since = await this.initialSync(c, epoch);
     if (since === undefined || epoch !== c.epoch) return;
     let last = since;
@@ -980,22 +1060,29 @@ export class SynclineClient extends Emitter<ClientEvents> {
       return chain;
     };
     try {
-      await subscribe(c.name, since, {
-        changes: (f) => void apply(f),
-        caughtUp: () => {
-          void chain.then(() => {
+      const first = await subscribe(
+        c.name,
+        since,
+        {
+          changes: (f) => void apply(f),
+          caughtUp: () => {
+            void chain.then(() => {
+              if (epoch !== c.epoch) return;
+              c.caughtUp = true;
+              this.publishStatus();
+            });
+          },
+          ended: (code) => {
             if (epoch !== c.epoch) return;
-            c.caughtUp = true;
-            this.publishStatus();
-          });
+            c.caughtUp = false;
+            c.epoch++;
+            void (code === 'RESYNC_REQUIRED' ? this.resync(c) : this.follow(c));
+          },
         },
-        ended: (code) => {
-          if (epoch !== c.epoch) return;
-          c.caughtUp = false;
-          c.epoch++;
-          void (code === 'RESYNC_REQUIRED' ? this.resync(c) : this.follow(c));
-        },
-      });
+        scope.filter,
+      );
+      if (epoch === c.epoch) c.subscriptionId = first.subscriptionId;
+      else if (first.subscriptionId) this.transport.unsubscribe?.(first.subscriptionId);
       await chain;
     } catch (err) {
       if (err instanceof TransportError && err.code === 'RESYNC_REQUIRED') {
@@ -1004,6 +1091,84 @@ export class SynclineClient extends Emitter<ClientEvents> {
       }
       throw err;
     }
+  }
+
+  /**
+   * The replica holds another set of scopes than the collection now has: documents outside the new union leave,
+   * the documents of added scopes are loaded (query pages, filtered by the server), and the subscription
+   * follows the union from the old position (its catch-up brings what changed meanwhile). Returns the position
+   * to follow from, or undefined for a full initial sync (widened to the whole collection).
+   */
+  private async applyScope(c: CollectionState, epoch: number, scope: Scope, since: number): Promise<number | undefined> {
+    const held = (await this.store.getMeta<string[]>(scopeKey(c.name))) ?? ['*'];
+    if (sameKeys(held, scope.keys)) return since;
+    if (scope.keys.includes('*')) return undefined;
+    const size = this.options.pageSize ?? 500;
+    const added = held.includes('*') ? [] : scope.keys.filter((k) => !held.includes(k));
+    for (const key of added) {
+      const filter = c.scopes.get(key);
+      if (!filter) continue;
+      let cursor: string | undefined;
+      for (;;) {
+        const page = await this.transport.query(c.name, cursor, size, filter);
+        if (epoch !== c.epoch) return since;
+        // An older version than the one held (a change applied meanwhile) is not put back.
+        await this.exclusive(async () => {
+          const have = await this.store.getMany(
+            c.name,
+            page.documents.map((d) => d._id),
+          );
+          const put = page.documents.filter((d, i) => !have[i] || have[i].version <= d._rev).map((d) => baseOf(c.name, d));
+          await this.store.write({ put });
+        });
+        this.changed(
+          c.name,
+          page.documents.map((d) => d._id),
+          'remote',
+        );
+        if (!page.nextCursor) break;
+        cursor = page.nextCursor;
+      }
+    }
+    await this.exclusive(async () => {
+      const gone = (await this.store.find(c.name)).filter((r) => !inScope(scope.filter, r));
+      await this.store.write({ delete: gone.map((r) => ({ collection: c.name, id: r.id })), meta: { [scopeKey(c.name)]: scope.keys } });
+      this.changed(
+        c.name,
+        gone.map((r) => r.id),
+        'remote',
+      );
+    });
+    return since;
+  }
+
+  /** No scope left: the collection's documents leave the replica (pending writes stay queued). */
+  private async leaveAll(c: CollectionState): Promise<void> {
+    const gone = await this.store.find(c.name);
+    await this.store.write({ clear: [c.name], meta: { [posKey(c.name)]: undefined, [scopeKey(c.name)]: undefined } });
+    this.changed(
+      c.name,
+      gone.map((r) => r.id),
+      'remote',
+    );
+  }
+
+  /** HTTP polling (changes are filtered here): a new set of scopes reloads the collection by filtered pages. */
+  private async rescopeHttp(c: CollectionState): Promise<void> {
+    const scope = this.scopeOf(c);
+    if (scope.none) return this.leaveAll(c);
+    const held = (await this.store.getMeta<string[]>(scopeKey(c.name))) ?? ['*'];
+    if (sameKeys(held, scope.keys)) return;
+    // Not under the base lock: initialSync takes it per page.
+    void this.initialSync(c, c.epoch).then(() => this.publishStatus());
+  }
+
+  /** The scope filter of a collection's replica (undefined: everything). */
+  private scopeFilter(collection: string): Filter | undefined {
+    const c = this.collections.get(collection);
+    if (!c) return undefined;
+    const s = this.scopeOf(c);
+    return s.none ? { _id: { $in: [] } } : s.filter;
   }
 
   /** The log was compacted past our position: reload the collection (pending writes stay queued). */
@@ -1021,8 +1186,9 @@ export class SynclineClient extends Emitter<ClientEvents> {
     let from: number | undefined;
     let first = true;
     const size = this.options.pageSize ?? 500;
+    const scope = this.scopeOf(c);
     for (;;) {
-      const page = await this.transport.query(c.name, cursor, size);
+      const page = await this.transport.query(c.name, cursor, size, scope.filter);
       if (epoch !== c.epoch) return undefined;
       from ??= page.position;
       received += page.documents.length;
@@ -1032,7 +1198,9 @@ export class SynclineClient extends Emitter<ClientEvents> {
         this.store.write({
           ...(first ? { clear: [c.name] } : {}),
           put: page.documents.map((d) => baseOf(c.name, d)),
-          ...(done ? { meta: { [posKey(c.name)]: upTo, ...(upTo > this.position ? { position: upTo } : {}) } } : {}),
+          ...(done
+            ? { meta: { [posKey(c.name)]: upTo, [scopeKey(c.name)]: scope.keys, ...(upTo > this.position ? { position: upTo } : {}) } }
+            : {}),
         }),
       );
       if (done && from > this.position) this.position = from;
@@ -1069,8 +1237,15 @@ export class SynclineClient extends Emitter<ClientEvents> {
     const put = new Map<string, BaseRecord>();
     const del = new Map<string, { collection: string; id: string }>();
     const ids = new Map<string, Set<string>>();
-    for (const ch of changes) {
+    const scopes = new Map<string, Filter | undefined>();
+    for (const ch0 of changes) {
+      let ch = ch0;
       if (collection !== null && ch.collection !== collection) continue;
+      if (!scopes.has(ch.collection)) scopes.set(ch.collection, this.scopeFilter(ch.collection));
+      const scope = scopes.get(ch.collection);
+      // Outside every scope (HTTP polling gets all changes): it leaves the replica, like the server's filtered subscription says.
+      if (scope && ch.data && !matchFilter(scope, { ...ch.data, _id: ch.docId, _rev: ch.version }))
+        ch = { ...ch, type: 'delete', data: null };
       const key = `${ch.collection}/${ch.docId}`;
       const have = put.get(key) ?? (del.has(key) ? undefined : await this.store.get(ch.collection, ch.docId));
       // An older version than the one held (e.g. already in the initial-sync page) changes nothing.
@@ -1175,7 +1350,16 @@ export class Collection {
   constructor(
     private readonly client: SynclineClient,
     private readonly state: CollectionState,
+    private readonly scopeKey?: string,
   ) {}
+
+  /**
+   * Stops syncing this handle's `where` scope: documents matching no remaining scope leave the replica
+   * (pending writes stay queued). No effect on a handle without `where`.
+   */
+  release(): void {
+    if (this.scopeKey !== undefined) this.client.releaseScope(this.state, this.scopeKey);
+  }
 
   get name(): string {
     return this.state.name;
@@ -1237,6 +1421,39 @@ export function createClient(options: ClientOptions): SynclineClient {
 }
 
 // ---- helpers ------------------------------------------------------------
+
+/** Canonical JSON (sorted keys): equal filters, equal keys. */
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (v && typeof v === 'object') {
+    return `{${Object.keys(v)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(v);
+}
+
+const sameKeys = (a: string[], b: string[]) => a.length === b.length && a.every((k, i) => k === b[i]);
+
+/** The union of scopes; equalities on one field become one `$in` (which the server indexes). */
+function union(filters: Filter[]): Filter {
+  if (filters.length === 1) return filters[0] as Filter;
+  const prim = (v: unknown) => v !== null && (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean');
+  const field = Object.keys(filters[0] as Filter)[0] as string;
+  if (
+    !field.startsWith('$') &&
+    filters.every((f) => Object.keys(f).length === 1 && Object.keys(f)[0] === field && prim(f[field])) &&
+    filters.length <= 1000
+  ) {
+    return { [field]: { $in: filters.map((f) => f[field] as string | number | boolean) } };
+  }
+  return { $or: filters };
+}
+
+function inScope(filter: Filter | undefined, r: BaseRecord): boolean {
+  return !filter || matchFilter(filter, { ...r.data, _id: r.id, _rev: r.version });
+}
 
 /** The part of a query's ordered result its `after`, `offset` and `limit` select. */
 function windowOf(docs: Doc[], q: CompiledQuery): Doc[] {

@@ -2,6 +2,7 @@
 import {
   type Change,
   DEFAULT_SERVER_LIMITS,
+  type Filter,
   type Operation,
   type PushResponse,
   parseServerLimits,
@@ -82,7 +83,11 @@ export class HttpTransport implements Transport {
     return { changes: r.operations, checkpoint: r.checkpoint, hasMore: r.hasMore };
   }
 
-  query(collection: string, cursor: string | undefined, limit: number): Promise<QueryResponse> {
-    return this.call<QueryResponse>(`/documents/${encodeURIComponent(collection)}/query`, { limit, ...(cursor ? { cursor } : {}) });
+  query(collection: string, cursor: string | undefined, limit: number, filter?: Filter): Promise<QueryResponse> {
+    return this.call<QueryResponse>(`/documents/${encodeURIComponent(collection)}/query`, {
+      limit,
+      ...(cursor ? { cursor } : {}),
+      ...(filter ? { filter } : {}),
+    });
   }
 }

@@ -1,6 +1,7 @@
 /** The Socket.IO transport: `/sync` subscriptions and push; reconnects with backoff and jitter (Socket.IO's own). */
 import {
   DEFAULT_SERVER_LIMITS,
+  type Filter,
   type Operation,
   type PushResponse,
   parseServerLimits,
@@ -316,7 +317,7 @@ export class SocketTransport implements Transport {
     return this.ack<PushResponse>('push', { clientId, operations });
   }
 
-  subscribe(collection: string, since: number, handlers: SubscriptionHandlers): Promise<Frame> {
+  subscribe(collection: string, since: number, handlers: SubscriptionHandlers, filter?: Filter): Promise<Frame> {
     const socket = this.socket;
     if (!socket || !this.connected) return Promise.reject(new TransportError('NETWORK', 'Not connected.'));
     // The ack must register the handlers synchronously: frames that follow it on the wire are dispatched right after.
@@ -326,7 +327,7 @@ export class SocketTransport implements Transport {
       this.inFlight.set(lost, 'subscribe');
       socket.timeout(ACK_TIMEOUT_MS).emit(
         'subscribe',
-        { collection, since },
+        { collection, since, ...(filter ? { filter } : {}) },
         (
           err: Error | null,
           reply: {
@@ -345,7 +346,7 @@ export class SocketTransport implements Transport {
           }
           this.subs.set(reply.subscriptionId, handlers);
           // Handled here, not after `await`: the frames behind it are dispatched before a promise continuation would run.
-          const first = { changes: reply.changes ?? [], from: since, position: reply.position };
+          const first = { changes: reply.changes ?? [], from: since, position: reply.position, subscriptionId: reply.subscriptionId };
           handlers.changes(first);
           resolve(first);
         },
@@ -386,12 +387,23 @@ export class SocketTransport implements Transport {
     }
   }
 
-  query(collection: string, cursor: string | undefined, limit: number): Promise<QueryResponse> {
+  /** Ends a subscription (its frames stop); a lost connection has ended it anyway. */
+  unsubscribe(subscriptionId: string): void {
+    this.subs.delete(subscriptionId);
+    if (!this.socket || !this.connected) return;
+    try {
+      this.socket.emit('unsubscribe', { subscriptionId }, () => {});
+    } catch {
+      // Not worth failing over: the next reconnection ends it.
+    }
+  }
+
+  query(collection: string, cursor: string | undefined, limit: number, filter?: Filter): Promise<QueryResponse> {
     return rest<QueryResponse>(
       this.opts.fetch ?? fetch,
       this.opts.url,
       `/documents/${encodeURIComponent(collection)}/query`,
-      { limit, ...(cursor ? { cursor } : {}) },
+      { limit, ...(cursor ? { cursor } : {}), ...(filter ? { filter } : {}) },
       this.opts.token,
     );
   }

@@ -4,13 +4,15 @@
  * `POST /changes` every `syncInterval`, `POST /operations`). Both use REST
  * queries for initial sync pages.
  */
-import type { Change, Operation, PushResponse, QueryResponse } from '@syncline/protocol';
+import type { Change, Filter, Operation, PushResponse, QueryResponse } from '@syncline/protocol';
 
 export interface Frame {
   changes: Change[];
   /** Every change with from < position ≤ `position` is in `changes` (for this subscription). */
   from: number;
   position: number;
+  /** The subscription's id (on the subscribe's answer). */
+  subscriptionId?: string;
 }
 
 export interface SubscriptionHandlers {
@@ -39,10 +41,13 @@ export interface Transport {
    * Socket only: follow a collection from `since`. The ack's changes go to `handlers.changes` first (synchronously,
    * before any frame behind them), then it resolves with them; or it rejects with a coded error.
    */
-  subscribe?(collection: string, since: number, handlers: SubscriptionHandlers): Promise<Frame>;
+  subscribe?(collection: string, since: number, handlers: SubscriptionHandlers, filter?: Filter): Promise<Frame>;
+  /** Socket only: ends a subscription (by the id its first frame carried). */
+  unsubscribe?(subscriptionId: string): void;
   /** HTTP only: changes after `since` (all collections the caller may read). */
   pull?(since: number, limit: number): Promise<{ changes: Change[]; checkpoint: number; hasMore: boolean }>;
-  query(collection: string, cursor: string | undefined, limit: number): Promise<QueryResponse>;
+  /** A page of the collection in id order; `filter`: only matching documents (the same filter on every page). */
+  query(collection: string, cursor: string | undefined, limit: number, filter?: Filter): Promise<QueryResponse>;
   /**
    * Socket only: the client's latest status for the server's admin API (`clientStatus`). Called on every
    * status change; the transport sends it on connect and when `pending` changes, at most once a second.
