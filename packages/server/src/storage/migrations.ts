@@ -614,7 +614,7 @@ CREATE FUNCTION ${s}.write_batch(
   l_scope text[], l_id text[], l_client_id text[], l_collection text[], l_doc_id text[], l_type text[], l_status text[],
   l_result jsonb[], l_fingerprint text[],
   sequence_now boolean, lock_wait_ms integer)
-RETURNS TABLE (tx text, last_position bigint)
+RETURNS TABLE (tx text, collection text, doc_id text, pos bigint)
 LANGUAGE plpgsql AS $fn$
 #variable_conflict use_column
 DECLARE
@@ -663,8 +663,14 @@ BEGIN
   END IF;
   IF sequence_now THEN
     PERFORM ${s}.sequence_pending();
+    -- Each document's own position (requests of a group share the commit, not positions).
+    RETURN QUERY SELECT c.tx::text, ch.collection::text, ch.doc_id::text, c.first_position + ch.ord - 1
+      FROM ${s}.commits c JOIN ${s}.changes ch ON ch.tx = c.tx WHERE c.tx = pg_current_xact_id();
+    IF FOUND THEN
+      RETURN;
+    END IF;
   END IF;
-  RETURN QUERY SELECT pg_current_xact_id()::text, (SELECT c.last_position FROM ${s}.commits c WHERE c.tx = pg_current_xact_id());
+  RETURN QUERY SELECT pg_current_xact_id()::text, NULL::text, NULL::text, NULL::bigint;
 END $fn$;
 -- Plans that need no fresh statistics (see migration 4): the key lookups of the
 -- update and of sequencing stay index lookups however stale documents' statistics are.

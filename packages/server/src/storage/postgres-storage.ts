@@ -54,7 +54,16 @@ import {
 } from './storage.js';
 import { applyTableOps, type TableDialect, type TableOp, withTableRow } from './table-writes.js';
 import { type GroupEntry, type GroupOutcome, WriteGroups } from './write-group.js';
-import { heldByActions, logOperations, readForPlan, readForPlans, type WritePart, withDocument, writePlans } from './write-statement.js';
+import {
+  heldByActions,
+  logOperations,
+  readForPlan,
+  readForPlans,
+  type WritePart,
+  type Written,
+  withDocument,
+  writePlans,
+} from './write-statement.js';
 
 /** lock_not_available: a row lock not granted within lock_timeout. */
 const LOCK_NOT_AVAILABLE = '55P03';
@@ -88,7 +97,10 @@ interface WriteAttempt {
   fresh: ValidOp[];
   first: Map<string, ValidOp>;
   plan: Plan;
+  /** The last position of the commit. */
   position?: number | undefined;
+  /** Each document's position (by docKey), when the write sequenced itself. */
+  positions?: Map<string, number> | undefined;
 }
 
 /** A request's attempt waiting for a write group. */
@@ -242,7 +254,10 @@ export class PostgresStorage implements Storage {
 
     out.fresh.forEach((f, i) => {
       const r = out.plan.results[i] as OperationResult;
-      if (r.status === 'applied' && out.position !== undefined) r.position = out.position;
+      if (r.status === 'applied') {
+        const position = out.positions?.get(docKey(f.op.collection, f.op.docId)) ?? out.position;
+        if (position !== undefined) r.position = position;
+      }
       results[f.index] = r;
     });
     for (const v of valid) {
@@ -310,17 +325,21 @@ export class PostgresStorage implements Storage {
       return { storedById, loaded, fresh, first, plan, written };
     };
     const { written, ...out } = locking ? await this.db.transaction(run) : await run(this.db);
-    return { ...out, position: await this.positionAfterCommit(written) };
+    return { ...out, ...(await this.positionsAfterCommit(written)) };
   }
 
-  /** A committed write's position: known if it sequenced itself, else sequenced now (before acknowledging). */
-  private async positionAfterCommit(written: { tx: string; position: number | undefined } | undefined): Promise<number | undefined> {
-    if (written === undefined) return undefined;
-    if (written.position !== undefined) {
-      this.sequencer.ownCommit(written.position);
-      return written.position;
+  /**
+   * A committed write's positions: each document's, if it sequenced itself;
+   * else it is sequenced now (before acknowledging) and its commit's last position is all there is.
+   */
+  private async positionsAfterCommit(written: Written | undefined): Promise<Pick<WriteAttempt, 'position' | 'positions'>> {
+    if (written === undefined) return {};
+    if (written.positions) {
+      const last = Math.max(...written.positions.values());
+      this.sequencer.ownCommit(last);
+      return { position: last, positions: written.positions };
     }
-    return this.sequencer.positionOf(written.tx);
+    return { position: await this.sequencer.positionOf(written.tx) };
   }
 
   /**
@@ -378,8 +397,8 @@ export class PostgresStorage implements Storage {
       if (parts.length === 1 || retryable) throw err;
       return entries.map(() => ({ ok: false, error: new RetryBatch() }));
     }
-    const position = await this.positionAfterCommit(written);
-    return planned.map((p) => (p.ok ? { ok: true, value: { ...p.value, position } } : p));
+    const positions = await this.positionsAfterCommit(written);
+    return planned.map((p) => (p.ok ? { ok: true, value: { ...p.value, ...positions } } : p));
   }
 
   /**

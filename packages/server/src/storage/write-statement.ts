@@ -182,7 +182,7 @@ export async function writePlans(
   parts: WritePart[],
   loaded: Map<string, DocState>,
   options: { sequence: boolean; lockWaitMs?: number },
-): Promise<{ tx: string; position: number | undefined } | undefined> {
+): Promise<Written | undefined> {
   const inserts = new DocColumns();
   const updates = new DocColumns();
   // Sorted, so concurrent batches take row locks in the same order.
@@ -230,13 +230,22 @@ export async function writePlans(
     options.sequence,
     options.lockWaitMs ?? null,
   ];
-  const { rows } = await q.query<{ tx: string; last_position: string | number | null }>(
-    `SELECT tx, last_position FROM ${s}.write_batch(${WRITE_BATCH_TYPES.map((t, i) => `$${i + 1}::${t}`).join(', ')})`,
+  const { rows } = await q.query<{ tx: string; collection: string | null; doc_id: string | null; pos: string | number | null }>(
+    `SELECT tx, collection, doc_id, pos FROM ${s}.write_batch(${WRITE_BATCH_TYPES.map((t, i) => `$${i + 1}::${t}`).join(', ')})`,
     params,
   );
-  const row = rows[0];
-  if (writes.length === 0 || !row) return undefined;
-  return { tx: row.tx, position: row.last_position === null ? undefined : Number(row.last_position) };
+  const tx = rows[0]?.tx;
+  if (writes.length === 0 || tx === undefined) return undefined;
+  const positions = new Map<string, number>();
+  for (const r of rows)
+    if (r.pos !== null && r.collection !== null && r.doc_id !== null) positions.set(docKey(r.collection, r.doc_id), Number(r.pos));
+  return positions.size > 0 ? { tx, positions } : { tx };
+}
+
+/** A written transaction: with `positions` (of each document's change) when it sequenced itself. */
+export interface Written {
+  tx: string;
+  positions?: Map<string, number>;
 }
 
 /**
