@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * `syncline serve`, `migrate`, `seed`, `compact` and `uninstall-capture`. Flags are derived from the
+ * `syncline serve`, `migrate`, `rollback`, `seed`, `compact` and `uninstall-capture`. Flags are derived from the
  * option declarations (config/options.ts): `--port`, `--database-url`, `--data-dir`, …
  * (a boolean option's flag alone means true: `--demo`). Progress of long work
  * goes to stderr (cli-progress-bar.ts).
@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { SynclineError } from '@syncline/protocol';
 import { Command, Option } from 'commander';
-import { appMigrationStep } from './app/app-migrations.js';
+import { appMigrationStep, rollbackAppMigrations } from './app/app-migrations.js';
 import { demoPaths } from './app/demo.js';
 import { runSeeds } from './app/seeds.js';
 import { cliProgressBars } from './cli-progress-bar.js';
@@ -120,6 +120,30 @@ addConfigFlags(program.command('migrate').description("Apply pending migrations 
     }
   },
 );
+
+addConfigFlags(
+  program
+    .command('rollback')
+    .description(
+      'Undo the most recently applied application migration of SYNCLINE_MIGRATIONS_DIR (Knex: exports.down; SQL: NNN_name.down.sql) and exit',
+    )
+    .option('--steps <n>', 'how many migrations to undo, newest first', '1'),
+).action(async (flags) => {
+  try {
+    const config = loadConfig(flagsToInput(flags));
+    const dir = config.migrationsDir;
+    if (!dir) throw new SynclineError('INVALID_CONFIG', 'syncline rollback needs SYNCLINE_MIGRATIONS_DIR (--migrations-dir).');
+    const steps = Number(flags.steps);
+    if (!Number.isSafeInteger(steps) || steps < 1) {
+      throw new SynclineError('INVALID_CONFIG', `--steps: expected a whole number from 1, got ${JSON.stringify(flags.steps)}`);
+    }
+    // No migrate: rolling back must not apply what it is asked to undo.
+    const undone = await withStorage(config, (storage) => rollbackAppMigrations(storage.appSql(), dir, steps));
+    process.stdout.write(undone.length ? `rolled back: ${undone.join(', ')}\n` : 'no application migration to roll back\n');
+  } catch (err) {
+    fail(err);
+  }
+});
 
 addConfigFlags(
   program

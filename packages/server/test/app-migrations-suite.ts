@@ -7,8 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SynclineError } from '@syncline/protocol';
 import { afterAll, describe, expect, test } from 'vitest';
-import { applyAppMigrations } from '../src/app/app-migrations.js';
+import { applyAppMigrations, rollbackAppMigrations } from '../src/app/app-migrations.js';
 import type { Progress } from '../src/app/progress.js';
+import { runSeeds } from '../src/app/seeds.js';
 import type { Storage } from '../src/storage/storage.js';
 
 export interface AppMigrationsBackend {
@@ -45,6 +46,8 @@ export function registerAppMigrationTests(name: string, backend: AppMigrationsBa
   const audit = `${tag}_audit`;
   const half = `${tag}_half`;
   const watched = `${tag}_watched`;
+  const category = `${tag}_category`;
+  const product = `${tag}_product`;
   const int = backend.dialect === 'mysql' ? 'INT' : 'integer';
   const opened: Storage[] = [];
   const open = async (tables?: string[]) => {
@@ -59,7 +62,7 @@ export function registerAppMigrationTests(name: string, backend: AppMigrationsBa
   describe(`Application migrations: ${name}`, { timeout: 120_000 }, () => {
     afterAll(async () => {
       for (const s of opened) await s.close().catch(() => {});
-      await backend.cleanup([items, audit, half, watched]);
+      await backend.cleanup([product, category, items, audit, half, watched]);
       for (const d of dirs) rmSync(d, { recursive: true, force: true });
     });
 
@@ -134,6 +137,103 @@ export function registerAppMigrationTests(name: string, backend: AppMigrationsBa
         changes = (await storage.getChanges({ since: before, limit: 10 })).operations.filter((c) => c.collection === watched);
       }
       expect(changes).toMatchObject([{ docId: '1', type: 'insert' }]);
+    });
+
+    // The reference sync server's project (reference 000): Knex migrations made by `knex migrate:make` (product,
+    // category, then product_update adding the foreign key) and a categories seed, as CommonJS files.
+    const knexProject = () => ({
+      migrations: migrationsDir({
+        '20200420163023_product.js': `exports.up = function (knex) {
+  return knex.schema.createTable('${product}', function (table) {
+    table.increments();
+    table.string('name').notNullable();
+    table.decimal('price', 10, 2);
+  });
+};
+exports.down = function (knex) {
+  return knex.schema.dropTable('${product}');
+};
+`,
+        '20200420163030_category.js': `exports.up = function (knex) {
+  return knex.schema.createTable('${category}', function (table) {
+    table.increments();
+    table.string('name').notNullable();
+  });
+};
+exports.down = (knex) => knex.schema.dropTable('${category}');
+`,
+        '20200420170000_product_update.js': `exports.up = function (knex) {
+  return knex.schema.table('${product}', function (table) {
+    table.integer('category_id').unsigned().references('id').inTable('${category}');
+  });
+};
+exports.down = function (knex) {
+  return knex.schema.table('${product}', function (table) {
+    table.dropForeign('category_id');
+    table.dropColumn('category_id');
+  });
+};
+`,
+        'README.md': 'Knex migrations',
+      }),
+      seeds: migrationsDir({
+        'seed_categories.js': `exports.seed = function (knex) {
+  return knex('${category}').del().then(function () {
+    return knex('${category}').insert([{ id: 1, name: 'Fruit' }, { id: 2, name: 'Vegetables' }, { id: 3, name: 'Dairy' }]);
+  });
+};
+`,
+      }),
+    });
+
+    test("Knex migrations and seeds (the reference's project) create and fill the tables, once, in order; rollback undoes the last", async () => {
+      const { migrations, seeds } = knexProject();
+      const storage = await open();
+      expect(await migrateApp(storage, migrations)).toEqual([
+        '20200420163023_product',
+        '20200420163030_category',
+        '20200420170000_product_update',
+      ]);
+      expect(await migrateApp(await open(), migrations)).toEqual([]);
+      expect(await runSeeds(sql(), seeds)).toEqual(['seed_categories.js']);
+      expect(await runSeeds(sql(), seeds)).toEqual(['seed_categories.js']);
+      const names = (await sql().query<{ name: string }>(`SELECT name FROM ${category} ORDER BY id`)).rows.map((r) => r.name);
+      expect(names).toEqual(['Fruit', 'Vegetables', 'Dairy']);
+      // The foreign key holds: a product of category 2 is stored, one of a missing category is refused.
+      await sql().query(`INSERT INTO ${product} (name, price, category_id) VALUES ($1, $2, $3)`, ['Carrot', 1.5, 2]);
+      await expect(sql().query(`INSERT INTO ${product} (name, category_id) VALUES ($1, $2)`, ['Ghost', 99])).rejects.toThrow();
+
+      // rollback: product_update's down drops the column; the next migrate applies it again.
+      expect(await rollbackAppMigrations(sql(), migrations)).toEqual(['20200420170000_product_update']);
+      await expect(sql().query(`SELECT category_id FROM ${product}`)).rejects.toThrow();
+      expect(await migrateApp(await open(), migrations)).toEqual(['20200420170000_product_update']);
+      const { rows } = await sql().query<{ n: number }>(`SELECT count(*) AS n FROM ${product} WHERE category_id IS NULL`);
+      expect(Number(rows[0]?.n)).toBe(1);
+    });
+
+    test('a Knex file that cannot be run is an error naming it, never skipped', async () => {
+      const noUp = migrationsDir({ '001_nothing.js': 'exports.down = () => {};' });
+      await expect(migrateApp(await open(), noUp)).rejects.toMatchObject({
+        code: 'MIGRATION_FAILED',
+        message: expect.stringContaining('001_nothing.js exports no up(knex)'),
+      });
+      const ts = migrationsDir({ '001_typed.ts': 'export const up = () => {};' });
+      await expect(migrateApp(await open(), ts)).rejects.toMatchObject({
+        code: 'INVALID_CONFIG',
+        message: expect.stringContaining('001_typed.ts'),
+      });
+      const noDown = migrationsDir({ '001_keep.sql': `CREATE TABLE ${tag}_keep (id ${int});` });
+      expect(await migrateApp(await open(), noDown)).toEqual(['001_keep']);
+      await expect(rollbackAppMigrations(sql(), noDown)).rejects.toMatchObject({
+        code: 'MIGRATION_FAILED',
+        message: expect.stringContaining('001_keep.sql has no 001_keep.down.sql'),
+      });
+      await sql().exec(`DROP TABLE ${tag}_keep`);
+      const badSeed = migrationsDir({ 'seed.js': 'exports.nothing = 1;' });
+      await expect(runSeeds(sql(), badSeed)).rejects.toMatchObject({
+        code: 'SEED_FAILED',
+        message: expect.stringContaining('seed.js exports neither'),
+      });
     });
 
     test('a file not named NNN_name.sql is refused with INVALID_CONFIG', async () => {

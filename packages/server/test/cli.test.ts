@@ -1,6 +1,6 @@
 /** The built CLI as a user runs it: `syncline serve` (graceful SIGTERM), `syncline migrate`, bad config. */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
@@ -85,6 +85,57 @@ describe('syncline CLI', () => {
     const second = spawnSync(process.execPath, [cli, 'migrate'], { env, encoding: 'utf8' });
     expect(second.stdout).toContain('schema is up to date');
   }, 120_000);
+
+  test("migrate, seed and rollback a Knex project (the reference's migrations/ and seeds/)", () => {
+    const dataDir = tempDir();
+    const project = tempDir();
+    const file = (path: string, text: string) => {
+      mkdirSync(join(project, path, '..'), { recursive: true });
+      writeFileSync(join(project, path), text);
+    };
+    file(
+      'migrations/20200420163023_product.js',
+      "exports.up = (knex) => knex.schema.createTable('product', (t) => { t.increments(); t.string('name').notNullable(); });\nexports.down = (knex) => knex.schema.dropTable('product');\n",
+    );
+    file(
+      'migrations/20200420163030_category.js',
+      "exports.up = (knex) => knex.schema.createTable('category', (t) => { t.increments(); t.string('name'); });\nexports.down = (knex) => knex.schema.dropTable('category');\n",
+    );
+    file(
+      'migrations/20200420170000_product_update.js',
+      "exports.up = (knex) => knex.schema.table('product', (t) => { t.integer('category_id').unsigned().references('id').inTable('category'); });\nexports.down = (knex) => knex.schema.table('product', (t) => { t.dropForeign('category_id'); t.dropColumn('category_id'); });\n",
+    );
+    file(
+      'seeds/seed_categories.js',
+      "exports.seed = (knex) => knex('category').del().then(() => knex('category').insert([{ id: 1, name: 'Fruit' }, { id: 2, name: 'Vegetables' }]));\n",
+    );
+    const env = {
+      ...process.env,
+      SYNCLINE_DATA_DIR: dataDir,
+      SYNCLINE_MIGRATIONS_DIR: join(project, 'migrations'),
+      SYNCLINE_SEEDS_DIR: join(project, 'seeds'),
+      DATABASE_URL: '',
+      POSTGRES_DATABASE_URL: '',
+      POSTGRES_CONNECTION_STRING: '',
+    };
+    const run = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { env, encoding: 'utf8', cwd: project });
+    const migrate = run('migrate');
+    expect(migrate.status, migrate.stderr).toBe(0);
+    expect(migrate.stdout).toContain(
+      'applied application migrations: 20200420163023_product, 20200420163030_category, 20200420170000_product_update',
+    );
+    const seed = run('seed');
+    expect(seed.status, seed.stderr).toBe(0);
+    expect(seed.stdout).toContain('ran seeds: seed_categories.js');
+    const back = run('rollback', '--steps', '2');
+    expect(back.status, back.stderr).toBe(0);
+    expect(back.stdout).toContain('rolled back: 20200420170000_product_update, 20200420163030_category');
+    const again = run('migrate');
+    expect(again.stdout).toContain('applied application migrations: 20200420163030_category, 20200420170000_product_update');
+    const bad = run('rollback', '--steps', 'all');
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toContain('--steps');
+  }, 180_000);
 
   test('seed --demo migrates and seeds with progress lines (not a terminal), leaves a filled table alone; compact reports progress', () => {
     const dataDir = tempDir();

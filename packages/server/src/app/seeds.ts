@@ -3,7 +3,8 @@
  * order, every time they are run (a seed decides itself whether there is
  * anything to do, e.g. only when its table is empty unless `ctx.reset`):
  * - `.sql`: a script;
- * - `.js` / `.mjs`: a module whose default export is `async (ctx: SeedContext) => void`.
+ * - `.js` / `.mjs`: a module whose default export is `async (ctx: SeedContext) => void`, or a Knex seed
+ *   (`exports.seed = async (knex) => ...`), run with Knex on the same connection (knex-bridge.ts).
  * Each file runs in one transaction under the storage's lock `app_seed`.
  * Seeds write with plain SQL, so table capture delivers their rows like any
  * other program's writes.
@@ -13,6 +14,7 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { SynclineError } from '@syncline/protocol';
 import type { AppSql } from '../storage/app-sql.js';
+import { type KnexLike, withKnex } from './knex-bridge.js';
 import { noProgress, type Progress, type ProgressFactory } from './progress.js';
 
 export interface SeedContext {
@@ -39,7 +41,7 @@ export interface RunSeedsOptions {
   log?: (message: string) => void;
 }
 
-const SEED_FILE = /\.(sql|mjs|js)$/;
+const SEED_FILE = /\.(sql|mjs|cjs|js)$/;
 
 /** The seed files of `dir`, in name order. */
 export function readSeeds(dir: string): { file: string; path: string }[] {
@@ -63,9 +65,25 @@ export async function runSeeds(sql: AppSql, dir: string, options: RunSeedsOption
         const text = readFileSync(path, 'utf8');
         await sql.exclusive('app_seed', (q) => q.exec(text));
       } else {
-        const mod = (await import(pathToFileURL(path).href)) as { default?: unknown };
+        const mod = (await import(pathToFileURL(path).href)) as { default?: unknown; seed?: unknown };
+        // A Knex seed (`exports.seed = async (knex) => ...`, as `knex seed:make` writes it), on the same connection.
+        const knexSeed = typeof mod.seed === 'function' ? mod.seed : (mod.default as { seed?: unknown } | undefined)?.seed;
+        if (typeof mod.default !== 'function' && typeof knexSeed === 'function') {
+          const run = knexSeed as (k: KnexLike) => unknown;
+          await sql.exclusive('app_seed', (q) =>
+            withKnex(q, sql.dialect, file, async (k) => {
+              await run(k);
+            }),
+          );
+          ran.push(file);
+          continue;
+        }
         if (typeof mod.default !== 'function') {
-          throw new SynclineError('SEED_FAILED', `Seed ${file} has no default export: export default async (ctx) => { ... }.`, { file });
+          throw new SynclineError(
+            'SEED_FAILED',
+            `Seed ${file} exports neither a default function (export default async (ctx) => { ... }) nor a Knex seed (exports.seed = async (knex) => { ... }).`,
+            { file },
+          );
         }
         const seed = mod.default as SeedFunction;
         // One transaction under the lock: instances seeding at once run one after the other (the second

@@ -4,7 +4,8 @@
  * (`Storage.appSql()`), so migrations and seeds are written once.
  *
  * Contract:
- * - `query` runs one statement with `$n` placeholders; on MySQL they become `?`
+ * - `query` runs one statement with `$n` placeholders; on MySQL they become `?` (text with `?` and no
+ *   `$n`, as Knex writes it, keeps its parameters in order)
  *   (in text order; `$n` inside quotes is left alone) and plain objects JSON text.
  * - `exec` runs a script of several statements without parameters. On MySQL the
  *   script is split at `;` outside quotes and comments; a `DELIMITER xx` line
@@ -64,17 +65,21 @@ function* tokens(sql: string): Generator<{ code: boolean; text: string }> {
 /** `$n` placeholders to `?` in text order with their values; plain objects become JSON text (MySQL). */
 export function toMysqlPlaceholders(sql: string, params: unknown[] = []): [string, unknown[]] {
   const out: unknown[] = [];
+  const plain = (v: unknown) => v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Date) && !ArrayBuffer.isView(v);
+  const json = (v: unknown) => (plain(v) ? JSON.stringify(v) : v);
   let text = '';
+  let numbered = false;
   for (const t of tokens(sql)) {
     text += !t.code
       ? t.text
       : t.text.replace(/\$(\d+)/g, (_, n: string) => {
-          const v = params[Number(n) - 1];
-          out.push(v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Date) ? JSON.stringify(v) : v);
+          numbered = true;
+          out.push(json(params[Number(n) - 1]));
           return '?';
         });
   }
-  return [text, out];
+  // Text already written with `?` (Knex's, for one) keeps its parameters in order.
+  return numbered ? [text, out] : [text, params.map(json)];
 }
 
 /** The statements of a MySQL script, split as the contract above says. */
