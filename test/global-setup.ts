@@ -19,6 +19,7 @@ export default function setup(): void {
     'packages/protocol',
     'packages/server',
     'packages/client',
+    'packages/react',
   ]);
   // The client's one-file browser build (dist/browser), which the packed-package test loads through an import map.
   run([fileURLToPath(new URL('../packages/client/scripts/build-browser.mjs', import.meta.url))]);

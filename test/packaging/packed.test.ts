@@ -1,6 +1,6 @@
 /**
  * The SDK as a front-end developer installs it (issue 16.1): `npm pack` of
- * @syncline/protocol and @syncline/client, then `npm install` of the tarballs
+ * @syncline/protocol, @syncline/client and @syncline/react, then `npm install` of the tarballs
  * into an empty project in the system's temp folder, outside this repository.
  * In that project, against a live server:
  * - a Node script imports both packages by name and syncs through the server;
@@ -8,7 +8,9 @@
  *   resolution; `@ts-expect-error` lines prove the types are not `any`);
  * - a page bundled by esbuild from the installed packages syncs in Chromium;
  * - a page with no bundler maps `@syncline/client` to the package's browser
- *   build (`@syncline/client/browser`) with an import map and syncs too.
+ *   build (`@syncline/client/browser`) with an import map and syncs too;
+ * - a React page bundled from the installed packages shows the data through
+ *   @syncline/react's hooks.
  *
  * Offline: our packages come only from their tarballs (a missing dependency of
  * ours would send npm to the registry, which `--offline` refuses), third-party
@@ -26,9 +28,9 @@ import { startPgliteServer, type TestServer } from '../../packages/server/test/s
 import { chromiumAvailable, chromiumPath } from '../services.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
-const PACKAGES = ['@syncline/protocol', '@syncline/client'];
-/** What the test project itself uses besides our packages. */
-const APP_EXTRAS: string[] = [];
+const PACKAGES = ['@syncline/protocol', '@syncline/client', '@syncline/react'];
+/** What the test project itself uses besides our packages and their (peer) dependencies. */
+const APP_EXTRAS = ['react-dom', '@types/react'];
 
 /** Runs a command asynchronously (the server under test lives in this process); rejects with its output on failure. */
 function run(cmd: string, args: string[], cwd: string, env: Record<string, string> = {}, timeoutMs = 90_000): Promise<string> {
@@ -87,6 +89,8 @@ const TYPES_FILE = `
 import { createClient, type Doc, MemoryStore, type SynclineClient } from '@syncline/client';
 import { createClient as createBrowserClient } from '@syncline/client/browser';
 import { type Filter, parseFilter } from '@syncline/protocol';
+import { type QueryResult, SynclineProvider, useDocument, useQuery, useSyncStatus } from '@syncline/react';
+import { createElement } from 'react';
 
 const client: SynclineClient = createClient({ url: 'http://localhost:3000', store: new MemoryStore() });
 const filter: Filter = parseFilter({ done: false });
@@ -96,6 +100,15 @@ export const browser: SynclineClient = createBrowserClient({ url: 'http://localh
 createClient({});
 // @ts-expect-error subscribe's callback gets documents, not a number
 client.collection('todos').subscribe(undefined, (n: number) => n);
+export function Todos() {
+  const list: QueryResult<{ title: string }> = useQuery<{ title: string }>('todos', { filter, sort: { title: 'asc' }, limit: 10 });
+  const one = useDocument<{ title: string }>('todos', 't1');
+  const state: 'online' | 'offline' | 'syncing' = useSyncStatus().state;
+  // @ts-expect-error a sort direction is 1, -1, 'asc' or 'desc'
+  useQuery('todos', { sort: { title: 'up' } });
+  const titles: string[] = list.docs.map((d) => d.title);
+  return createElement(SynclineProvider, { client }, [state, one.doc?.title, ...titles].join());
+}
 // @ts-expect-error no such export
 import { notAnExport } from '@syncline/client';
 export { notAnExport };
@@ -109,6 +122,27 @@ const packed = client.collection('packed');
 window.ids = [];
 packed.subscribe(undefined, (docs) => { window.ids = docs.map((d) => d._id); });
 window.write = async (id) => { await packed.insert({ _id: id, title: 'from ' + location.pathname }); await client.whenSynced(); };
+`;
+
+/** A React app on @syncline/react: the ids as list items (window.ids reads them from the DOM), the sync state. */
+const REACT_PAGE = `
+import { createClient, MemoryStore } from '@syncline/client';
+import { SynclineProvider, useQuery, useSyncStatus } from '@syncline/react';
+import { createElement as h } from 'react';
+import { createRoot } from 'react-dom/client';
+
+const client = createClient({ url: location.origin, store: new MemoryStore() });
+function App() {
+  const { docs, loading } = useQuery('packed', { sort: { _id: 'desc' } });
+  const status = useSyncStatus();
+  if (loading) return h('p', null, 'loading');
+  return h('div', null, h('p', { id: 'status' }, status.state), h('ul', null, docs.map((d) => h('li', { key: d._id }, d._id))));
+}
+createRoot(document.getElementById('root')).render(h(SynclineProvider, { client }, h(App)));
+Object.defineProperty(window, 'ids', {
+  get: () => (document.querySelector('ul') ? [...document.querySelectorAll('li')].map((li) => li.textContent) : undefined),
+});
+window.write = async (id) => { await client.collection('packed').insert({ _id: id }); await client.whenSynced(); };
 `;
 
 const html = (head: string, body: string) => `<!doctype html><html><head><meta charset="utf-8">${head}</head><body>${body}</body></html>`;
@@ -209,6 +243,16 @@ describe.runIf(run_)('the packed packages, installed outside the repository', ()
         format: 'esm',
         logLevel: 'silent',
       });
+      const react = await build({
+        stdin: { contents: REACT_PAGE, resolveDir: app, sourcefile: 'react-page.js', loader: 'js' },
+        absWorkingDir: app,
+        bundle: true,
+        write: false,
+        platform: 'browser',
+        format: 'esm',
+        define: { 'process.env.NODE_ENV': '"production"' },
+        logLevel: 'silent',
+      });
       const browserBuild = readFileSync(join(app, 'node_modules/@syncline/client/dist/browser/syncline-client.js'), 'utf8');
       const js = 'text/javascript';
       files = {
@@ -223,6 +267,11 @@ describe.runIf(run_)('the packed packages, installed outside the repository', ()
           type: 'text/html',
         },
         '/packed/syncline-client.js': { body: browserBuild, type: js },
+        '/packed/react.html': {
+          body: html('<script type="module" src="/packed/react.js"></script>', '<div id="root"></div>'),
+          type: 'text/html',
+        },
+        '/packed/react.js': { body: react.outputFiles[0]!.text, type: js },
       };
       browser = await chromium.launch({
         executablePath: chromiumPath,
@@ -254,7 +303,7 @@ describe.runIf(run_)('the packed packages, installed outside the repository', ()
         timeout: 20_000,
       });
 
-    test('a bundled page and an import-map page (no bundler) sync with the server and each other', async () => {
+    test('a bundled page, an import-map page (no bundler) and a React page sync with the server and each other', async () => {
       const bundled = await open('/packed/bundled.html');
       await sees(bundled, ['node']);
       await bundled.evaluate(() => (window as unknown as { write(id: string): Promise<void> }).write('bundled'));
@@ -263,6 +312,15 @@ describe.runIf(run_)('the packed packages, installed outside the repository', ()
       await sees(mapped, ['node', 'bundled']);
       await mapped.evaluate(() => (window as unknown as { write(id: string): Promise<void> }).write('importmap'));
       await sees(bundled, ['importmap']);
+
+      // React: the hooks render the live list (newest id first) and follow a write from another page.
+      const reactPage = await open('/packed/react.html');
+      await sees(reactPage, ['node', 'bundled', 'importmap']);
+      await reactPage.evaluate(() => (window as unknown as { write(id: string): Promise<void> }).write('react'));
+      await sees(bundled, ['react']);
+      await bundled.evaluate(() => (window as unknown as { write(id: string): Promise<void> }).write('zz-last'));
+      await reactPage.waitForFunction(() => document.querySelector('li')?.textContent === 'zz-last', undefined, { timeout: 20_000 });
+      expect(await reactPage.locator('#status').textContent()).toMatch(/online|syncing/);
 
       const res = await fetch(`${srv.url}/documents/packed/importmap`);
       expect(res.status).toBe(200);
