@@ -12,17 +12,20 @@
  *           `pg_notify`s the row's JSON, a LISTEN client `io.emit`s it from a
  *           bare Socket.IO server to the same subscribers. Target: Syncline's
  *           p99 ≤ 30 ms (absolute).
- *   capture-ingest  8 pg clients insert batches of 100 rows
- *           (`INSERT … SELECT FROM unnest(…)`) into two identical tables, one
- *           in TABLE_NAMES of a running Syncline server (its triggers append
- *           to the change log, the server sequences committed transactions,
- *           and the server's change feed reads the log), one not. Rounds
- *           alternate between the tables, each after the server went idle.
- *           rows/s watched ÷ unwatched ≥ 0.9. Shapes (issue 14): single-row transactions
- *           at 1, 8 and 32 writers, 100-row batches at 8, transactions of 10 single-row
- *           INSERTs at 8; `--capture-churn=N` first churns N markers through open_tx
- *           with autovacuum off on it. Every watched row must be in the
- *           change log exactly once, no unwatched one.
+ *   capture-ingest  pg clients insert rows (`INSERT … SELECT FROM unnest(…)`)
+ *           into two identical tables, one in TABLE_NAMES of a running
+ *           Syncline server (its triggers append to the change log, the
+ *           server sequences committed transactions, and its change feed
+ *           delivers them to `--capture-subscribers` /sync subscribers of the
+ *           watched table, 10 by default), one not. Rounds alternate between
+ *           the tables, each after the server went idle. rows/s watched ÷
+ *           unwatched ≥ 0.9. Shapes (issue 14): single-row transactions at 1, 8
+ *           and 32 writers, 100-row batches at 8, transactions of 10 single-row
+ *           INSERTs at 8; `--capture-churn=N` first churns N markers through
+ *           open_tx with autovacuum off on it. After each watched round every
+ *           subscriber must hold every watched row so far exactly once, in
+ *           order (outside the measured window); every watched row must be in
+ *           the change log exactly once, no unwatched one.
  *   capture-mysql  As capture-latency on MariaDB/MySQL at 100 writes/s (one
  *           mysql2 connection), against a raw poller of a trigger-fed table
  *           every MYSQL_POLL_INTERVAL_MS (esink's MySQL way). Target: p99 ≤
@@ -643,8 +646,117 @@ const shapeName = (s: IngestShape) =>
       ? `${s.writers} writers × ${s.rows}-row INSERTs`
       : `${s.writers} writer${s.writers > 1 ? 's' : ''} × single-row transactions`;
 
-export async function captureIngest(cfg: CaptureConfig, shapes: IngestShape[] = INGEST_SHAPES, label = ''): Promise<Result[]> {
+/** The rows of one INSERT statement of capture-ingest, as columns. */
+interface IngestRows {
+  id: number[];
+  title: string[];
+  qty: number[];
+  tags: string[];
+  done: boolean[];
+}
+
+/** A database's side of capture-ingest: writer connections and how they insert and group statements. */
+interface IngestDb {
+  /** One INSERT statement of these rows on writer connection `w`; throws if it wrote another number of rows. */
+  insert(w: number, table: string, rows: IngestRows): Promise<void>;
+  begin(w: number): Promise<void>;
+  commit(w: number): Promise<void>;
+  /** The database's CPU is sampled (PostgreSQL on this machine). */
+  postgresCpu: boolean;
+}
+
+/**
+ * Every shape against a running server watching `ing_watched` (not `ing_plain`),
+ * with `cfg.subscribers` /sync subscribers of it throughout; after each watched
+ * round every subscriber must hold every watched row so far exactly once.
+ */
+async function ingestShapes(
+  cfg: CaptureConfig,
+  server: ServerChild,
+  db: IngestDb,
+  shapes: IngestShape[],
+  label: string,
+  target: number,
+): Promise<Result[]> {
   const out: Result[] = [];
+  const subs = await Subscribers.start(
+    { url: `http://127.0.0.1:${server.port}`, clients: cfg.subscribers, mode: 'syncline', collection: 'ing_watched' },
+    cfg.cpuProfDir,
+  );
+  let watchedRows = 0;
+  let seq = 0;
+  const task = (table: string, shape: IngestShape) => async (w: number) => {
+    const insert = async () => {
+      const cols: IngestRows = { id: [], title: [], qty: [], tags: [], done: [] };
+      for (let i = 0; i < shape.rows; i++) {
+        const n = ++seq;
+        const d = docData(n);
+        cols.id.push(n);
+        cols.title.push(d.title);
+        cols.qty.push(d.n);
+        cols.tags.push(JSON.stringify(d.tags));
+        cols.done.push(d.done);
+      }
+      await db.insert(w, table, cols);
+    };
+    if (shape.statements === 1) await insert();
+    else {
+      await db.begin(w);
+      for (let i = 0; i < shape.statements; i++) await insert();
+      await db.commit(w);
+    }
+    if (table === 'ing_watched') watchedRows += shape.rows * shape.statements;
+    return shape.rows * shape.statements;
+  };
+  try {
+    for (const shape of shapes) {
+      const name = `capture-ingest ${shapeName(shape)}${label}: watched ÷ unwatched`;
+      const runs: Record<'ing_watched' | 'ing_plain', TimedResult[]> = { ing_watched: [], ing_plain: [] };
+      for (let round = 0; round < cfg.ingestRounds; round++) {
+        const order = round % 2 === 0 ? (['ing_plain', 'ing_watched'] as const) : (['ing_watched', 'ing_plain'] as const);
+        for (const table of order) {
+          await settle(server.pid);
+          const t = await runTimed({
+            workers: shape.writers,
+            warmupMs: cfg.warmupMs,
+            measureMs: cfg.measureMs,
+            task: task(table, shape),
+            serverPid: server.pid,
+            postgresCpu: db.postgresCpu,
+          });
+          runs[table].push(t);
+          cfg.log(
+            `  ${shapeName(shape)}, round ${round + 1}, ${table}: ${Math.round(t.perSecond).toLocaleString('en-US')} rows/s ` +
+              `(p50 ${t.p50.toFixed(1)} ms, p99 ${t.p99.toFixed(1)} ms)`,
+          );
+          // Outside the measured window: every subscriber has every watched row so far, once.
+          if (table === 'ing_watched') await drain(subs, watchedRows, cfg.drainMs, `capture-ingest ${shapeName(shape)}${label}`);
+        }
+      }
+      const rate = (ts: TimedResult[]) => ts.reduce((a, t) => a + t.units, 0) / ts.reduce((a, t) => a + t.seconds, 0);
+      out.push(
+        result(name, rate(runs.ing_watched), 'rows/s', rate(runs.ing_plain), 'rows/s', target, {
+          ...shape,
+          rounds: cfg.ingestRounds,
+          warmupMs: cfg.warmupMs,
+          measureMs: cfg.measureMs,
+          note: `the Syncline server runs throughout; ${cfg.subscribers} /sync subscribers of the watched table received every change exactly once (checked)`,
+          watched: runs.ing_watched.map(timedDetails),
+          unwatched: runs.ing_plain.map(timedDetails),
+        }),
+      );
+    }
+    // A late duplicate would arrive after the drain: look once more.
+    await sleep(300);
+    await drain(subs, watchedRows, 0, `capture-ingest${label} after the last shape`);
+  } finally {
+    await subs.stop();
+  }
+  return out;
+}
+
+export async function captureIngest(cfg: CaptureConfig, shapes: IngestShape[] = INGEST_SHAPES, label = ''): Promise<Result[]> {
+  let out: Result[] = [];
   const maxWriters = Math.max(...shapes.map((s) => s.writers));
   await withPgSchemas(cfg, INGEST_DDL, async () => {
     cfg.log(`capture-ingest${label}: Syncline running with TABLE_NAMES=ing_watched`);
@@ -659,72 +771,22 @@ export async function captureIngest(cfg: CaptureConfig, shapes: IngestShape[] = 
           DELETE FROM ${SYNC_SCHEMA}.open_tx WHERE tx >= '4000000000000'::xid8`),
       );
     }
-    let seq = 0;
-    const task = (table: string, shape: IngestShape) => async (w: number) => {
-      const c = conns[w] as pg.Client;
-      const insert = async () => {
-        const cols: [number[], string[], number[], string[], boolean[]] = [[], [], [], [], []];
-        for (let i = 0; i < shape.rows; i++) {
-          const n = ++seq;
-          const d = docData(n);
-          cols[0].push(n);
-          cols[1].push(d.title);
-          cols[2].push(d.n);
-          cols[3].push(JSON.stringify(d.tags));
-          cols[4].push(d.done);
-        }
-        const r = await c.query({
+    const db: IngestDb = {
+      postgresCpu: true,
+      async insert(w, table, rows) {
+        const r = await (conns[w] as pg.Client).query({
           name: `ingest-${table}`,
           text: `INSERT INTO ${TABLE_SCHEMA}.${table} (id, title, qty, tags, done)
                  SELECT * FROM unnest($1::bigint[], $2::text[], $3::integer[], $4::jsonb[], $5::boolean[])`,
-          values: cols,
+          values: [rows.id, rows.title, rows.qty, rows.tags, rows.done],
         });
-        if (r.rowCount !== shape.rows) throw new CorrectnessError(`INSERT into ${table} wrote ${r.rowCount} rows`);
-      };
-      if (shape.statements === 1) await insert();
-      else {
-        await c.query('BEGIN');
-        for (let i = 0; i < shape.statements; i++) await insert();
-        await c.query('COMMIT');
-      }
-      return shape.rows * shape.statements;
+        if (r.rowCount !== rows.id.length) throw new CorrectnessError(`INSERT into ${table} wrote ${r.rowCount} rows`);
+      },
+      begin: async (w) => void (await (conns[w] as pg.Client).query('BEGIN')),
+      commit: async (w) => void (await (conns[w] as pg.Client).query('COMMIT')),
     };
     try {
-      for (const shape of shapes) {
-        const name = `capture-ingest ${shapeName(shape)}${label}: watched ÷ unwatched`;
-        const runs: Record<'ing_watched' | 'ing_plain', TimedResult[]> = { ing_watched: [], ing_plain: [] };
-        for (let round = 0; round < cfg.ingestRounds; round++) {
-          const order = round % 2 === 0 ? (['ing_plain', 'ing_watched'] as const) : (['ing_watched', 'ing_plain'] as const);
-          for (const table of order) {
-            await settle(server.pid);
-            const t = await runTimed({
-              workers: shape.writers,
-              warmupMs: cfg.warmupMs,
-              measureMs: cfg.measureMs,
-              task: task(table, shape),
-              serverPid: server.pid,
-              postgresCpu: true,
-            });
-            runs[table].push(t);
-            cfg.log(
-              `  ${shapeName(shape)}, round ${round + 1}, ${table}: ${Math.round(t.perSecond).toLocaleString('en-US')} rows/s ` +
-                `(p50 ${t.p50.toFixed(1)} ms, p99 ${t.p99.toFixed(1)} ms)`,
-            );
-          }
-        }
-        const rate = (ts: TimedResult[]) => ts.reduce((a, t) => a + t.units, 0) / ts.reduce((a, t) => a + t.seconds, 0);
-        out.push(
-          result(name, rate(runs.ing_watched), 'rows/s', rate(runs.ing_plain), 'rows/s', INGEST_TARGET, {
-            ...shape,
-            rounds: cfg.ingestRounds,
-            warmupMs: cfg.warmupMs,
-            measureMs: cfg.measureMs,
-            note: 'the Syncline server runs throughout (its feed reads the change log); no /sync subscriber',
-            watched: runs.ing_watched.map(timedDetails),
-            unwatched: runs.ing_plain.map(timedDetails),
-          }),
-        );
-      }
+      out = await ingestShapes(cfg, server, db, shapes, label, INGEST_TARGET);
       await checkChangeLog(cfg.databaseUrl, 'ing_watched', 'capture-ingest');
       const { rows } = await admin(cfg.databaseUrl, (c) =>
         c.query<{ n: number }>(`SELECT count(*)::integer AS n FROM ${SYNC_SCHEMA}.changes WHERE collection = 'ing_plain'`),
@@ -860,5 +922,77 @@ export async function captureMysql(cfg: CaptureConfig): Promise<Result[]> {
       `capture-mysql: ${err instanceof CorrectnessError || err instanceof NotAvailable ? err.message : ((err as Error).stack ?? String(err))}`,
     );
     return failedLatencyRows(name, limit, label, err);
+  }
+}
+
+const MYSQL_INGEST_DDL = [
+  `CREATE TABLE ing_watched (id BIGINT PRIMARY KEY, title VARCHAR(200) NOT NULL, qty INT NOT NULL, tags JSON NOT NULL,
+                             done BOOLEAN NOT NULL, created_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6))`,
+  'CREATE TABLE ing_plain LIKE ing_watched',
+];
+const MYSQL_INGEST_TARGET = 0.8;
+
+/** capture-ingest on MariaDB/MySQL: the same shapes and subscribers, writers through mysql2 (target 0.8). */
+export async function captureIngestMysql(cfg: CaptureConfig, shapes: IngestShape[] = INGEST_SHAPES): Promise<Result[]> {
+  const db = `${cfg.mysql.database}_ingest`;
+  const label = ' (MariaDB)';
+  const drop = () => mysqlExec(cfg, undefined, [`DROP DATABASE IF EXISTS \`${db}\``]);
+  const maxWriters = Math.max(...shapes.map((s) => s.writers));
+  try {
+    await drop();
+    await mysqlExec(cfg, undefined, [`CREATE DATABASE \`${db}\``]);
+    try {
+      await mysqlExec(cfg, db, MYSQL_INGEST_DDL);
+      cfg.log(`capture-ingest${label}: Syncline (MySQL adapter) running with TABLE_NAMES=ing_watched, poll ${cfg.pollMs} ms`);
+      const server = await startServer({
+        label: 'capture-ingest-mysql',
+        env: {
+          ADAPTER: 'mysql',
+          MYSQL_DATABASE: db,
+          MYSQL_HOST: cfg.mysql.host,
+          MYSQL_PORT: String(cfg.mysql.port),
+          MYSQL_USERNAME: cfg.mysql.user,
+          MYSQL_PASSWORD: cfg.mysql.password,
+          MYSQL_POLL_INTERVAL_MS: String(cfg.pollMs),
+          TABLE_NAMES: 'ing_watched',
+          SYNCLINE_SOCKET_BUFFER_LIMIT: '1000000',
+        },
+        ...(cfg.cpuProfDir ? { cpuProfDir: cfg.cpuProfDir } : {}),
+      });
+      const conns = await Promise.all(Array.from({ length: maxWriters }, () => mysqlConnect(cfg, db)));
+      try {
+        const ingest: IngestDb = {
+          postgresCpu: false,
+          async insert(w, table, rows) {
+            const values = rows.id.map((id, i) => [
+              id,
+              rows.title[i] as string,
+              rows.qty[i] as number,
+              rows.tags[i] as string,
+              rows.done[i] as boolean,
+            ]);
+            const c = conns[w] as MysqlConnection;
+            const [r] = await (values.length === 1
+              ? c.execute(`INSERT INTO ${table} (id, title, qty, tags, done) VALUES (?, ?, ?, ?, ?)`, values[0])
+              : c.query(`INSERT INTO ${table} (id, title, qty, tags, done) VALUES ?`, [values]));
+            const n = (r as { affectedRows?: number }).affectedRows;
+            if (n !== rows.id.length) throw new CorrectnessError(`INSERT into ${table} wrote ${n} rows`);
+          },
+          begin: async (w) => void (await (conns[w] as MysqlConnection).query('BEGIN')),
+          commit: async (w) => void (await (conns[w] as MysqlConnection).query('COMMIT')),
+        };
+        return await ingestShapes(cfg, server, ingest, shapes, label, MYSQL_INGEST_TARGET);
+      } finally {
+        await Promise.all(conns.map((c) => c.end()));
+        await server.stop();
+      }
+    } finally {
+      if (!cfg.keep) await drop();
+    }
+  } catch (err) {
+    cfg.log(`capture-ingest${label}: ${err instanceof CorrectnessError ? err.message : ((err as Error).stack ?? String(err))}`);
+    return shapes.map((shape) =>
+      failed(`capture-ingest ${shapeName(shape)}${label}: watched ÷ unwatched`, 'rows/s', 'rows/s', MYSQL_INGEST_TARGET, err),
+    );
   }
 }

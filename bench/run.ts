@@ -20,6 +20,7 @@
  *   capture-ingest  INSERTs into a table watched by a running Syncline server vs an identical unwatched one,
  *           alternating rounds: single-row transactions at 1, 8, 32 writers, 100-row batches at 8, transactions
  *           of 10 statements at 8 (--capture-churn=N: after churning N markers through open_tx): ratio ≥ 0.9
+ *   capture-ingest-mysql  capture-ingest's shapes on MariaDB/MySQL (watched ÷ unwatched ≥ 0.8)
  *   capture-mysql  as capture-latency on MariaDB/MySQL at 100 writes/s vs a raw poller of a trigger-fed
  *           table at the same interval: p99 ≤ MYSQL_POLL_INTERVAL_MS (250) + 20 ms; reports "could not
  *           run" when the server build has no MySQL adapter
@@ -40,7 +41,7 @@
  *
  * Options (after `npm run bench --`):
  *   --push-single-writers=8,32   writer counts of push-single (its measure window: --measure, at most 5 s)
- *   --only=push-pg,push-single,pull-pg,push-pglite,pull-pglite,fanout,memory,capture-latency,capture-ingest,capture-mysql,routing,cluster,
+ *   --only=push-pg,push-single,pull-pg,push-pglite,pull-pglite,fanout,memory,capture-latency,capture-ingest,capture-ingest-mysql,capture-mysql,routing,cluster,
  *                      client-sync,client-bundle   run a subset
  *   --cpu-prof[=DIR]   write V8 CPU profiles of the server children (default bench/results/profiles)
  *   --measure=SECONDS  PostgreSQL push measurement window (default 8; warm-up 2)
@@ -67,7 +68,7 @@
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { clientBundle } from './bundle-size.js';
-import { type CaptureConfig, captureIngest, captureLatency, captureMysql } from './capture.js';
+import { type CaptureConfig, captureIngest, captureIngestMysql, captureLatency, captureMysql } from './capture.js';
 import { type ClientSyncConfig, clientSync } from './client-sync.js';
 import { BUS_KINDS, type BusKind, type ClusterConfig, cluster } from './cluster.js';
 import { type FanoutConfig, fanout, type MemoryConfig, memory } from './fanout.js';
@@ -268,6 +269,14 @@ const scenarios: Scenario[] = [
     run: () => captureIngest(captureCfg),
   },
   { key: 'capture-mysql', name: 'capture mysql', unit: 'ms', baselineUnit: 'ms', target: null, run: () => captureMysql(captureCfg) },
+  {
+    key: 'capture-ingest-mysql',
+    name: 'capture-ingest (MariaDB)',
+    unit: 'rows/s',
+    baselineUnit: 'rows/s',
+    target: 0.8,
+    run: () => captureIngestMysql(captureCfg),
+  },
   { key: 'routing', name: 'routing', unit: 'deliveries/s', baselineUnit: 'deliveries/s', target: 0.8, run: () => routing(routingCfg) },
   { key: 'cluster', name: 'cluster', unit: 'ms', baselineUnit: 'ms', target: null, run: () => cluster(clusterCfg) },
   {
