@@ -18,6 +18,8 @@ export interface PushSingleConfig {
   warmupMs: number;
   measureMs: number;
   keep: boolean;
+  /** Markers churned through open_tx (autovacuum off on it) after the server started; 0: none. */
+  churn?: number;
   cpuProfDir?: string;
   log: (msg: string) => void;
 }
@@ -117,6 +119,15 @@ export async function pushSingle(cfg: PushSingleConfig, label = ''): Promise<Res
         sockets: writers,
         ...(cfg.cpuProfDir ? { cpuProfDir: cfg.cpuProfDir } : {}),
       });
+      if (cfg.churn) {
+        // A queue table's history as a busy database leaves it between vacuums (ids no transaction has).
+        cfg.log(`  churning ${cfg.churn} markers through ${SCHEMA}.open_tx, autovacuum off on it`);
+        await admin(cfg.databaseUrl, (c) =>
+          c.query(`ALTER TABLE ${SCHEMA}.open_tx SET (autovacuum_enabled = false);
+            INSERT INTO ${SCHEMA}.open_tx (tx, api) SELECT (g + 4000000000000)::text::xid8, false FROM generate_series(1, ${cfg.churn}) g;
+            DELETE FROM ${SCHEMA}.open_tx WHERE tx >= '4000000000000'::xid8`),
+        );
+      }
       let rest: TimedResult;
       let sync: TimedResult;
       let applied = 0;

@@ -47,7 +47,7 @@
  *   --measure=SECONDS  PostgreSQL push measurement window (default 8; warm-up 2)
  *   --server-cli=PATH  benchmark another build of the server (default packages/server/dist/cli.js)
  *   --fanout-clients=1000,5000  --fanout-rates=100,1000  --fanout-measure=SECONDS (default 5; warm-up 1)
- *   --capture-churn=100000  capture-ingest: churn open_tx first (autovacuum off on it)
+ *   --capture-churn=100000  capture-ingest and push-single: churn open_tx first (autovacuum off on it)
  *   --capture-rates=100,1000  --capture-subscribers=10  --capture-measure=SECONDS (default 5; warm-up 1;
  *                      capture-ingest: per round, 2 rounds per table)
  *   --routing-users=5000  --routing-rate=1000  --routing-measure=SECONDS (default 5; warm-up 1)
@@ -231,9 +231,12 @@ const pushSingleCfg: PushSingleConfig = {
   warmupMs: 1000,
   measureMs: Math.min(measureS, 5) * 1000,
   keep: args.keep === true,
+  churn: Number(args['capture-churn'] ?? 0),
   log,
   ...(cpuProfDir ? { cpuProfDir } : {}),
 };
+/** Names of the rows measured after churning open_tx (--capture-churn). */
+const churnLabel = pushSingleCfg.churn ? ` (open_tx churned ${pushSingleCfg.churn})` : '';
 const memoryCfg: MemoryConfig = { clients: 5000, targetKiB: 15, log, ...(cpuProfDir ? { cpuProfDir } : {}) };
 
 interface Scenario {
@@ -252,7 +255,7 @@ const scenarios: Scenario[] = [
     unit: 'ops/s',
     baselineUnit: 'rows/s',
     target: 0.5,
-    run: () => pushSingle(pushSingleCfg),
+    run: () => pushSingle(pushSingleCfg, churnLabel),
   },
   { key: 'pull-pg', name: 'pull (PostgreSQL)', unit: 'changes/s', baselineUnit: 'rows/s', target: 0.5, run: () => pullPostgres(pgCfg) },
   { key: 'push-pglite', name: 'push (PGlite)', unit: 'ops/s', baselineUnit: 'rows/s', target: null, run: () => pushPglite(pgliteCfg) },
@@ -266,7 +269,7 @@ const scenarios: Scenario[] = [
     unit: 'rows/s',
     baselineUnit: 'rows/s',
     target: 0.9,
-    run: () => captureIngest(captureCfg),
+    run: () => captureIngest(captureCfg, undefined, churnLabel),
   },
   { key: 'capture-mysql', name: 'capture mysql', unit: 'ms', baselineUnit: 'ms', target: null, run: () => captureMysql(captureCfg) },
   {
