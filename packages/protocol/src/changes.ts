@@ -9,7 +9,13 @@ import { PositionSchema } from './position.js';
 import type { VectorClock } from './vector-clock.js';
 
 export const ChangesRequestSchema = z.object({
+  /**
+   * A position (what `checkpoint` said). One beyond the current head cannot be a position: SyncFlow
+   * clients send the newest `timestamp` they saw, so it is read as a commit time (ms since epoch).
+   */
   since: PositionSchema.default(0),
+  /** Changes committed at or after this time (ms since epoch), explicitly; takes precedence over `since`. */
+  sinceTimestamp: z.number().int().min(0).max(8.64e15).optional(),
   limit: z.number().int().min(1).optional(),
   clientId: ClientIdSchema.optional(),
   /** Accepted for SyncFlow compatibility; positions, not clocks, decide what is new. */

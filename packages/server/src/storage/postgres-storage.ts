@@ -41,6 +41,7 @@ import { Sequencer } from './sequencer.js';
 import { quoteIdent, type SqlClient, type SqlQueryable } from './sql-client.js';
 import { EXACT_COUNT_LIMIT, statsResponse } from './stats.js';
 import {
+  beforeHorizon,
   type ChangesQuery,
   type ClientRecord,
   COMPACT_CHUNK,
@@ -764,6 +765,18 @@ export class PostgresStorage implements Storage {
       purgedTombstones,
       horizon: Number(hz[0]?.h ?? 0),
     };
+  }
+
+  async positionAtTime(ms: number): Promise<number> {
+    // Commits are sequenced in order at clock_timestamp(): the first at or after `ms` starts the answer (indexed).
+    // A change's `timestamp` is its commit time rounded to the ms (change-page.ts): compare the same way.
+    const { rows } = await this.db.query<{ p: string | null; h: string }>(
+      `SELECT (SELECT min(first_position) FROM ${this.s}.commits
+                WHERE committed_at >= to_timestamp(($1::double precision - 0.5) / 1000)) AS p, ${this.s}.horizon() AS h`,
+      [ms],
+    );
+    if (rows[0]?.p == null) return this.currentPosition();
+    return beforeHorizon(Number(rows[0].p) - 1, Number(rows[0].h));
   }
 
   async currentPosition(): Promise<number> {

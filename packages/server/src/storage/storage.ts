@@ -73,6 +73,8 @@ export interface Storage {
    */
   compact(olderThanDays: number, options?: CompactOptions): Promise<CompactResponse>;
   currentPosition(): Promise<number>;
+  /** The `since` that serves every change committed at or after `ms` (ms since epoch): the position before the first. */
+  positionAtTime(ms: number): Promise<number>;
   /**
    * `options.local`: also tell this instance's own sequencing (`own`/`swept`). Off by default where the
    * NOTIFY already covers them (PostgreSQL): a reader without a bus needs one signal per commit, not two.
@@ -150,3 +152,9 @@ export interface StorageLimits {
   maxQueryLimit: number;
   defaultQueryLimit: number;
 }
+
+/**
+ * The `since` for a time whose first kept change follows `since`: when compaction removed what came before
+ * it, earlier changes may have been at or after that time too, so it is below the horizon (RESYNC_REQUIRED).
+ */
+export const beforeHorizon = (since: number, horizon: number): number => (horizon > 0 && since <= horizon ? horizon - 1 : since);

@@ -130,7 +130,7 @@ export function registerRoutes(
   app.post('/changes', async (req, reply) => {
     const body = parseWith(ChangesRequestSchema, req.body ?? {}, 'body');
     const query: ChangesQuery = {
-      since: body.since,
+      since: body.sinceTimestamp === undefined ? body.since : await storage.positionAtTime(body.sinceTimestamp),
       limit: Math.min(body.limit ?? config.defaultChangesLimit, config.maxChangesLimit),
     };
     // The user presenting a client id claims it (CLIENT_ID_TAKEN if it is another user's).
@@ -138,9 +138,21 @@ export function registerRoutes(
       query.clientId = body.clientId;
       query.userId = who(req).userId;
     }
-    if (policy.open || !pull) return reply.type('application/json; charset=utf-8').send(await storage.getChangesJson(query));
-    // Only what the caller may read; the checkpoint still passes the rest, so their positions stay gap-free.
-    return reply.type('application/json; charset=utf-8').send(JSON.stringify(await pull(query, who(req))));
+    const page = async () =>
+      policy.open || !pull
+        ? storage.getChangesJson(query)
+        : // Only what the caller may read; the checkpoint still passes the rest, so their positions stay gap-free.
+          JSON.stringify(await pull(query, who(req)));
+    let json = await page();
+    // Nothing after `since`: if it is beyond the head it was never a position but a SyncFlow client's
+    // newest timestamp; answer with what was committed since that time instead of silence forever.
+    if (body.sinceTimestamp === undefined && body.since > 0 && json.length < 512 && emptyPage(json)) {
+      if (body.since > (await storage.currentPosition())) {
+        query.since = await storage.positionAtTime(body.since);
+        json = await page();
+      }
+    }
+    return reply.type('application/json; charset=utf-8').send(json);
   });
 
   app.post('/operations', async (req) => {
@@ -198,4 +210,10 @@ export function registerRoutes(
     const body = parseWith(CompactRequestSchema, req.body ?? {}, 'body');
     return storage.compact(body.olderThanDays);
   });
+}
+
+/** A `/changes` page without operations (the body is short then; parsed only to be sure). */
+function emptyPage(json: string): boolean {
+  const page = JSON.parse(json) as { operations?: unknown[] };
+  return Array.isArray(page.operations) && page.operations.length === 0;
 }

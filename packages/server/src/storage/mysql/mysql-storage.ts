@@ -35,6 +35,7 @@ import {
 import { decodeCursor, encodeCursor, parseSort, type SortKey } from '../query-sort.js';
 import { EXACT_COUNT_LIMIT, statsResponse } from '../stats.js';
 import {
+  beforeHorizon,
   type ChangesQuery,
   type ClientRecord,
   COMPACT_CHUNK,
@@ -610,6 +611,17 @@ export class MysqlStorage implements Storage {
         await conn.query('SELECT RELEASE_LOCK(?)', [lock]);
       }
     });
+  }
+
+  async positionAtTime(ms: number): Promise<number> {
+    await this.consumer.catchUp();
+    const { rows } = await this.db.query<{ p: string | number | null; h: string | number | null }>(
+      `SELECT (SELECT MIN(position) FROM ${this.t('changes')} WHERE committed_ms >= ?) AS p,
+              (SELECT value FROM ${this.t('meta')} WHERE name = 'horizon') AS h`,
+      [ms],
+    );
+    if (rows[0]?.p == null) return this.currentPosition();
+    return beforeHorizon(Number(rows[0].p) - 1, Number(rows[0].h ?? 0));
   }
 
   /** Consumes what is committed first, so the position covers every write committed before the call (as on PostgreSQL). */
