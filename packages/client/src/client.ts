@@ -1181,15 +1181,22 @@ export class SynclineClient extends Emitter<ClientEvents> {
 
   /** Loads a collection page by page (constant memory); returns the position to follow from. */
   private async initialSync(c: CollectionState, epoch: number): Promise<number | undefined> {
-    let cursor: string | undefined;
     let received = 0;
     let from: number | undefined;
     let first = true;
     const size = this.options.pageSize ?? 500;
     const scope = this.scopeOf(c);
+    const fetchPage = (after: string | undefined) => {
+      const p = this.transport.query(c.name, after, size, scope.filter);
+      p.catch(() => {}); // awaited below; a page fetched ahead and then not needed must not be an unhandled rejection
+      return p;
+    };
+    let next = fetchPage(undefined);
     for (;;) {
-      const page = await this.transport.query(c.name, cursor, size, scope.filter);
+      const page = await next;
       if (epoch !== c.epoch) return undefined;
+      // The next page is fetched while this one is written: the store's work overlaps the network's.
+      if (page.nextCursor) next = fetchPage(page.nextCursor);
       from ??= page.position;
       received += page.documents.length;
       const done = !page.nextCursor;
@@ -1215,7 +1222,6 @@ export class SynclineClient extends Emitter<ClientEvents> {
         'remote',
       );
       if (done) return from;
-      cursor = page.nextCursor;
     }
   }
 

@@ -2,7 +2,7 @@
  * An ordered list in chunks (the layout of Python's sortedcontainers): a
  * binary search over the chunks' last elements, then one within a chunk, so an
  * insert or a removal costs O(log n) comparisons plus moving at most one chunk
- * (CHUNK elements); positions (`at`, `rankOf`) walk the chunk sizes, n / CHUNK
+ * (at most 2 × CHUNK elements); positions (`rankOf`, `slice`) walk the chunk sizes, n / CHUNK
  * steps. The order must be total (no two elements compare equal unless they
  * are the same row): live queries break ties by document id.
  */
