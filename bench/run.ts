@@ -33,6 +33,10 @@
  *           one schema; one writer inserts 1,000 rows/s on A (10 per POST); a /sync subscriber on A (single-instance
  *           baseline) and one on B (over the bus) measure receive − the change's commit timestamp on the
  *           same writes: B's p99 ≤ A's p99 + 5 ms; every subscriber must get every change exactly once, gap-free
+ *   client-live  (issue 15, bench/client-live.ts) 10 live queries (sorted, limited) open on 100,000 local documents vs
+ *           1,000: POST a patch → every callback shows it; large ÷ small ≤ 2× (flat in n)
+ *   client-scope  (issue 15, bench/client-scope.ts) sync of collection(name, {where: {category: 7}}), 1,000 of
+ *           100,000 documents, vs a 1,000-document collection, createClient → whenSynced: ≤ 1.5×
  *   client-bundle  (issue 16, bench/bundle-size.ts) createClient + MemoryStore + IndexedDBStore bundled for the
  *           browser (esbuild, minified) and gzipped, vs socket.io-client alone: ≤ 50 KB gzipped (also a test)
  *
@@ -42,7 +46,7 @@
  * Options (after `npm run bench --`):
  *   --push-single-writers=8,32   writer counts of push-single (its measure window: --measure, at most 5 s)
  *   --only=push-pg,push-single,pull-pg,push-pglite,pull-pglite,fanout,memory,capture-latency,capture-ingest,capture-ingest-mysql,capture-mysql,routing,cluster,
- *                      client-sync,client-bundle   run a subset
+ *                      client-sync,client-live,client-scope,client-bundle   run a subset
  *   --cpu-prof[=DIR]   write V8 CPU profiles of the server children (default bench/results/profiles)
  *   --measure=SECONDS  PostgreSQL push measurement window (default 8; warm-up 2)
  *   --server-cli=PATH  benchmark another build of the server (default packages/server/dist/cli.js)
@@ -57,9 +61,11 @@
  *                      TEST_REDIS_URL, TEST_NATS_URL, TEST_AMQP_URL (test/services.ts); the cluster always runs
  *                      packages/server/dist/cli.js (not --server-cli) and drops its schema (not --keep)
  *   --client-sync-docs=100000  --client-sync-page-sizes=500 (the first carries the target; the SDK's default)
- *   --client-sync-rounds=3 (measured baseline/MemoryStore rounds, median reported)
+ *   --client-sync-rounds=3 (measured baseline/MemoryStore and baseline/IndexedDBStore rounds, median reported)
+ *   --client-live-docs=1000,100000 (baseline and measured collection sizes)  --client-live-rounds=30
+ *   --client-scope-docs=100000 (the scoped collection; 1% match)  --client-scope-rounds=5
  *   --keep             keep the bench schemas/tables afterwards (bench_push, bench_pull, bench_raw_*, bench_fanout,
- *                      bench_capture, bench_capture_sl, bench_routing_*, bench_client_sync; MariaDB database bench_capture)
+ *                      bench_capture, bench_capture_sl, bench_routing_*, bench_client_sync, bench_client_live, bench_client_scope; MariaDB database bench_capture)
  * Investigating a miss: `--cpu-prof`, then `node --import tsx bench/profile-summary.ts FILE.cpuprofile`;
  * latest.json has CPU per operation/page for the bench, the server and PostgreSQL, and WAL bytes per op.
  * Environment: BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test); capture-mysql:
@@ -69,6 +75,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { clientBundle } from './bundle-size.js';
 import { type CaptureConfig, captureIngest, captureIngestMysql, captureLatency, captureMysql } from './capture.js';
+import { type ClientLiveConfig, clientLive } from './client-live.js';
+import { type ClientScopeConfig, clientScope } from './client-scope.js';
 import { type ClientSyncConfig, clientSync } from './client-sync.js';
 import { BUS_KINDS, type BusKind, type ClusterConfig, cluster } from './cluster.js';
 import { type FanoutConfig, fanout, type MemoryConfig, memory } from './fanout.js';
@@ -106,6 +114,10 @@ const { values: args } = parseArgs({
     'client-sync-docs': { type: 'string' },
     'client-sync-page-sizes': { type: 'string' },
     'client-sync-rounds': { type: 'string' },
+    'client-live-docs': { type: 'string' },
+    'client-live-rounds': { type: 'string' },
+    'client-scope-docs': { type: 'string' },
+    'client-scope-rounds': { type: 'string' },
     'push-single-writers': { type: 'string' },
   },
   allowPositionals: false,
@@ -225,6 +237,25 @@ const clientSyncCfg: ClientSyncConfig = {
   log,
   ...(cpuProfDir ? { cpuProfDir } : {}),
 };
+const clientLiveCfg: ClientLiveConfig = {
+  databaseUrl: pgCfg.databaseUrl,
+  small: numbers(args['client-live-docs'] ?? '1000,100000')[0] as number,
+  large: numbers(args['client-live-docs'] ?? '1000,100000')[1] as number,
+  rounds: numbers(args['client-live-rounds'] ?? '30')[0] as number,
+  timeoutMs: 300_000,
+  keep: args.keep === true,
+  log,
+  ...(cpuProfDir ? { cpuProfDir } : {}),
+};
+const clientScopeCfg: ClientScopeConfig = {
+  databaseUrl: pgCfg.databaseUrl,
+  documents: numbers(args['client-scope-docs'] ?? '100000')[0] as number,
+  rounds: numbers(args['client-scope-rounds'] ?? '5')[0] as number,
+  timeoutMs: 300_000,
+  keep: args.keep === true,
+  log,
+  ...(cpuProfDir ? { cpuProfDir } : {}),
+};
 const pushSingleCfg: PushSingleConfig = {
   databaseUrl: pgCfg.databaseUrl,
   writers: numbers(args['push-single-writers'] ?? '8,32'),
@@ -290,6 +321,8 @@ const scenarios: Scenario[] = [
     target: 0.7,
     run: () => clientSync(clientSyncCfg),
   },
+  { key: 'client-live', name: 'client-live', unit: 'ms', baselineUnit: 'ms', target: null, run: () => clientLive(clientLiveCfg) },
+  { key: 'client-scope', name: 'client-scope', unit: 'ms', baselineUnit: 'ms', target: null, run: () => clientScope(clientScopeCfg) },
   { key: 'client-bundle', name: 'client bundle', unit: 'KB gz', baselineUnit: 'KB gz', target: null, run: clientBundle },
 ];
 
@@ -371,6 +404,8 @@ const file = writeJson(results, {
       measureMs: clusterCfg.measureMs,
     },
     clientSync: { documents: clientSyncCfg.documents, pageSizes: clientSyncCfg.pageSizes, rounds: clientSyncCfg.rounds },
+    clientLive: { small: clientLiveCfg.small, large: clientLiveCfg.large, rounds: clientLiveCfg.rounds },
+    clientScope: { documents: clientScopeCfg.documents, rounds: clientScopeCfg.rounds },
     ...(only ? { only } : {}),
   },
   server: CLI,
