@@ -205,29 +205,33 @@ describe.runIf(run_)('the packed packages, installed outside the repository', ()
     expect(out.protocol).toBe(`file://${app}/node_modules/@syncline/protocol/dist/index.js`);
     expect(out.seen).toContain('node');
     expect(out.reason).toBe('UNKNOWN_OPERATOR');
-  });
+  }, 90_000);
 
-  test.each(['NodeNext', 'Bundler'])('TypeScript (%s resolution) compiles against the installed types', async (resolution) => {
-    writeFileSync(join(app, 'check.ts'), TYPES_FILE);
-    const tsconfig = join(app, `tsconfig.${resolution}.json`);
-    const module = resolution === 'NodeNext' ? 'NodeNext' : 'ESNext';
-    writeFileSync(
-      tsconfig,
-      JSON.stringify({
-        compilerOptions: {
-          module,
-          moduleResolution: resolution,
-          target: 'ES2022',
-          strict: true,
-          noEmit: true,
-          skipLibCheck: true,
-          types: [],
-        },
-        files: ['check.ts'],
-      }),
-    );
-    await run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', tsconfig], app);
-  });
+  test.each(['NodeNext', 'Bundler'])(
+    'TypeScript (%s resolution) compiles against the installed types',
+    async (resolution) => {
+      writeFileSync(join(app, 'check.ts'), TYPES_FILE);
+      const tsconfig = join(app, `tsconfig.${resolution}.json`);
+      const module = resolution === 'NodeNext' ? 'NodeNext' : 'ESNext';
+      writeFileSync(
+        tsconfig,
+        JSON.stringify({
+          compilerOptions: {
+            module,
+            moduleResolution: resolution,
+            target: 'ES2022',
+            strict: true,
+            noEmit: true,
+            skipLibCheck: true,
+            types: [],
+          },
+          files: ['check.ts'],
+        }),
+      );
+      await run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', tsconfig], app);
+    },
+    90_000,
+  );
 
   describe('in Chromium', () => {
     let files: Record<string, { body: string; type: string }>;
@@ -291,7 +295,7 @@ describe.runIf(run_)('the packed packages, installed outside the repository', ()
       });
       await page.goto(`${srv.url}${path}`);
       await page
-        .waitForFunction(() => Array.isArray((window as { ids?: unknown }).ids), undefined, { timeout: 20_000 })
+        .waitForFunction(() => Array.isArray((window as { ids?: unknown }).ids), undefined, { timeout: 45_000 })
         .catch(() => {
           throw new Error(`the page did not start: ${errors.join('; ') || 'no page error'}`);
         });
@@ -300,7 +304,7 @@ describe.runIf(run_)('the packed packages, installed outside the repository', ()
 
     const sees = (page: Page, ids: string[]) =>
       page.waitForFunction((want) => want.every((id) => (window as unknown as { ids: string[] }).ids.includes(id)), ids, {
-        timeout: 20_000,
+        timeout: 45_000,
       });
 
     test('a bundled page, an import-map page (no bundler) and a React page sync with the server and each other', async () => {
@@ -319,7 +323,7 @@ describe.runIf(run_)('the packed packages, installed outside the repository', ()
       await reactPage.evaluate(() => (window as unknown as { write(id: string): Promise<void> }).write('react'));
       await sees(bundled, ['react']);
       await bundled.evaluate(() => (window as unknown as { write(id: string): Promise<void> }).write('zz-last'));
-      await reactPage.waitForFunction(() => document.querySelector('li')?.textContent === 'zz-last', undefined, { timeout: 20_000 });
+      await reactPage.waitForFunction(() => document.querySelector('li')?.textContent === 'zz-last', undefined, { timeout: 45_000 });
       expect(await reactPage.locator('#status').textContent()).toMatch(/online|syncing/);
 
       const res = await fetch(`${srv.url}/documents/packed/importmap`);

@@ -55,6 +55,12 @@ interface External<S> {
 const EMPTY: readonly Doc[] = Object.freeze([]);
 const LOADING: QueryResult<Doc> = Object.freeze({ docs: EMPTY, total: 0, loading: true });
 
+function sameDocs(a: readonly Doc[], b: readonly Doc[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 function liveQuery(collection: Collection, query: Query): External<QueryResult<Doc>> {
   let snapshot = LOADING;
   let stop: (() => void) | undefined;
@@ -68,7 +74,11 @@ function liveQuery(collection: Collection, query: Query): External<QueryResult<D
       listeners.add(onChange);
       if (listeners.size === 1) {
         try {
-          stop = collection.live(query, (docs, info) => publish({ docs, total: info.total, loading: false }));
+          stop = collection.live(query, (docs, info) => {
+            // The same documents (by identity) and total: keep the snapshot, so nothing renders again.
+            if (!snapshot.loading && !snapshot.error && snapshot.total === info.total && sameDocs(snapshot.docs, docs)) return;
+            publish({ docs, total: info.total, loading: false });
+          });
         } catch (e) {
           publish({ docs: EMPTY, total: 0, loading: false, error: e as Error });
         }

@@ -10,7 +10,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 // The built client, as the react package itself imports it (global-setup builds it).
 import { createClient, type Doc, MemoryStore, type SynclineClient } from '@syncline/client';
-import { act, cleanup, render, screen, waitFor } from '@testing-library/react';
+import { act, cleanup, configure, render, screen, waitFor } from '@testing-library/react';
 import { createElement as h, memo, StrictMode } from 'react';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { SynclineProvider, useDocument, useQuery, useSyncStatus } from '../src/index.js';
@@ -35,6 +35,8 @@ function mount(client: SynclineClient, element: ReturnType<typeof h>) {
 }
 
 const text = (id: string) => screen.getByTestId(id).textContent;
+// A write's round trip through the server can take seconds on a loaded machine (the default wait is 1 s).
+configure({ asyncUtilTimeout: 20_000 });
 
 beforeAll(async () => {
   server = spawn(process.execPath, [CLI, 'serve'], {
@@ -95,13 +97,13 @@ describe('useQuery', () => {
     const reader = make();
     mount(reader, h(Cheapest));
     expect(seen[0]).toBe('loading');
-    await waitFor(() => expect(text('list')).toBe('bread,dates of 4'), { timeout: 15_000 });
+    await waitFor(() => expect(text('list')).toBe('bread,dates of 4'));
 
     await items.update('a', { price: 0 }); // another client: through the server
-    await waitFor(() => expect(text('list')).toBe('apple,bread of 4'), { timeout: 15_000 });
+    await waitFor(() => expect(text('list')).toBe('apple,bread of 4'));
     await items.update('b', { done: true }); // leaves the filter
-    await waitFor(() => expect(text('list')).toBe('apple,dates of 3'), { timeout: 15_000 });
-  });
+    await waitFor(() => expect(text('list')).toBe('apple,dates of 3'));
+  }, 90_000);
 
   test('renders again only when its window changed; memo rows only for the document that changed', async () => {
     const col = fresh();
@@ -129,7 +131,7 @@ describe('useQuery', () => {
     }
     mount(client, h(Cheap));
     // Settled: every row shows the server's revision (the acknowledgements re-render them once more).
-    await waitFor(() => expect(['a', 'b', 'c'].map(text)).toEqual(['apple 1 r1', 'bread 2 r1', 'cheese 3 r1']), { timeout: 15_000 });
+    await waitFor(() => expect(['a', 'b', 'c'].map(text)).toEqual(['apple 1 r1', 'bread 2 r1', 'cheese 3 r1']));
     const rowsBefore = { ...rowRenders };
     const listBefore = listRenders;
 
@@ -145,7 +147,7 @@ describe('useQuery', () => {
     expect(rowRenders.a).toBe(rowsBefore.a);
     expect(rowRenders.c).toBe(rowsBefore.c);
     expect(rowRenders.b).toBeGreaterThan(rowsBefore.b ?? 0);
-  });
+  }, 90_000);
 
   test('a query the client refuses comes back as error, not as a crash', async () => {
     const client = make();
@@ -156,7 +158,7 @@ describe('useQuery', () => {
     }
     mount(client, h(Bad));
     await waitFor(() => expect(text('bad')).toMatch(/\$regex/));
-  });
+  }, 90_000);
 
   test('without a provider: a clear error', () => {
     function Orphan() {
@@ -171,7 +173,7 @@ describe('useQuery', () => {
     } finally {
       console.error = original;
     }
-  });
+  }, 90_000);
 });
 
 describe('useDocument', () => {
@@ -188,7 +190,7 @@ describe('useDocument', () => {
       return h('p', { 'data-testid': 'one' }, loading ? 'loading' : doc ? `${doc.title} ${doc.price} r${doc._rev ?? 0}` : 'none');
     }
     mount(client, h(One));
-    await waitFor(() => expect(text('one')).toBe('apple 1 r1'), { timeout: 15_000 });
+    await waitFor(() => expect(text('one')).toBe('apple 1 r1'));
     const before = renders;
 
     await act(() => items.update('b', { title: 'brioche' }));
@@ -199,7 +201,7 @@ describe('useDocument', () => {
     await waitFor(() => expect(text('one')).toBe('apple 7 r2'));
     await act(() => items.delete('a'));
     await waitFor(() => expect(text('one')).toBe('none'));
-  });
+  }, 90_000);
 });
 
 describe('useSyncStatus', () => {
@@ -211,7 +213,7 @@ describe('useSyncStatus', () => {
       return h('p', { 'data-testid': 'status' }, `${s.state} ${s.pending}`);
     }
     mount(client, h(Status));
-    await waitFor(() => expect(text('status')).toBe('online 0'), { timeout: 15_000 });
+    await waitFor(() => expect(text('status')).toBe('online 0'));
     act(() => client.pause());
     await waitFor(() => expect(text('status')).toBe('offline 0'));
     const col = client.collection(fresh());
@@ -222,6 +224,6 @@ describe('useSyncStatus', () => {
     await waitFor(() => expect(text('status')).toBe('offline 1'));
     act(() => client.resume());
     await act(() => write);
-    await waitFor(() => expect(text('status')).toBe('online 0'), { timeout: 15_000 });
-  });
+    await waitFor(() => expect(text('status')).toBe('online 0'));
+  }, 90_000);
 });
