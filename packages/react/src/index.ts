@@ -61,7 +61,11 @@ function sameDocs(a: readonly Doc[], b: readonly Doc[]): boolean {
   return true;
 }
 
-function liveQuery(collection: Collection, query: Query): External<QueryResult<Doc>> {
+/** No collection yet (null): loading, and nothing to subscribe to. */
+const NOTHING: External<QueryResult<Doc>> = { subscribe: () => () => {}, getSnapshot: () => LOADING };
+
+function liveQuery(collection: Collection | null, query: Query): External<QueryResult<Doc>> {
+  if (!collection) return NOTHING;
   let snapshot = LOADING;
   let stop: (() => void) | undefined;
   const listeners = new Set<() => void>();
@@ -95,10 +99,15 @@ function liveQuery(collection: Collection, query: Query): External<QueryResult<D
   };
 }
 
-/** A Collection from a name (through the provider's client) or as given. */
-function useCollection(collection: string | Collection): Collection {
+/**
+ * Which collection a hook reads: a name (through the provider's client), a `Collection` (kept by identity: make it
+ * once, e.g. with useMemo, not in every render), or null (none yet, e.g. while the app opens its client: loading).
+ */
+export type CollectionRef = string | Collection | null;
+
+function useCollection(collection: CollectionRef): Collection | null {
   const client = useContext(ClientContext);
-  // client.collection() returns a handle on the same replica state each time; memoized for a stable identity.
+  // client.collection() returns a new handle on the same replica state each time; memoized for a stable identity.
   return useMemo(() => {
     if (typeof collection !== 'string') return collection;
     if (!client) throw new Error('Syncline hooks need a <SynclineProvider client={client}> above them');
@@ -111,7 +120,7 @@ function useCollection(collection: string | Collection): Collection {
  * windowed by `offset`/`after` and `limit`. Renders again only when that window changed.
  * The query is compared by value (its JSON), so an inline object literal is fine.
  */
-export function useQuery<T = Record<string, unknown>>(collection: string | Collection, query: Query = {}): QueryResult<T> {
+export function useQuery<T = Record<string, unknown>>(collection: CollectionRef, query: Query = {}): QueryResult<T> {
   const col = useCollection(collection);
   const key = JSON.stringify(query);
   // biome-ignore lint/correctness/useExhaustiveDependencies: the query is keyed by its JSON, not by the object's identity
@@ -120,7 +129,7 @@ export function useQuery<T = Record<string, unknown>>(collection: string | Colle
 }
 
 /** Document `id` of `collection`, live: renders again only when that document changed (or appeared, or went away). */
-export function useDocument<T = Record<string, unknown>>(collection: string | Collection, id: string): DocumentResult<T> {
+export function useDocument<T = Record<string, unknown>>(collection: CollectionRef, id: string): DocumentResult<T> {
   const col = useCollection(collection);
   const store = useMemo(() => {
     const q = liveQuery(col, { filter: { _id: id }, limit: 1 });

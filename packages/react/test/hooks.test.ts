@@ -11,7 +11,7 @@ import { resolve } from 'node:path';
 // The built client, as the react package itself imports it (global-setup builds it).
 import { createClient, type Doc, MemoryStore, type SynclineClient } from '@syncline/client';
 import { act, cleanup, configure, render, screen, waitFor } from '@testing-library/react';
-import { createElement as h, memo, StrictMode } from 'react';
+import { createElement as h, memo, StrictMode, useMemo } from 'react';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { SynclineProvider, useDocument, useQuery, useSyncStatus } from '../src/index.js';
 
@@ -158,6 +158,21 @@ describe('useQuery', () => {
     }
     mount(client, h(Bad));
     await waitFor(() => expect(text('bad')).toMatch(/\$regex/));
+  }, 90_000);
+
+  test('a Collection without a provider, and null (no client yet: loading until one comes)', async () => {
+    const col = fresh();
+    const client = make();
+    await client.collection(col).insert({ _id: 'a', title: 'apple', price: 1 });
+    function List({ c }: { c: SynclineClient | null }) {
+      const collection = useMemo(() => c?.collection(col) ?? null, [c]);
+      const { docs, loading } = useQuery<Item>(collection);
+      return h('p', { 'data-testid': 'list' }, loading ? 'loading' : docs.map((d) => d.title).join());
+    }
+    const view = render(h(List, { c: null }));
+    expect(text('list')).toBe('loading');
+    view.rerender(h(List, { c: client }));
+    await waitFor(() => expect(text('list')).toBe('apple'));
   }, 90_000);
 
   test('without a provider: a clear error', () => {

@@ -1,5 +1,6 @@
 /** The market page on one tab's replica: header with the connection, products, and the side panels. */
 import { ConflictError, RejectedError, SyncError } from '@syncline/client';
+import { useQuery } from '@syncline/react';
 import { useEffect, useMemo, useRef, useState } from 'react';
 import { AddProductForm } from './add-product-form';
 import { CategoryFilter } from './category-filter';
@@ -11,7 +12,6 @@ import type { Category, Product, ProductInput } from './schemas';
 import { loadSettings, type MarketSettings, saveSettings } from './settings';
 import { SettingsPanel } from './settings-panel';
 import type { TabReplica } from './tab-replica';
-import { useLiveQuery } from './use-live-query';
 import { useMarketClient } from './use-market-client';
 import { usePending } from './use-pending';
 import { useSyncLog } from './use-sync-log';
@@ -33,8 +33,13 @@ export function Market({ replica }: { replica: TabReplica }) {
   const [editingId, setEditingId] = useState<string | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
 
-  const categories = useLiveQuery<Category>(client, 'category', undefined, []);
-  const products = useLiveQuery<Product>(client, 'product', filter === '' ? undefined : { category: Number(filter) }, [filter]);
+  // Live queries on the replica (@syncline/react); null while the client is (re)opened: loading.
+  const categoryCol = useMemo(() => client?.collection('category') ?? null, [client]);
+  const productCol = useMemo(() => client?.collection('product') ?? null, [client]);
+  const categoryQuery = useQuery<Category>(categoryCol);
+  const productQuery = useQuery<Product>(productCol, filter === '' ? {} : { filter: { category: Number(filter) } });
+  const categories = categoryQuery.loading ? null : categoryQuery.docs;
+  const products = productQuery.loading ? null : productQuery.docs;
   const sortedCategories = useMemo(() => [...(categories ?? [])].sort((a, b) => a.id - b.id), [categories]);
   const categoryNames = useMemo(() => new Map(sortedCategories.map((c) => [c.id, c.name])), [sortedCategories]);
   const pendingIds = useMemo(

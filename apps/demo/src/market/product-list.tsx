@@ -4,7 +4,7 @@ import { ProductRow } from './product-row';
 import type { Category, Product, ProductInput } from './schemas';
 
 interface Props {
-  products: Product[] | null;
+  products: readonly Product[] | null;
   categories: Category[];
   pendingIds: ReadonlySet<string>;
   editingId: string | null;
