@@ -2,6 +2,7 @@ import {
   type ChangesResponse,
   type CompactResponse,
   errorRef,
+  type Filter,
   type OperationResult,
   type PushResponse,
   type QueryRequest,
@@ -577,6 +578,9 @@ export class PostgresStorage implements Storage {
       table ? 'true' : 'NOT d.deleted',
       compileFilter(filter, params, { data: 'd.data', id: 'd.id', version: 'd.version' }),
     ];
+    // Top-level equalities again, in a form an expression index on (collection, (data -> 'field'), id) can
+    // serve (the filter's own form is wrapped for NOT): a scoped client's pages then read only matching rows.
+    if (!table) where.push(...indexableEqualities(filter, params));
     const keys = sort.map((k) => k.sql(params));
     const fingerprint = JSON.stringify([collection, req.filter ?? {}, sort.map((k) => [k.path, k.dir])]);
     if (req.cursor) {
@@ -880,4 +884,31 @@ export class PostgresStorage implements Storage {
     this.sequencer.stopSweeping();
     return this.db.close();
   }
+}
+
+/**
+ * `d.data -> 'f' = $v::jsonb` for each top-level `{f: literal}` / `{f: {$eq: literal}}` on a string, number or
+ * boolean (implied by the filter, so the result is the same): usable by an index on `(collection, (data -> 'f'), id)`.
+ */
+function indexableEqualities(filter: Filter | undefined, params: unknown[]): string[] {
+  const out: string[] = [];
+  if (!filter) return out;
+  const prim = (v: unknown): boolean => typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean';
+  for (const [field, cond] of Object.entries(filter)) {
+    if (field.startsWith('$') || field === '_id' || field === '_rev' || field.includes('.')) continue;
+    let value: unknown;
+    if (prim(cond)) value = cond;
+    else if (
+      cond &&
+      typeof cond === 'object' &&
+      !Array.isArray(cond) &&
+      Object.keys(cond).length === 1 &&
+      prim((cond as { $eq?: unknown }).$eq)
+    ) {
+      value = (cond as { $eq: unknown }).$eq;
+    } else continue;
+    params.push(field, JSON.stringify(value));
+    out.push(`d.data -> $${params.length - 1}::text = $${params.length}::jsonb`);
+  }
+  return out;
 }
