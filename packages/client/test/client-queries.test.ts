@@ -17,7 +17,7 @@ afterEach(async () => {
   for (const c of clients.splice(0)) await c.close();
 });
 
-async function until(check: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
+async function until(check: () => boolean | Promise<boolean>, ms = 30_000): Promise<void> {
   const end = Date.now() + ms;
   while (!(await check())) {
     if (Date.now() > end) throw new Error('timed out waiting');
@@ -208,11 +208,11 @@ describe('live queries', () => {
   });
 });
 
-describe('live queries against a server', () => {
+describe('live queries against a server', { timeout: 120_000 }, () => {
   let srv: TestServer;
   beforeAll(async () => {
     srv = await startPgliteServer();
-  });
+  }, 120_000); // PGlite's WASM start is slow on a loaded machine
   afterAll(() => srv?.close());
 
   test("another client's write moves the document in this client's sorted, limited live query", async () => {

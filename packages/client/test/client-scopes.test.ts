@@ -26,7 +26,7 @@ const make = (opts: Partial<ClientOptions> = {}) => {
   return c;
 };
 
-async function until(check: () => boolean | Promise<boolean>, ms = 15_000): Promise<void> {
+async function until(check: () => boolean | Promise<boolean>, ms = 60_000): Promise<void> {
   const end = Date.now() + ms;
   while (!(await check())) {
     if (Date.now() > end) throw new Error('timed out waiting');
@@ -64,13 +64,13 @@ const inCategory = (c: number) =>
 
 beforeAll(async () => {
   srv = await startPgliteServer();
-});
+}, 120_000); // PGlite's WASM start is slow on a loaded machine
 afterEach(async () => {
   for (const c of clients.splice(0)) await c.close();
 });
 afterAll(() => srv?.close());
 
-describe('scoped sync', () => {
+describe('scoped sync', { timeout: 120_000 }, () => {
   test('only matching documents arrive; changes move documents in and out of the replica; other categories never arrive', async () => {
     const col = fresh('products');
     const a = await seed(col);
