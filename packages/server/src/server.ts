@@ -57,7 +57,17 @@ export interface CreateServerOptions extends ConfigInput {
    * Library use: a custom bus backend (instead of BUS_URL) and/or your own
    * serializer (instead of BUS_SERIALIZER). Every instance must use the same.
    */
-  bus?: { transport?: BusTransport; serializer?: Serializer };
+  /**
+   * The bus's own transport or serializer, and its driver's connection options (override the configuration's
+   * `redisOptions` / `natsConnectionOptions` / `amqpConnectionOptions`).
+   */
+  bus?: {
+    transport?: BusTransport;
+    serializer?: Serializer;
+    redisOptions?: Record<string, unknown>;
+    natsConnectionOptions?: Record<string, unknown>;
+    amqpConnectionOptions?: Record<string, unknown>;
+  };
   /** Where long work at start (application migrations, the demo's seed) reports progress; the CLI draws bars. */
   progress?: ProgressFactory;
 }
@@ -119,12 +129,19 @@ export async function createServer(options: CreateServerOptions = {}): Promise<S
     if (!givenStorage) await storage.close().catch(() => {});
     throw err;
   }
+  const driverOptions = (key: 'redisOptions' | 'natsConnectionOptions' | 'amqpConnectionOptions') => {
+    const value = busOptions?.[key] ?? config[key];
+    return value ? { [key]: value } : {};
+  };
   // The bus must be reachable at start: a wrong BUS_URL fails here, not silently later.
   const bus = createBus({
     ...(config.busUrl ? { url: config.busUrl } : {}),
     ...(busOptions?.transport ? { transport: busOptions.transport } : {}),
     name: config.busName,
     serializer: busOptions?.serializer ?? config.busSerializer,
+    ...driverOptions('redisOptions'),
+    ...driverOptions('natsConnectionOptions'),
+    ...driverOptions('amqpConnectionOptions'),
   });
   try {
     await bus.ready;

@@ -29,8 +29,11 @@ export class AmqpTransport implements BusTransport {
   #onMessage: (payload: BusPayload) => void = () => {};
   #onState: (state: TransportState, error?: Error) => void = () => {};
 
+  readonly #extra: Record<string, unknown>;
+
   constructor(options: TransportOptions & { url: string }) {
     this.#url = options.url;
+    this.#extra = options.connectionOptions ?? {};
     this.#name = options.name;
     this.#connectionName = `syncline-bus-${options.instanceId}`;
   }
@@ -54,7 +57,9 @@ export class AmqpTransport implements BusTransport {
       keepAlive: true,
       // amqplib leaves Nagle on: small publishes would wait for delayed ACKs (~20-40 ms per message).
       noDelay: true,
-      clientProperties: { connection_name: this.#connectionName },
+      // The user's socket options (TLS cert/key/ca, credentials...); the recovery below stays Syncline's.
+      ...this.#extra,
+      clientProperties: { ...(this.#extra.clientProperties as object | undefined), connection_name: this.#connectionName },
       recovery: {
         waitForConnect: false,
         initialMaxRetries: 0,

@@ -24,6 +24,12 @@ export interface BusOptions extends Partial<Omit<EventBusOptions, 'transport' | 
   serializer?: SerializerOption;
   /** This instance's id (stamped as `origin` on what it publishes). Default: a random UUID. */
   instanceId?: string;
+  /** ioredis options for a `redis://` bus (TLS, password, sentinels, retry...), as feathers-sync's `redisOptions`. */
+  redisOptions?: Record<string, unknown>;
+  /** nats.js `connect()` options for a `nats://` bus (tls, user/pass, token, reconnect...), as feathers-sync's. */
+  natsConnectionOptions?: Record<string, unknown>;
+  /** amqplib `connect()` socket options for an `amqp://` bus (cert, key, ca, credentials...), as feathers-sync's. */
+  amqpConnectionOptions?: Record<string, unknown>;
 }
 
 const NAME = /^[A-Za-z0-9_.:-]{1,63}$/;
@@ -49,7 +55,7 @@ export function createBus(options: BusOptions = {}): EventBus {
     throw new SynclineError('INVALID_CONFIG', 'The bus name must be 1-63 characters of A-Z a-z 0-9 _ . : -', { name });
   }
   const instanceId = options.instanceId ?? randomUUID();
-  const { url, transport: custom, serializer, ...limits } = options;
+  const { url, transport: custom, serializer, redisOptions, natsConnectionOptions, amqpConnectionOptions, ...limits } = options;
   let transport = custom;
   if (!transport && url) {
     let scheme: string;
@@ -64,7 +70,15 @@ export function createBus(options: BusOptions = {}): EventBus {
         scheme,
       });
     }
-    transport = new Transport({ url, name, instanceId });
+    const connectionOptions =
+      scheme === 'redis:' || scheme === 'rediss:'
+        ? redisOptions
+        : scheme === 'nats:'
+          ? natsConnectionOptions
+          : scheme === 'amqp:' || scheme === 'amqps:'
+            ? amqpConnectionOptions
+            : undefined;
+    transport = new Transport({ url, name, instanceId, ...(connectionOptions ? { connectionOptions } : {}) });
   }
   transport ??= new InProcessTransport({ name });
   return new EventBus({ ...limits, transport, name, instanceId, ...(serializer ? { serializer } : {}) });

@@ -22,8 +22,11 @@ export class NatsTransport implements BusTransport {
   #onMessage: (payload: BusPayload) => void = () => {};
   #onState: (state: TransportState, error?: Error) => void = () => {};
 
+  readonly #extra: Record<string, unknown>;
+
   constructor(options: TransportOptions & { url: string }) {
     this.#url = options.url;
+    this.#extra = options.connectionOptions ?? {};
     this.#name = options.name;
     this.#clientName = `syncline-bus-${options.instanceId}`;
   }
@@ -62,6 +65,7 @@ export class NatsTransport implements BusTransport {
       waitOnFirstConnect: false,
       pingInterval: 10_000,
       maxPingOut: 2,
+      ...this.#extra,
     });
     this.#nc = nc;
     if (this.#closed) {

@@ -25,8 +25,11 @@ export class RedisTransport implements BusTransport {
   #onMessage: (payload: BusPayload) => void = () => {};
   #onState: (state: TransportState, error?: Error) => void = () => {};
 
+  readonly #extra: Record<string, unknown>;
+
   constructor(options: TransportOptions & { url: string }) {
     this.#url = options.url;
+    this.#extra = options.connectionOptions ?? {};
     this.#name = options.name;
     // Redis client names may not contain spaces or newlines.
     this.#connectionName = `syncline-bus-${options.instanceId}`.replace(/[^\w.:-]/g, '_');
@@ -44,10 +47,11 @@ export class RedisTransport implements BusTransport {
     const { Redis } = await import('ioredis');
     if (this.#closed) throw new Error('closed');
     const options: RedisOptions = {
-      lazyConnect: true,
       connectTimeout: 5000,
       maxRetriesPerRequest: 1,
       retryStrategy: (attempt) => reconnectDelayMs(attempt),
+      ...(this.#extra as RedisOptions),
+      lazyConnect: true,
       // We subscribe again ourselves, so that `up` waits for the confirmation.
       autoResubscribe: false,
     };

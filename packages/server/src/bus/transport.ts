@@ -47,6 +47,11 @@ export interface TransportOptions {
   name: string;
   /** This instance's id: names its connections so that operators (and tests) can find them. */
   instanceId: string;
+  /**
+   * The driver's own connection options (TLS, credentials, reconnect settings), as feathers-sync takes them
+   * (`redisOptions`, `natsConnectionOptions`, `amqpConnectionOptions`): merged over Syncline's defaults.
+   */
+  connectionOptions?: Record<string, unknown>;
 }
 
 /** Delay before reconnect attempt `attempt` (1, 2, …): 100 ms doubling up to 2 s. */

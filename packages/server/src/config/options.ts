@@ -67,6 +67,25 @@ function describe(v: unknown): string {
   return v === null ? 'null' : `${typeof v === 'object' ? 'an object' : `the ${typeof v}`} ${JSON.stringify(v)}`;
 }
 
+/** A driver's options: a JSON object (environment) or an object (config file, library use). */
+const jsonObject = z.unknown().transform((value, ctx) => {
+  if (value === undefined) return undefined;
+  let v: unknown = value;
+  if (typeof value === 'string') {
+    try {
+      v = JSON.parse(value) as unknown;
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: `not valid JSON (${(err as Error).message}); expected an object of options` });
+      return z.NEVER;
+    }
+  }
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) {
+    ctx.addIssue({ code: 'custom', message: 'expected an object of options' });
+    return z.NEVER;
+  }
+  return v as Record<string, unknown>;
+});
+
 export const options = {
   configFile: {
     env: ['SYNCLINE_CONFIG'],
@@ -469,6 +488,22 @@ export const options = {
     env: ['BUS_SERIALIZER'],
     schema: z.enum(['json', 'msgpack']).default('json'),
     description: 'How bus messages are encoded (every instance must agree): `json`, or `msgpack` (Dates and binary survive).',
+  },
+  redisOptions: {
+    env: ['SYNCLINE_BUS_REDIS_OPTIONS'],
+    schema: jsonObject,
+    description:
+      "With a `redis://` bus: ioredis options (TLS, password, sentinels, retry settings), as feathers-sync's `redisOptions` (a JSON object; usually in the config file).",
+  },
+  natsConnectionOptions: {
+    env: ['SYNCLINE_BUS_NATS_OPTIONS'],
+    schema: jsonObject,
+    description: "With a `nats://` bus: nats.js connect options (tls, user/pass, token, reconnect settings), as feathers-sync's.",
+  },
+  amqpConnectionOptions: {
+    env: ['SYNCLINE_BUS_AMQP_OPTIONS'],
+    schema: jsonObject,
+    description: "With an `amqp://` bus: amqplib socket options (cert, key, ca, credentials), as feathers-sync's.",
   },
   busGraceMs: {
     env: ['SYNCLINE_BUS_GRACE_MS'],
