@@ -262,7 +262,9 @@ export class ChangeFeed {
     for (;;) {
       let page: Awaited<ReturnType<Storage['getChanges']>>;
       try {
-        page = await this.storage.getChanges({ since: this.position, limit: PAGE });
+        // Woken by a commit or a sweep that sequenced some: no sweep of its own per read
+        // (under capture load that doubled the sequencing transactions).
+        page = await this.storage.getChanges({ since: this.position, limit: PAGE, sweep: false });
       } catch (err) {
         const horizon = err instanceof SynclineError && err.code === 'RESYNC_REQUIRED' ? Number(err.details?.horizon) : Number.NaN;
         if (!Number.isSafeInteger(horizon)) throw err;

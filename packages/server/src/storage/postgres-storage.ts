@@ -485,7 +485,7 @@ export class PostgresStorage implements Storage {
     // Another user's client id is refused before anything is read (and its position is not recorded).
     if (req.clientId) await this.owners.check({ clientId: req.clientId, userId: req.userId ?? null });
     // Whatever other programs committed before this pull is in it (they leave sequencing to us).
-    await this.sequencer.sweep();
+    if (req.sweep !== false) await this.sequencer.sweep();
     const { page, head, horizon } = await readChanges(this.db, this.s, req.since, limit);
     if (req.since < horizon) {
       throw new SynclineError('RESYNC_REQUIRED', undefined, { since: req.since, horizon });

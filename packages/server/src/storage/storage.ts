@@ -135,6 +135,12 @@ export interface ChangesQuery {
   clientId?: string;
   /** The authenticated user presenting `clientId`: claims it, or CLIENT_ID_TAKEN if another user owns it. */
   userId?: string | null;
+  /**
+   * false: read what is sequenced already, without first sequencing other programs' commits
+   * (the live change feed, which the sweeper wakes when it sequenced some). Default: a pull
+   * includes whatever committed before it started.
+   */
+  sweep?: boolean;
 }
 
 /** Existing SQL tables synced as collections (see capture in tables.ts / the MySQL adapter). */
