@@ -164,7 +164,7 @@ export const options = {
     env: ['SYNCLINE_CAPTURE_POLL_MS'],
     schema: int(1, 60_000).default(10),
     description:
-      'PostgreSQL: how often the server looks for committed SQL transactions that left their positions to it (concurrent writers do, so their commits never wait for each other); bounds their extra delivery delay.',
+      'PostgreSQL: how often the server looks for committed SQL transactions of other programs, which leave their positions to it (so their commits never wait for each other); bounds their extra delivery delay. After a second without any, it looks every 50 ms until it finds one.',
   },
   mysqlDatabase: {
     env: ['MYSQL_DATABASE'],
