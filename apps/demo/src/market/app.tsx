@@ -13,9 +13,12 @@
  *   replica-id           text: this tab's replica id (IndexedDB `syncline-market-<id>`)
  *   client-id            text: the client id the server sees
  *   category-filter      select: '' = all, else a category id
+ *   name-search          input: shows the products with a word starting with it (case and accents ignored)
  *   add-product          form: new-name, new-price, new-category (select: '' or id),
  *                        new-description, new-submit; errors: new-name-error, new-price-error
- *   product-list         ul of product-row
+ *   product-list         ul of product-row, data-total=<products shown after filter and search>; above
+ *                        100 products only the rows in view (and a few more) are in the DOM: scroll
+ *                        product-scroll (the list's scroll area) to reach the others
  *   product-row          li, data-product-id=<uuid>, data-pending=true|false, data-rev=<_rev>,
  *                        data-editing=true while edited; inside: product-name, product-price
  *                        (text: two decimals, e.g. 2.49), pending-tag (when pending), edit, delete

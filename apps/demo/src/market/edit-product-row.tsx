@@ -9,7 +9,7 @@ interface Props {
   product: Product;
   categories: Category[];
   /** `original`: the product as it was when editing began (only fields changed since then are written). */
-  onSave: (input: ProductInput, original: Product) => void;
+  onSave: (id: string, input: ProductInput, original: Product) => void;
   onCancel: () => void;
 }
 
@@ -27,10 +27,10 @@ export function EditProductRow({ product, categories, onSave, onCancel }: Props)
   const submit = (e: FormEvent) => {
     e.preventDefault();
     const form = { name, price, description, category };
-    if (!browserChecks.enabled) return onSave(rawProductForm(form), original);
+    if (!browserChecks.enabled) return onSave(product._id, rawProductForm(form), original);
     const r = parseProductForm(form);
     if (!r.ok) return setErrors(r.errors);
-    onSave(r.value, original);
+    onSave(product._id, r.value, original);
   };
   const cancelOnEscape = (e: KeyboardEvent) => {
     if (e.key === 'Escape') onCancel();

@@ -1,11 +1,12 @@
 /** The market page on one tab's replica: header with the connection, products, and the side panels. */
 import { ConflictError, RejectedError, SyncError } from '@syncline/client';
 import { useQuery } from '@syncline/react';
-import { useEffect, useMemo, useRef, useState } from 'react';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { AddProductForm } from './add-product-form';
 import { CategoryFilter } from './category-filter';
 import { ConflictLog } from './conflict-log';
 import { Header } from './header';
+import { nameMatches } from './names';
 import { PendingPanel } from './pending-panel';
 import { ProductList } from './product-list';
 import type { Category, Product, ProductInput } from './schemas';
@@ -37,9 +38,15 @@ export function Market({ replica }: { replica: TabReplica }) {
   const categoryCol = useMemo(() => client?.collection('category') ?? null, [client]);
   const productCol = useMemo(() => client?.collection('product') ?? null, [client]);
   const categoryQuery = useQuery<Category>(categoryCol);
-  const productQuery = useQuery<Product>(productCol, filter === '' ? {} : { filter: { category: Number(filter) } });
+  // Filtered and sorted by the SDK's live query, kept up to date per change (not re-sorted per render).
+  const productQuery = useQuery<Product>(
+    productCol,
+    filter === '' ? { sort: { name: 'asc' } } : { filter: { category: Number(filter) }, sort: { name: 'asc' } },
+  );
+  const [search, setSearch] = useState('');
   const categories = categoryQuery.loading ? null : categoryQuery.docs;
-  const products = productQuery.loading ? null : productQuery.docs;
+  const all = productQuery.loading ? null : productQuery.docs;
+  const products = useMemo(() => (all && search.trim() !== '' ? all.filter((p) => nameMatches(p.name, search)) : all), [all, search]);
   const sortedCategories = useMemo(() => [...(categories ?? [])].sort((a, b) => a.id - b.id), [categories]);
   const categoryNames = useMemo(() => new Map(sortedCategories.map((c) => [c.id, c.name])), [sortedCategories]);
   const pendingIds = useMemo(
@@ -83,10 +90,17 @@ export function Market({ replica }: { replica: TabReplica }) {
     if (editingId === id) setEditingId(null);
     col?.delete(id).catch(report);
   };
+  // One function each for every row (reading the latest render's state), so memoised rows skip re-renders.
+  const latest = useRef({ save, remove });
+  latest.current = { save, remove };
+  const onSave = useCallback((id: string, input: ProductInput, original: Product) => latest.current.save(id, input, original), []);
+  const onDelete = useCallback((id: string) => latest.current.remove(id), []);
 
   // Names of products seen, so a log entry can name a product that is gone since.
   const names = useRef(new Map<string, string>());
-  for (const p of products ?? []) names.current.set(p._id, p.name);
+  useEffect(() => {
+    for (const p of all ?? []) names.current.set(p._id, p.name);
+  }, [all]);
   for (const p of pending.entries) if (p.baseName) names.current.set(p.docId, p.baseName);
   const nameOf = (id: string) => names.current.get(id);
 
@@ -114,6 +128,16 @@ export function Market({ replica }: { replica: TabReplica }) {
           <AddProductForm categories={sortedCategories} defaultCategory={filter} onAdd={add} />
           <div className="toolbar">
             <CategoryFilter categories={sortedCategories} value={filter} onChange={setFilter} />
+            <label className="field inline">
+              <span>Name</span>
+              <input
+                type="search"
+                data-testid="name-search"
+                placeholder="Search names"
+                value={search}
+                onChange={(e) => setSearch(e.target.value)}
+              />
+            </label>
             <span className="muted">
               {products ? `${products.length} product${products.length === 1 ? '' : 's'}` : ''}
               {pendingIds.size > 0 ? ` · ${pendingIds.size} with pending changes` : ''}
@@ -122,11 +146,12 @@ export function Market({ replica }: { replica: TabReplica }) {
           <ProductList
             products={products}
             categories={sortedCategories}
+            categoryNames={categoryNames}
             pendingIds={pendingIds}
             editingId={editingId}
             onEdit={setEditingId}
-            onSave={save}
-            onDelete={remove}
+            onSave={onSave}
+            onDelete={onDelete}
           />
         </div>
         <aside className="side-col">

@@ -1,5 +1,5 @@
-/** One product in the list; flashes when its server version changes (another tab or user, or our own write confirmed). */
-import { useEffect, useRef, useState } from 'react';
+/** One product in the list (one row height: name and description stay on one line each); flashes when its server version changes (another tab or user, or our own write confirmed). */
+import { memo, useEffect, useRef, useState } from 'react';
 import { formatPrice } from './format';
 import type { Product } from './schemas';
 
@@ -8,11 +8,13 @@ interface Props {
   categoryName: string | undefined;
   /** Local writes of this product wait for the server. */
   pending: boolean;
-  onEdit: () => void;
-  onDelete: () => void;
+  /** Called with the product's id (one stable function for every row, so `memo` can skip rows). */
+  onEdit: (id: string) => void;
+  onDelete: (id: string) => void;
 }
 
-export function ProductRow({ product, categoryName, pending, onEdit, onDelete }: Props) {
+/** Renders again only when its props changed: the SDK keeps a document object until the document changes. */
+export const ProductRow = memo(function ProductRow({ product, categoryName, pending, onEdit, onDelete }: Props) {
   const flash = useFlash(product._rev);
   return (
     <li
@@ -47,16 +49,22 @@ export function ProductRow({ product, categoryName, pending, onEdit, onDelete }:
         )}
       </span>
       <span className="product-actions">
-        <button type="button" data-testid="edit" onClick={onEdit} aria-label={`Edit ${product.name}`}>
+        <button type="button" data-testid="edit" onClick={() => onEdit(product._id)} aria-label={`Edit ${product.name}`}>
           Edit
         </button>
-        <button type="button" className="danger" data-testid="delete" onClick={onDelete} aria-label={`Delete ${product.name}`}>
+        <button
+          type="button"
+          className="danger"
+          data-testid="delete"
+          onClick={() => onDelete(product._id)}
+          aria-label={`Delete ${product.name}`}
+        >
           Delete
         </button>
       </span>
     </li>
   );
-}
+});
 
 /** True for a moment after `rev` changes (not on first render). */
 function useFlash(rev: number | undefined): boolean {
