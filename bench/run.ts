@@ -37,6 +37,10 @@
  *           1,000: POST a patch → every callback shows it; large ÷ small ≤ 2× (flat in n)
  *   client-scope  (issue 15, bench/client-scope.ts) sync of collection(name, {where: {category: 7}}), 1,000 of
  *           100,000 documents, vs a 1,000-document collection, createClient → whenSynced: ≤ 1.5×
+ *   demo-scale  (issue 15, bench/demo-scale.ts) the market demo in Chromium (PGlite, in this process) with 20,000
+ *           products vs 60: time to first rows, to a usable page (rows shown, an Edit click opened its form),
+ *           edit in page A → visible in page B p50/p99, opening the edit form: each ≤ 1.5× the 60-product figure;
+ *           the time until every product is synced is information
  *   client-bundle  (issue 16, bench/bundle-size.ts) createClient + MemoryStore + IndexedDBStore bundled for the
  *           browser (esbuild, minified) and gzipped, vs socket.io-client alone: ≤ 50 KB gzipped (also a test)
  *
@@ -46,7 +50,7 @@
  * Options (after `npm run bench --`):
  *   --push-single-writers=8,32   writer counts of push-single (its measure window: --measure, at most 5 s)
  *   --only=push-pg,push-single,pull-pg,push-pglite,pull-pglite,fanout,memory,capture-latency,capture-ingest,capture-ingest-mysql,capture-mysql,routing,cluster,
- *                      client-sync,client-live,client-scope,client-bundle   run a subset
+ *                      client-sync,client-live,client-scope,demo-scale,client-bundle   run a subset
  *   --cpu-prof[=DIR]   write V8 CPU profiles of the server children (default bench/results/profiles)
  *   --measure=SECONDS  PostgreSQL push measurement window (default 8; warm-up 2)
  *   --server-cli=PATH  benchmark another build of the server (default packages/server/dist/cli.js)
@@ -64,6 +68,7 @@
  *   --client-sync-rounds=3 (measured baseline/MemoryStore and baseline/IndexedDBStore rounds, median reported)
  *   --client-live-docs=1000,100000 (baseline and measured collection sizes)  --client-live-rounds=30
  *   --client-scope-docs=100000 (the scoped collection; 1% match)  --client-scope-rounds=5
+ *   --demo-scale-products=60,20000 (baseline and measured)  --demo-scale-loads=3  --demo-scale-edits=30
  *   --keep             keep the bench schemas/tables afterwards (bench_push, bench_pull, bench_raw_*, bench_fanout,
  *                      bench_capture, bench_capture_sl, bench_routing_*, bench_client_sync, bench_client_live, bench_client_scope; MariaDB database bench_capture)
  * Investigating a miss: `--cpu-prof`, then `node --import tsx bench/profile-summary.ts FILE.cpuprofile`;
@@ -79,6 +84,7 @@ import { type ClientLiveConfig, clientLive } from './client-live.js';
 import { type ClientScopeConfig, clientScope } from './client-scope.js';
 import { type ClientSyncConfig, clientSync } from './client-sync.js';
 import { BUS_KINDS, type BusKind, type ClusterConfig, cluster } from './cluster.js';
+import { type DemoScaleConfig, demoScale } from './demo-scale.js';
 import { type FanoutConfig, fanout, type MemoryConfig, memory } from './fanout.js';
 import { backgroundLoad, CLI, ROOT, setServerCli } from './harness.js';
 import { cleanupPgliteDirs, type PgliteBenchConfig, pullPglite, pushPglite } from './pglite.js';
@@ -119,6 +125,9 @@ const { values: args } = parseArgs({
     'client-scope-docs': { type: 'string' },
     'client-scope-rounds': { type: 'string' },
     'push-single-writers': { type: 'string' },
+    'demo-scale-products': { type: 'string' },
+    'demo-scale-loads': { type: 'string' },
+    'demo-scale-edits': { type: 'string' },
   },
   allowPositionals: false,
   strict: true,
@@ -256,6 +265,14 @@ const clientScopeCfg: ClientScopeConfig = {
   log,
   ...(cpuProfDir ? { cpuProfDir } : {}),
 };
+const demoScaleCfg: DemoScaleConfig = {
+  small: numbers(args['demo-scale-products'] ?? '60,20000')[0] as number,
+  large: numbers(args['demo-scale-products'] ?? '60,20000')[1] as number,
+  loads: numbers(args['demo-scale-loads'] ?? '3')[0] as number,
+  edits: numbers(args['demo-scale-edits'] ?? '30')[0] as number,
+  timeoutMs: 300_000,
+  log,
+};
 const pushSingleCfg: PushSingleConfig = {
   databaseUrl: pgCfg.databaseUrl,
   writers: numbers(args['push-single-writers'] ?? '8,32'),
@@ -323,6 +340,7 @@ const scenarios: Scenario[] = [
   },
   { key: 'client-live', name: 'client-live', unit: 'ms', baselineUnit: 'ms', target: null, run: () => clientLive(clientLiveCfg) },
   { key: 'client-scope', name: 'client-scope', unit: 'ms', baselineUnit: 'ms', target: null, run: () => clientScope(clientScopeCfg) },
+  { key: 'demo-scale', name: 'demo-scale', unit: 'ms', baselineUnit: 'ms', target: 1.5, run: () => demoScale(demoScaleCfg) },
   { key: 'client-bundle', name: 'client bundle', unit: 'KB gz', baselineUnit: 'KB gz', target: null, run: clientBundle },
 ];
 
@@ -406,6 +424,7 @@ const file = writeJson(results, {
     clientSync: { documents: clientSyncCfg.documents, pageSizes: clientSyncCfg.pageSizes, rounds: clientSyncCfg.rounds },
     clientLive: { small: clientLiveCfg.small, large: clientLiveCfg.large, rounds: clientLiveCfg.rounds },
     clientScope: { documents: clientScopeCfg.documents, rounds: clientScopeCfg.rounds },
+    demoScale: { small: demoScaleCfg.small, large: demoScaleCfg.large, loads: demoScaleCfg.loads, edits: demoScaleCfg.edits },
     ...(only ? { only } : {}),
   },
   server: CLI,
