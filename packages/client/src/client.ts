@@ -17,6 +17,7 @@
  * - Changes come from `/sync` subscriptions (socket) or `POST /changes` polling
  *   (http), after an initial sync by query pages; they move the base records.
  */
+
 import {
   type Change,
   DEFAULT_SERVER_LIMITS,
@@ -37,6 +38,7 @@ import type { BaseRecord, PendingOperation, Store } from './store/store.js';
 import { HttpTransport } from './transport/http.js';
 import { SocketTransport } from './transport/socket.js';
 import { type Frame, type PushLimits, type TokenSource, type Transport, TransportError } from './transport/transport.js';
+import type { DocOf, InferSchema, TypedFilter, TypedQuery } from './typed.js';
 
 /** Field clocks of a document under the `merge` strategy (kept in the document, hidden from reads). */
 const CLOCKS = '_hlc';
@@ -288,7 +290,9 @@ export class SynclineClient extends Emitter<ClientEvents> {
    * the subscription and the initial pages); several scopes of one collection sync their union, and a handle
    * without `where` syncs the whole collection. Documents that stop matching every scope leave the replica.
    */
-  collection(name: string, options: { schema?: Schema; where?: Filter } = {}): Collection {
+  collection<S extends Schema>(name: string, options: { schema: S; where?: TypedFilter<InferSchema<S>> }): Collection<InferSchema<S>>;
+  collection<T extends object = Record<string, unknown>>(name: string, options?: { where?: NoInfer<TypedFilter<T>> }): Collection<T>;
+  collection<T extends object>(name: string, options: { schema?: Schema; where?: object } = {}): Collection<T> {
     const where = options.where === undefined || Object.keys(options.where).length === 0 ? undefined : parseFilter(options.where);
     const key = where ? canonical(where) : undefined;
     let c = this.collections.get(name);
@@ -1351,8 +1355,11 @@ export class SynclineClient extends Emitter<ClientEvents> {
   }
 }
 
-/** A collection of the replica. */
-export class Collection {
+/**
+ * A collection of the replica, typed by its documents' fields `T` (see `SynclineClient.collection`): writes,
+ * reads, queries and filters are checked against `T` at compile time. Untyped: `Record<string, unknown>`.
+ */
+export class Collection<T extends object = Record<string, unknown>> {
   constructor(
     private readonly client: SynclineClient,
     private readonly state: CollectionState,
@@ -1372,20 +1379,20 @@ export class Collection {
   }
 
   /** Inserts `doc` (`_id` optional: a random one is made). Resolves once the server applied it. */
-  insert(doc: Record<string, unknown> & { _id?: string }): Promise<WriteOutcome> {
-    const { _id, _rev, ...data } = doc;
+  insert(doc: T & { _id?: string; _rev?: number }): Promise<WriteOutcome> {
+    const { _id, _rev, ...data } = doc as Record<string, unknown>;
     return this.client.write(this.state, { type: 'insert', docId: typeof _id === 'string' ? _id : randomId(), data });
   }
 
   /** Changes the given fields of document `id`. */
-  update(id: string, patch: Record<string, unknown>): Promise<WriteOutcome> {
-    const { _id, _rev, ...data } = patch;
+  update(id: string, patch: Partial<T> & { _id?: string; _rev?: number }): Promise<WriteOutcome> {
+    const { _id, _rev, ...data } = patch as Record<string, unknown>;
     return this.client.write(this.state, { type: 'patch', docId: id, data });
   }
 
   /** Inserts or replaces the whole document. */
-  upsert(doc: Record<string, unknown> & { _id: string }): Promise<WriteOutcome> {
-    const { _id, _rev, ...data } = doc;
+  upsert(doc: T & { _id: string; _rev?: number }): Promise<WriteOutcome> {
+    const { _id, _rev, ...data } = doc as Record<string, unknown> & { _id: string };
     return this.client.write(this.state, { type: 'upsert', docId: _id, data });
   }
 
@@ -1393,18 +1400,18 @@ export class Collection {
     return this.client.write(this.state, { type: 'delete', docId: id });
   }
 
-  get(id: string): Promise<Doc | undefined> {
-    return this.client.read(this.state, id);
+  get(id: string): Promise<DocOf<T> | undefined> {
+    return this.client.read(this.state, id) as Promise<DocOf<T> | undefined>;
   }
 
   /** Documents matching `filter` (the server's filter language), in id order. */
-  find(filter?: Filter): Promise<Doc[]> {
-    return this.client.findAll(this.state, filter);
+  find(filter?: TypedFilter<T>): Promise<DocOf<T>[]> {
+    return this.client.findAll(this.state, filter as Filter | undefined) as Promise<DocOf<T>[]>;
   }
 
   /** Documents matching `query.filter`, in `query.sort` order, windowed by `offset`/`after` and `limit`. */
-  query(query: Query = {}): Promise<Doc[]> {
-    return this.client.runQuery(this.state, query);
+  query(query: TypedQuery<T> = {}): Promise<DocOf<T>[]> {
+    return this.client.runQuery(this.state, query as Query) as Promise<DocOf<T>[]>;
   }
 
   /**
@@ -1412,13 +1419,13 @@ export class Collection {
    * their identity until they change; each change costs O(log n) per open query, not a re-read.
    * Returns the function that ends it.
    */
-  live(query: Query, callback: (docs: readonly Doc[], info: LiveQueryInfo) => void): () => void {
-    return this.client.liveQuery(this.state, query, callback);
+  live(query: TypedQuery<T>, callback: (docs: readonly DocOf<T>[], info: LiveQueryInfo) => void): () => void {
+    return this.client.liveQuery(this.state, query as Query, callback as (docs: readonly Doc[], info: LiveQueryInfo) => void);
   }
 
   /** A live query on `filter` (id order): `callback` gets the matching documents now and after every change. */
-  subscribe(filter: Filter | undefined, callback: (docs: Doc[]) => void): () => void {
-    return this.client.subscribeQuery(this.state, filter, callback);
+  subscribe(filter: TypedFilter<T> | undefined, callback: (docs: DocOf<T>[]) => void): () => void {
+    return this.client.subscribeQuery(this.state, filter as Filter | undefined, callback as (docs: Doc[]) => void);
   }
 }
 

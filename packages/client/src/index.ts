@@ -24,5 +24,6 @@ export type { BaseRecord, PendingOperation, Store, StoreQuery, StoreWrite } from
 export { HttpTransport } from './transport/http.js';
 export { SocketTransport } from './transport/socket.js';
 export type { Frame, StatusReport, SubscriptionHandlers, Transport, TransportEvents } from './transport/transport.js';
+export type { DocMeta, DocOf, FieldCondition, FieldOperators, InferSchema, TypedFilter, TypedQuery } from './typed.js';
 
 export const version = '0.1.0';

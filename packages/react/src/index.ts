@@ -11,7 +11,7 @@
  * documents keep their identity until they change, so `memo` rows of a list
  * render again only for the documents that changed.
  */
-import type { ClientStatus, Collection, Doc, Query, SynclineClient } from '@syncline/client';
+import type { ClientStatus, Collection, Doc, Query, SynclineClient, TypedQuery } from '@syncline/client';
 import { createContext, createElement, type ReactNode, useContext, useMemo, useSyncExternalStore } from 'react';
 
 const ClientContext = createContext<SynclineClient | null>(null);
@@ -103,13 +103,13 @@ function liveQuery(collection: Collection | null, query: Query): External<QueryR
  * Which collection a hook reads: a name (through the provider's client), a `Collection` (kept by identity: make it
  * once, e.g. with useMemo, not in every render), or null (none yet, e.g. while the app opens its client: loading).
  */
-export type CollectionRef = string | Collection | null;
+export type CollectionRef<T extends object = Record<string, unknown>> = string | Collection<T> | null;
 
-function useCollection(collection: CollectionRef): Collection | null {
+function useCollection<T extends object>(collection: CollectionRef<T>): Collection | null {
   const client = useContext(ClientContext);
   // client.collection() returns a new handle on the same replica state each time; memoized for a stable identity.
   return useMemo(() => {
-    if (typeof collection !== 'string') return collection;
+    if (typeof collection !== 'string') return collection as Collection | null;
     if (!client) throw new Error('Syncline hooks need a <SynclineProvider client={client}> above them');
     return client.collection(collection);
   }, [client, collection]);
@@ -120,16 +120,19 @@ function useCollection(collection: CollectionRef): Collection | null {
  * windowed by `offset`/`after` and `limit`. Renders again only when that window changed.
  * The query is compared by value (its JSON), so an inline object literal is fine.
  */
-export function useQuery<T = Record<string, unknown>>(collection: CollectionRef, query: Query = {}): QueryResult<T> {
+export function useQuery<T extends object = Record<string, unknown>>(
+  collection: CollectionRef<T>,
+  query: TypedQuery<T> = {},
+): QueryResult<T> {
   const col = useCollection(collection);
   const key = JSON.stringify(query);
   // biome-ignore lint/correctness/useExhaustiveDependencies: the query is keyed by its JSON, not by the object's identity
-  const store = useMemo(() => liveQuery(col, query), [col, key]);
+  const store = useMemo(() => liveQuery(col, query as Query), [col, key]);
   return useSyncExternalStore(store.subscribe, store.getSnapshot, store.getSnapshot) as QueryResult<T>;
 }
 
 /** Document `id` of `collection`, live: renders again only when that document changed (or appeared, or went away). */
-export function useDocument<T = Record<string, unknown>>(collection: CollectionRef, id: string): DocumentResult<T> {
+export function useDocument<T extends object = Record<string, unknown>>(collection: CollectionRef<T>, id: string): DocumentResult<T> {
   const col = useCollection(collection);
   const store = useMemo(() => {
     const q = liveQuery(col, { filter: { _id: id }, limit: 1 });

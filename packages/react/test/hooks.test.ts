@@ -165,7 +165,7 @@ describe('useQuery', () => {
     const client = make();
     await client.collection(col).insert({ _id: 'a', title: 'apple', price: 1 });
     function List({ c }: { c: SynclineClient | null }) {
-      const collection = useMemo(() => c?.collection(col) ?? null, [c]);
+      const collection = useMemo(() => c?.collection<Item>(col) ?? null, [c]);
       const { docs, loading } = useQuery<Item>(collection);
       return h('p', { 'data-testid': 'list' }, loading ? 'loading' : docs.map((d) => d.title).join());
     }

@@ -35,8 +35,8 @@ export function Market({ replica }: { replica: TabReplica }) {
   const [notice, setNotice] = useState<string | null>(null);
 
   // Live queries on the replica (@syncline/react); null while the client is (re)opened: loading.
-  const categoryCol = useMemo(() => client?.collection('category') ?? null, [client]);
-  const productCol = useMemo(() => client?.collection('product') ?? null, [client]);
+  const categoryCol = useMemo(() => client?.collection<Category>('category') ?? null, [client]);
+  const productCol = useMemo(() => client?.collection<Product>('product') ?? null, [client]);
   const categoryQuery = useQuery<Category>(categoryCol);
   // Filtered and sorted by the SDK's live query, kept up to date per change (not re-sorted per render).
   const productQuery = useQuery<Product>(
