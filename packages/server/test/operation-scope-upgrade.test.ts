@@ -40,7 +40,7 @@ async function upgradeCase(db: SqlClient, schema: string): Promise<void> {
 
 const withPostgres = await postgresAvailable();
 
-describe('migration 3 upgrades an existing operation log in place', () => {
+describe('migration 3 upgrades an existing operation log in place', { timeout: 120_000 }, () => {
   test('PGlite', async () => {
     await upgradeCase(await createPgliteClient(), 'upgraded');
   });
