@@ -20,6 +20,7 @@
 
 import {
   type Change,
+  canonical,
   DEFAULT_SERVER_LIMITS,
   type Filter,
   matchFilter,
@@ -1434,18 +1435,6 @@ export function createClient(options: ClientOptions): SynclineClient {
 }
 
 // ---- helpers ------------------------------------------------------------
-
-/** Canonical JSON (sorted keys): equal filters, equal keys. */
-function canonical(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
-  if (v && typeof v === 'object') {
-    return `{${Object.keys(v)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`)
-      .join(',')}}`;
-  }
-  return JSON.stringify(v);
-}
 
 const sameKeys = (a: string[], b: string[]) => a.length === b.length && a.every((k, i) => k === b[i]);
 

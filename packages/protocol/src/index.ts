@@ -1,4 +1,5 @@
 export * from './admin.js';
+export { canonical } from './canonical.js';
 export * from './changes.js';
 export * from './client-status.js';
 export * from './documents.js';

@@ -10,7 +10,7 @@
  * enters a group's filter is an insert for it, one that leaves is a delete.
  */
 import { createHash } from 'node:crypto';
-import { type Change, type Filter, type FilterDocument, matchFilter } from '@syncline/protocol';
+import { type Change, canonical, type Filter, type FilterDocument, matchFilter } from '@syncline/protocol';
 
 export interface Group {
   id: string;
@@ -53,18 +53,6 @@ function equalityOf(filter: Filter): { field: string; keys: string[] } | undefin
     }
   }
   return undefined;
-}
-
-/** Canonical JSON (sorted keys), so equal filters make equal group ids. */
-function canonical(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
-  if (v && typeof v === 'object') {
-    return `{${Object.keys(v)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`)
-      .join(',')}}`;
-  }
-  return JSON.stringify(v);
 }
 
 export function groupId(collection: string, filter: Filter): string {
